@@ -1,0 +1,65 @@
+# The front door. Two commands do everything on a fresh machine:
+#   make demo   install what is missing, build, start the engines and services, show status
+#   make test   the same set-up, then every test (and unit+http again under ASan+UBSan)
+# The rest: make up | down | status | reset | logs | build | asan | lint | format | help
+
+STACK := deploy/local/stack.sh
+SHELL := /bin/bash
+
+.PHONY: help demo test up down status reset logs deps build asan test-unit lint format check-format
+
+help:
+	@sed -n '2,5p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@deploy/local/deps.sh
+
+build: deps
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+
+demo: up
+	@echo
+	@$(STACK) status
+
+up: build
+	@$(STACK) up
+
+down:
+	@$(STACK) down
+
+status:
+	@$(STACK) status
+
+reset:
+	@$(STACK) reset
+
+logs:
+	@$(STACK) logs $(NAME)
+
+# All labels (unit, http, integration, e2e) against the real local stack, then unit and http
+# again under the asan preset.
+test: build asan
+	@$(STACK) up
+	@echo "==> tests (debug): unit, http, integration, e2e"
+	@ctest --preset debug
+	@echo "==> tests (asan): unit, http"
+	@ctest --preset asan
+
+# Quick loop while coding: no engines needed.
+test-unit: build
+	@ctest --preset debug -L '^(unit|http)$$'
+
+lint: build
+	@tools/check-banned.sh
+	@tools/lint.sh
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+check-format:
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror

@@ -1,0 +1,155 @@
+// Command ferretdb-wrapper runs FerretDB (MongoDB wire protocol) with its SQLite backend for the
+// local stack. It embeds github.com/FerretDB/FerretDB/ferretdb instead of building cmd/ferretdb,
+// because cmd/ferretdb panics without a generated build/version/version.txt (upstream #2982);
+// the embedded path also never starts the telemetry reporter.
+//
+//	ferretdb-wrapper -listen 127.0.0.1:17017 -sqlite-dir /path/to/data
+//	ferretdb-wrapper -ping 127.0.0.1:17017   # readiness check: exit 0 when `ping` answers ok
+//
+// Flags default to the environment variables FERRETDB_LISTEN, FERRETDB_SQLITE_DIR and
+// FERRETDB_LOG_LEVEL. Logs go to stderr. SIGTERM or SIGINT stops it cleanly.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	listen := flag.String("listen", envOr("FERRETDB_LISTEN", "127.0.0.1:27017"), "TCP address to listen on")
+	dir := flag.String("sqlite-dir", envOr("FERRETDB_SQLITE_DIR", ""), "directory of the SQLite databases (created if missing)")
+	level := flag.String("log-level", envOr("FERRETDB_LOG_LEVEL", "info"), "debug, info, warn or error")
+	ping := flag.String("ping", "", "instead of serving, send `ping` to this address and exit 0 on success")
+	timeout := flag.Duration("timeout", 2*time.Second, "deadline of -ping")
+	flag.Parse()
+
+	if *ping != "" {
+		if err := doPing(*ping, *timeout); err != nil {
+			fmt.Fprintf(os.Stderr, "ferretdb-wrapper: ping %s: %v\n", *ping, err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fatal("bad -log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	if err := serve(logger, *listen, *dir); err != nil {
+		fatal("%v", err)
+	}
+}
+
+func serve(logger *slog.Logger, listen, dir string) error {
+	if dir == "" {
+		return errors.New("-sqlite-dir (or FERRETDB_SQLITE_DIR) is required")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	// FerretDB wants an existing directory and a file: URI ending with a slash.
+	if err = os.MkdirAll(abs, 0o700); err != nil {
+		return err
+	}
+	sqliteURL := (&url.URL{Scheme: "file", Path: abs + "/"}).String()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: sqliteURL,
+	})
+	if err != nil {
+		return err
+	}
+
+	logger.Info("ferretdb-wrapper starting", "listen", listen, "sqlite", sqliteURL)
+	err = f.Run(ctx)
+	logger.Info("ferretdb-wrapper stopped")
+	return err
+}
+
+// doPing does a real round trip over the wire protocol: one OP_MSG `ping` on one connection,
+// reply checked for ok: 1. Hand-made rather than mongo.Connect, so a health poll costs one
+// connection and no endSessions error in the server log.
+func doPing(addr string, timeout time.Duration) error {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err = conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+
+	doc, err := bson.Marshal(bson.D{{Key: "ping", Value: int32(1)}, {Key: "$db", Value: "admin"}})
+	if err != nil {
+		return err
+	}
+	// header (length, requestID, responseTo, opCode 2013 = OP_MSG), flagBits, section kind 0, body
+	msg := make([]byte, 21, 21+len(doc))
+	binary.LittleEndian.PutUint32(msg[0:], uint32(21+len(doc)))
+	binary.LittleEndian.PutUint32(msg[4:], 1)
+	binary.LittleEndian.PutUint32(msg[12:], 2013)
+	msg = append(msg, doc...)
+	if _, err = conn.Write(msg); err != nil {
+		return err
+	}
+
+	var hdr [16]byte
+	if _, err = io.ReadFull(conn, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.LittleEndian.Uint32(hdr[0:])
+	if op := binary.LittleEndian.Uint32(hdr[12:]); op != 2013 || n < 21 || n > 16<<20 {
+		return fmt.Errorf("unexpected reply (opCode %d, length %d)", op, n)
+	}
+	body := make([]byte, n-16)
+	if _, err = io.ReadFull(conn, body); err != nil {
+		return err
+	}
+	if body[4] != 0 {
+		return fmt.Errorf("unexpected reply section kind %d", body[4])
+	}
+	reply := bson.Raw(body[5:])
+	if err = reply.Validate(); err != nil {
+		return err
+	}
+	if ok, _ := reply.Lookup("ok").AsFloat64OK(); ok != 1 {
+		return fmt.Errorf("ping failed: %s", reply.String())
+	}
+	return nil
+}
+
+func fatal(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ferretdb-wrapper: "+format+"\n", args...)
+	os.Exit(1)
+}

@@ -1,0 +1,243 @@
+/*
+ * Database-per-service, enforced by the engines: each service's credentials open its own engine
+ * and nothing else. Every engine with authentication is tried with every other service's
+ * credentials, and each owner is kept to its own database.
+ *
+ * Engines without authentication locally (OpenSearch without its security plugin, FerretDB on
+ * SQLite, Kafka PLAINTEXT) are not in this matrix: docs/local.md says what isolates them in
+ * Kubernetes instead.
+ */
+#include "testenv.h"
+#include "testhttp.h"
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cred {
+    const char *svc, *user, *password;
+};
+
+/* The password part of scheme://user:password@host... */
+static const char *url_password(const char *url)
+{
+    const char *p = strstr(url, "://"), *colon, *at;
+    static char buf[4][128];
+    static int n;
+    char *out = buf[n++ % 4];
+
+    ck_assert_ptr_nonnull(p);
+    p += 3;
+    colon = strchr(p, ':');
+    at = strchr(p, '@');
+    ck_assert_msg(colon != NULL && at != NULL && colon < at, "no password in '%s'", url);
+    snprintf(out, sizeof(buf[0]), "%.*s", (int)(at - colon - 1), colon + 1);
+    return out;
+}
+
+static struct cred user_svc(void)
+{
+    return (struct cred){"user-svc", "user_svc", url_password(testenv_get("user-svc", "PG_DSN"))};
+}
+
+static struct cred cart_svc(void)
+{
+    return (struct cred){"cart-svc", "cart_svc",
+                         url_password(testenv_get("cart-svc", "REDIS_URL"))};
+}
+
+static struct cred analytics_svc(void)
+{
+    return (struct cred){"analytics-svc", testenv_get("analytics-svc", "CLICKHOUSE_USER"),
+                         testenv_get("analytics-svc", "CLICKHOUSE_PASSWORD")};
+}
+
+/* ---- PostgreSQL ---------------------------------------------------------------------- */
+
+static int pg_port(void)
+{
+    int port = testenv_port_of_url(testenv_get("user-svc", "PG_DSN"));
+
+    testenv_require_port("postgres", port);
+    return port;
+}
+
+/* Returns true when USER/PASSWORD opens DB; the refusal message goes to WHY. */
+static bool pg_login(const char *db, const char *user, const char *password, char *why,
+                     size_t cap)
+{
+    char conninfo[512];
+    PGconn *c;
+    bool ok;
+
+    snprintf(conninfo, sizeof(conninfo),
+             "host=127.0.0.1 port=%d dbname=%s user=%s password=%s connect_timeout=5", pg_port(),
+             db, user, password);
+    c = PQconnectdb(conninfo);
+    ok = PQstatus(c) == CONNECTION_OK;
+    snprintf(why, cap, "%s", PQerrorMessage(c));
+    PQfinish(c);
+    return ok;
+}
+
+static void pg_refuses(const char *db, struct cred who)
+{
+    char why[512];
+
+    ck_assert_msg(!pg_login(db, who.user, who.password, why, sizeof(why)),
+                  "postgres let %s's credentials (%s) into database '%s'", who.svc, who.user, db);
+    ck_assert_msg(strstr(why, "password authentication failed") != NULL ||
+                      strstr(why, "pg_hba.conf rejects") != NULL,
+                  "unexpected refusal: %s", why);
+}
+
+START_TEST(postgres_refuses_other_services)
+{
+    struct cred own = user_svc(), cart = cart_svc(), analytics = analytics_svc();
+    char why[512];
+
+    ck_assert_msg(pg_login("users", own.user, own.password, why, sizeof(why)),
+                  "user_svc cannot open its own database: %s", why);
+    pg_refuses("users", cart);
+    pg_refuses("users", analytics);
+    /* Another service's password under the owner's name is still refused. */
+    pg_refuses("users", (struct cred){"cart-svc", "user_svc", cart.password});
+    pg_refuses("users", (struct cred){"analytics-svc", "user_svc", analytics.password});
+}
+END_TEST
+
+START_TEST(user_svc_is_kept_to_its_database)
+{
+    pg_refuses("postgres", user_svc());
+    pg_refuses("template1", user_svc());
+}
+END_TEST
+
+/* ---- Redis --------------------------------------------------------------------------- */
+
+static redisContext *redis_connect(void)
+{
+    int port = testenv_port_of_url(testenv_get("cart-svc", "REDIS_URL"));
+    redisContext *c;
+
+    testenv_require_port("redis", port);
+    c = redisConnect("127.0.0.1", port);
+    ck_assert_msg(c != NULL && c->err == 0, "redis: cannot connect");
+    return c;
+}
+
+static void redis_refuses(struct cred who)
+{
+    redisContext *c = redis_connect();
+    redisReply *r = redisCommand(c, "AUTH %s %s", who.user, who.password);
+
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(r->type == REDIS_REPLY_ERROR, "redis accepted %s's credentials (%s)", who.svc,
+                  who.user);
+    ck_assert_msg(strncmp(r->str, "WRONGPASS", 9) == 0, "unexpected refusal: %s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+START_TEST(redis_refuses_other_services)
+{
+    struct cred own = cart_svc();
+
+    redis_refuses(user_svc());
+    redis_refuses(analytics_svc());
+    redis_refuses((struct cred){"user-svc", own.user, user_svc().password});
+}
+END_TEST
+
+START_TEST(redis_refuses_anonymous_clients)
+{
+    redisContext *c = redis_connect();
+    redisReply *r = redisCommand(c, "GET anything");
+
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_msg(strncmp(r->str, "NOAUTH", 6) == 0, "anonymous GET answered '%s'", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+END_TEST
+
+/* ---- ClickHouse ---------------------------------------------------------------------- */
+
+static struct testhttp_resp ch_as(struct cred who, const char *sql)
+{
+    const char *url = testenv_get("analytics-svc", "CLICKHOUSE_URL");
+    char userpwd[256], endpoint[256];
+
+    testenv_require_port("clickhouse", testenv_port_of_url(url));
+    snprintf(userpwd, sizeof(userpwd), "%s:%s", who.user, who.password);
+    snprintf(endpoint, sizeof(endpoint), "%s/", url);
+    return testhttp_call("POST", endpoint, userpwd, "text/plain", sql);
+}
+
+static void ch_refuses_login(struct cred who)
+{
+    struct testhttp_resp r = ch_as(who, "SELECT 1");
+
+    ck_assert_msg(r.status != 200, "clickhouse let %s's credentials (%s) in", who.svc, who.user);
+    /* 192: unknown user, 193: wrong password, 194: password required (ClickHouse 18.16). */
+    ck_assert_msg(strstr(r.body, "Code: 192") != NULL || strstr(r.body, "Code: 193") != NULL ||
+                      strstr(r.body, "Code: 194") != NULL,
+                  "unexpected refusal: %ld %s%s", r.status, r.body, r.error);
+    testhttp_resp_release(&r);
+}
+
+START_TEST(clickhouse_refuses_other_services)
+{
+    struct cred own = analytics_svc();
+    struct testhttp_resp r = ch_as(own, "SELECT 1");
+
+    ck_assert_msg(r.status == 200, "analytics_svc cannot log in: %s", r.body);
+    testhttp_resp_release(&r);
+    ch_refuses_login(user_svc());
+    ch_refuses_login(cart_svc());
+    ch_refuses_login((struct cred){"user-svc", own.user, user_svc().password});
+    /* Nobody gets in without a password: the default user has one. */
+    ch_refuses_login((struct cred){"anonymous", "default", ""});
+}
+END_TEST
+
+START_TEST(analytics_svc_is_kept_to_its_database)
+{
+    struct testhttp_resp r = ch_as(analytics_svc(), "SELECT name FROM system.databases "
+                                                    "ORDER BY name FORMAT TabSeparated");
+
+    /* It sees only its own database (and ClickHouse's read-only system one)... */
+    ck_assert_msg(r.status == 200, "listing databases: %ld %s", r.status, r.body);
+    ck_assert_str_eq(r.body, "analytics\nsystem\n");
+    testhttp_resp_release(&r);
+
+    /* ...and naming another one is refused before any table is looked at. */
+    r = ch_as(analytics_svc(), "SELECT count() FROM default.events");
+    ck_assert_msg(r.status != 200, "analytics_svc read database 'default'");
+    ck_assert_msg(strstr(r.body, "Code: 291") != NULL, "unexpected answer: %ld %s", r.status,
+                  r.body);
+    testhttp_resp_release(&r);
+
+    r = ch_as(analytics_svc(), "CREATE DATABASE other_svc_db");
+    ck_assert_msg(r.status != 200, "analytics_svc created a database of its own choosing");
+    testhttp_resp_release(&r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("isolation");
+    TCase *tc = tcase_create("credentials");
+
+    tcase_add_test(tc, postgres_refuses_other_services);
+    tcase_add_test(tc, user_svc_is_kept_to_its_database);
+    tcase_add_test(tc, redis_refuses_other_services);
+    tcase_add_test(tc, redis_refuses_anonymous_clients);
+    tcase_add_test(tc, clickhouse_refuses_other_services);
+    tcase_add_test(tc, analytics_svc_is_kept_to_its_database);
+    suite_add_tcase(s, tc);
+    return testenv_run(s);
+}
