@@ -73,7 +73,9 @@ start_service() {
     [ -x "$bin" ] || return 0
     if running "$svc" && svc_health "$svc"; then return 0; fi
     require_port_free "$svc" "$(svc_port "$svc")"
-    spawn "$svc" "$LOGS/$svc.log" env $(grep -v '^#' "$ENVDIR/$svc.env") "$bin"
+    # The service sees its own env file and nothing of the others'.
+    spawn "$svc" "$LOGS/$svc.log" bash -c 'set -a; . "$1"; set +a; exec "$2"' _ \
+        "$ENVDIR/$svc.env" "$bin"
     wait_ready "$svc" 30 "$LOGS/$svc.log" svc_health "$svc"
 }
 

@@ -143,10 +143,21 @@ func doPing(addr string, timeout time.Duration) error {
 	if err = reply.Validate(); err != nil {
 		return err
 	}
-	if ok, _ := reply.Lookup("ok").AsFloat64OK(); ok != 1 {
+	if !isOne(reply.Lookup("ok")) {
 		return fmt.Errorf("ping failed: %s", reply.String())
 	}
 	return nil
+}
+
+// isOne: servers send ok as a double, some as an integer.
+func isOne(v bson.RawValue) bool {
+	if d, ok := v.DoubleOK(); ok {
+		return d == 1
+	}
+	if i, ok := v.AsInt64OK(); ok {
+		return i == 1
+	}
+	return false
 }
 
 func fatal(format string, args ...any) {

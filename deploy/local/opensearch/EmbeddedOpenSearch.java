@@ -20,6 +20,7 @@ import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
 import org.opensearch.index.mapper.MapperExtrasPlugin;
+import org.opensearch.index.reindex.ReindexPlugin;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.painless.PainlessPlugin;
@@ -32,7 +33,8 @@ public final class EmbeddedOpenSearch {
         Netty4Plugin.class,          // HTTP and transport
         CommonAnalysisPlugin.class,  // english/simple analyzers, token filters
         PainlessPlugin.class,        // scripts
-        MapperExtrasPlugin.class     // scaled_float, token_count, search_as_you_type
+        MapperExtrasPlugin.class,    // scaled_float, token_count, search_as_you_type
+        ReindexPlugin.class          // _delete_by_query, _update_by_query, _reindex
     );
 
     private static final class ClasspathPluginNode extends Node {

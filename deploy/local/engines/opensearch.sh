@@ -1,0 +1,139 @@
+# OpenSearch 2.19 for product-svc (Elasticsearch-compatible REST). Sourced after common.sh.
+#
+# The distribution tarball is not reachable, so the node runs embedded in a plain JVM: the server
+# jar and the modules the platform needs come from Maven Central (deploy/local/opensearch/pom.xml)
+# and a small launcher (deploy/local/opensearch/EmbeddedOpenSearch.java) loads them as classpath
+# plugins. An embedded Node skips the distribution's Bootstrap, so it runs as root too (verified),
+# and without its bootstrap checks (vm.max_map_count and friends).
+
+# Only functions here (the file is sourced by stack.sh): the version and the paths are functions.
+_opensearch_version() { printf '2.19.6\n'; }
+# The resolved jars and the compiled launcher, kept by `make reset`.
+_opensearch_home() { printf '%s/opensearch-%s\n' "$CACHE" "$(_opensearch_version)"; }
+_opensearch_src() { printf '%s/opensearch\n' "$LOCAL_DIR"; }
+
+# A JDK 17 (javac for the launcher); OpenSearch 2.19 does not run on the Temurin 25 JDK.
+_opensearch_java_home() {
+    local h
+    for h in "${OPENSEARCH_JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-*; do
+        if [ -n "$h" ] && [ -x "$h/bin/javac" ]; then
+            printf '%s\n' "$h"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# What the cached build was made from: a changed pom or launcher rebuilds it.
+_opensearch_fingerprint() {
+    local src
+    src=$(_opensearch_src)
+    cat "$src/pom.xml" "$src/EmbeddedOpenSearch.java" | sha256sum | cut -c1-16
+}
+
+_opensearch_url() { printf 'http://127.0.0.1:%s%s\n' "$OPENSEARCH_PORT" "$1"; }
+
+opensearch_install() {
+    local jh fp home src stamp ilog=$LOGS/opensearch-install.log
+    home=$(_opensearch_home)
+    src=$(_opensearch_src)
+    stamp=$home/.installed
+    command -v curl >/dev/null 2>&1 || apt_install curl
+    jh=$(_opensearch_java_home) || {
+        apt_install openjdk-17-jdk-headless
+        jh=$(_opensearch_java_home) || die "opensearch: no JDK 17 found (need /usr/lib/jvm/java-17-openjdk-*/bin/javac)"
+    }
+    fp=$(_opensearch_fingerprint)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fp" ] &&
+        [ -f "$home/launcher/EmbeddedOpenSearch.class" ]; then
+        return 0
+    fi
+    command -v mvn >/dev/null 2>&1 || apt_install maven
+    log "opensearch: resolving OpenSearch $(_opensearch_version) jars from Maven Central (log: $ilog)"
+    rm -rf "$home/lib.new" "$home/launcher.new"
+    mkdir -p "$home"
+    : >"$ilog"
+    JAVA_HOME=$jh mvn -B -q -f "$src/pom.xml" -Dmaven.repo.local="$CACHE/m2" \
+        dependency:copy-dependencies -DoutputDirectory="$home/lib.new" >>"$ilog" 2>&1 ||
+        { tail_log "$ilog"; die "opensearch: resolving the jars with Maven failed"; }
+    log "opensearch: compiling the launcher"
+    "$jh/bin/javac" --release 17 -nowarn -cp "$home/lib.new/*" -d "$home/launcher.new" \
+        "$src/EmbeddedOpenSearch.java" >>"$ilog" 2>&1 ||
+        { tail_log "$ilog"; die "opensearch: compiling EmbeddedOpenSearch.java failed"; }
+    rm -rf "$home/lib" "$home/launcher"
+    mv "$home/lib.new" "$home/lib"
+    mv "$home/launcher.new" "$home/launcher"
+    printf '%s\n' "$fp" >"$stamp"
+}
+
+_opensearch_write_config() {
+    local conf=$1 data=$2
+    mkdir -p "$conf"
+    cat >"$conf/opensearch.yml" <<EOF
+# Written by deploy/local/engines/opensearch.sh on every start; edit that script instead.
+cluster.name: polyglot-local
+node.name: local-1
+path.data: $data/data
+path.logs: $data/logs
+network.host: 127.0.0.1
+http.port: $OPENSEARCH_PORT
+transport.port: $OPENSEARCH_TRANSPORT_PORT
+discovery.type: single-node
+# A developer disk that is 90% full must not turn indices read-only.
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+    # Console only: spawn sends it to \$LOGS/opensearch.log.
+    cat >"$conf/log4j2.properties" <<'EOF'
+status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+EOF
+}
+
+opensearch_start() {
+    local conf=$CONF/opensearch data=$DATA/opensearch logf=$LOGS/opensearch.log jh home
+    home=$(_opensearch_home)
+    if running opensearch; then
+        # Healthy already, or still starting from an earlier call: wait for it rather than
+        # starting a second node on the same data.
+        opensearch_health && return 0
+        wait_ready opensearch 180 "$logf" opensearch_health
+        return
+    fi
+    [ -f "$home/launcher/EmbeddedOpenSearch.class" ] || opensearch_install
+    jh=$(_opensearch_java_home) || die "opensearch: no JDK 17 found; run opensearch_install"
+    require_port_free opensearch "$OPENSEARCH_PORT"
+    require_port_free opensearch "$OPENSEARCH_TRANSPORT_PORT"
+    mkdir -p "$data/data" "$data/logs" "$data/tmp"
+    _opensearch_write_config "$conf" "$data"
+    # Heap as the brief of the local stack says: small. Direct memory (Netty buffers) capped too.
+    spawn opensearch "$logf" "$jh/bin/java" \
+        -Xms"${OPENSEARCH_HEAP_MIN:-256m}" -Xmx"${OPENSEARCH_HEAP_MAX:-512m}" \
+        -XX:MaxDirectMemorySize=128m -XX:+UseG1GC -XX:-HeapDumpOnOutOfMemoryError \
+        -Djava.io.tmpdir="$data/tmp" -Dfile.encoding=UTF-8 \
+        -Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true \
+        -Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true \
+        -Dio.netty.recycler.maxCapacityPerThread=0 \
+        -Dopensearch.path.home="$data" \
+        -cp "$home/lib/*:$home/launcher" EmbeddedOpenSearch "$conf"
+    wait_ready opensearch 180 "$logf" curl -fsS -m 3 -o /dev/null \
+        "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
+}
+
+opensearch_stop() {
+    # SIGTERM runs the launcher's shutdown hook, which closes the node cleanly (about 2 s).
+    stop_pid opensearch 30
+}
+
+opensearch_health() {
+    curl -fsS -m 1.5 -o /dev/null "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
+}
+
+opensearch_describe() {
+    printf '%s OpenSearch %s (embedded node, Elasticsearch-compatible REST; transport %s)\n' \
+        "$OPENSEARCH_PORT" "$(_opensearch_version)" "$OPENSEARCH_TRANSPORT_PORT"
+}
