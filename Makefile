@@ -6,7 +6,7 @@
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
-.PHONY: help demo test up down status reset logs deps build asan test-unit lint format check-format
+.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# \{0,1\}//'
@@ -63,3 +63,7 @@ format:
 
 check-format:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
+# Every fuzz target under libFuzzer for FUZZ_SECONDS (default 60) each.
+fuzz: deps
+	@tools/fuzz.sh

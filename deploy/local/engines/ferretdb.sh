@@ -37,7 +37,7 @@ ferretdb_install() {
     if [ -z "$v" ] || [ "$1" -lt 1 ] || { [ "$1" -eq 1 ] && [ "$2" -lt 24 ]; }; then
         die "ferretdb: Go 1.24 or newer is needed, found $(go env GOVERSION 2>/dev/null || echo none)"
     fi
-    log "building the FerretDB wrapper (first time: downloads modules, about 2-3 minutes)"
+    log "building the FerretDB wrapper (a cold build downloads ~120 MB of modules and takes about 3 minutes)"
     mkdir -p "$CACHE/bin" "$CACHE/go"
     # Only the SQLite backend: leaving PostgreSQL out makes the build smaller.
     if ! (cd "$FERRETDB_SRC" && ferretdb_go build -trimpath -tags ferretdb_no_postgresql \

@@ -6,10 +6,14 @@
 #   $CONF/kafka/server.properties   generated at every start
 #   $DATA/kafka/cluster.id          cluster id, chosen once so restarts reuse the formatted logs
 #   $DATA/kafka/logs/               the log dir (topic data and the __cluster_metadata log)
+#   $CACHE/kafka/libs-*/cds-*.jsa   class-data-sharing archive: written when the first broker
+#                                   stops, it cuts later start-ups by another ~1.5 s of CPU
 
 KAFKA_VERSION=4.1.2
-# Small heap and a serial collector: a dev broker with a handful of topics needs little.
-: "${KAFKA_JAVA_OPTS:=-Xms128m -Xmx512m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
+# A dev broker with a handful of topics needs little: small heap, serial collector, and the C1
+# JIT only (start-up takes about 40% less CPU and 25 MB less memory; peak throughput is lower,
+# which a local stack does not need). Override the whole list from the environment.
+: "${KAFKA_JAVA_OPTS:=-Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
 
 kafka_libs() {
     local sum
@@ -57,6 +61,14 @@ kafka_install() {
     touch "$tmp/.complete"
     rm -rf "$libs"
     mv "$tmp" "$libs"
+}
+
+# kafka_cds JAVA LIBS: the CDS archive's path for this JVM build and classpath. The JVM also
+# checks both itself and silently runs without the archive when they do not match.
+kafka_cds() {
+    local jvm
+    jvm=$(dirname "$(readlink -f "$1")")/../lib/server/libjvm.so
+    printf '%s/cds-%s.jsa\n' "$2" "$(stat -c '%s-%Y' "$jvm" 2>/dev/null | md5sum | cut -c1-10)"
 }
 
 kafka_health() {
@@ -113,8 +125,12 @@ kafka_format() {
     [ -f "$DATA/kafka/logs/meta.properties" ] && return 0
     mkdir -p "$DATA/kafka"
     if [ ! -s "$DATA/kafka/cluster.id" ]; then
-        id=$("$java" -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka.log") ||
-            { tail_log "$LOGS/kafka.log"; die "kafka: StorageTool random-uuid failed"; }
+        # What `StorageTool random-uuid` prints (16 random bytes, URL-safe base64, no padding,
+        # never starting with '-'), without starting a JVM for it.
+        id=-
+        while [ "${id#-}" != "$id" ]; do
+            id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+        done
         printf '%s\n' "$id" >"$DATA/kafka/cluster.id"
     fi
     id=$(cat "$DATA/kafka/cluster.id")
@@ -140,14 +156,37 @@ kafka_start() {
     java=$(kafka_java) || die "kafka: no Java 17+ found; run the install step first"
     kafka_write_config
     kafka_format "$libs" "$java"
+    local cds cds_opt
+    cds=$(kafka_cds "$java" "$libs")
+    if [ -s "$cds" ]; then
+        cds_opt=-XX:SharedArchiveFile=$cds
+    else
+        # Dumped at exit; kafka_stop moves it into place only after a clean stop.
+        rm -f "$cds.tmp"
+        cds_opt=-XX:ArchiveClassesAtExit=$cds.tmp
+        printf '%s\n' "$cds" "$java" "$libs" >"$RUN/kafka.cds"
+    fi
     # shellcheck disable=SC2086 # KAFKA_JAVA_OPTS is a list of options
-    spawn kafka "$LOGS/kafka.log" "$java" $KAFKA_JAVA_OPTS -cp "$libs/*" \
+    spawn kafka "$LOGS/kafka.log" "$java" $KAFKA_JAVA_OPTS "$cds_opt" -Xlog:cds*=error -cp "$libs/*" \
         -Dlog4j2.configurationFile="$LOCAL_DIR/kafka/log4j2.xml" \
         kafka.Kafka "$CONF/kafka/server.properties"
     wait_ready kafka 90 "$LOGS/kafka.log" kafka_health
 }
 
 kafka_stop() {
-    # A controlled shutdown takes about 2 s; leave room before stop_pid kills it.
-    stop_pid kafka 30
+    # A controlled shutdown takes about 2 s (8 s on the run that dumps the CDS archive).
+    stop_pid kafka 40
+    [ -f "$RUN/kafka.cds" ] || return 0
+    local cds="" java="" libs=""
+    { read -r cds && read -r java && read -r libs; } <"$RUN/kafka.cds" || true
+    rm -f "$RUN/kafka.cds"
+    [ -n "$cds" ] && [ -f "$cds.tmp" ] || return 0
+    # Keep the archive only when it is complete: a JVM killed while dumping leaves a torn file,
+    # and -Xshare:on refuses any archive it cannot map.
+    if "$java" -XX:SharedArchiveFile="$cds.tmp" -Xshare:on -XX:ErrorFile=/dev/null \
+        -XX:-CreateCoredumpOnCrash -cp "$libs/*" -version >/dev/null 2>&1; then
+        mv -f "$cds.tmp" "$cds"
+    else
+        rm -f "$cds.tmp"
+    fi
 }

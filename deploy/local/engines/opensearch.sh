@@ -130,7 +130,7 @@ opensearch_stop() {
 }
 
 opensearch_health() {
-    curl -fsS -m 1.5 -o /dev/null "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
+    curl -fs -m 1.5 -o /dev/null "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
 }
 
 opensearch_describe() {

@@ -1,0 +1,95 @@
+/*
+ * server.h: a service's declaration and its HTTP server.
+ *
+ * A service's main.c is a declaration: its routes, its config table, its hooks, and
+ *
+ *     int main(int argc, char **argv) { return svc_main(&user_svc, argc, argv); }
+ *
+ * svc_main() loads the configuration (lib's own variables and the service's), runs the init
+ * hooks in order, serves until SIGTERM/SIGINT, drains, runs the fini hooks in reverse order and
+ * returns the process exit status. Tests start the same server in-process on port 0 with
+ * svc_server_start().
+ */
+#ifndef SVC_SERVER_H
+#define SVC_SERVER_H
+
+#include "svc/http.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct svc_config_var;
+struct svc_health;
+struct svc_server;
+
+/* One start-up step with its matching shutdown step (either may be NULL). */
+struct svc_hook {
+    const char *name;
+    int (*init)(void *app);  /* 0 or a negative SVC_E*; a failure stops the start-up */
+    void (*fini)(void *app); /* run in reverse order, only for hooks whose init succeeded */
+};
+
+#define SVC_HOOKS_END {NULL, NULL, NULL}
+
+struct svc_def {
+    const char *name;                    /* "user-svc" */
+    const char *version;                 /* "0.1.0" */
+    const struct svc_route *routes;      /* ends with SVC_ROUTES_END */
+    const struct svc_config_var *config; /* the service's own variables, or NULL */
+    void *config_dst;                    /* where they are loaded */
+    const struct svc_hook *hooks;        /* ends with SVC_HOOKS_END, or NULL */
+    /* /readyz: report every dependency with svc_health_report(); NULL = always ready. */
+    void (*ready)(void *app, struct svc_health *h);
+    /* Called when draining starts (stop consumers, relays), before in-flight requests end. */
+    void (*drain)(void *app);
+    void *app;                           /* handed to handlers (svc_req_app) and hooks */
+};
+
+/* Reports one dependency for /readyz. DETAIL (printf format) says what is wrong; may be NULL
+ * when OK is true. */
+void svc_health_report(struct svc_health *h, const char *component, bool ok, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+/* Server settings; svc_main() fills them from HTTP_* variables. */
+struct svc_http_opts {
+    const char *bind;          /* "127.0.0.1" or "0.0.0.0" */
+    int port;                  /* 0: any free port (see svc_server_port) */
+    int threads;               /* thread pool size */
+    size_t max_body;           /* default request body cap */
+    size_t conn_memory;        /* per-connection memory (headers + buffers) */
+    int conn_limit;            /* concurrent connections */
+    int conn_timeout_s;        /* idle connection timeout */
+    int shutdown_grace_ms;     /* how long in-flight requests may take to finish at shutdown */
+    bool access_log;           /* one JSON line per request */
+};
+
+/* Defaults: 127.0.0.1, port 0, 2 threads, 1 MiB body, 32 KiB per connection, 1024 connections,
+ * 30 s idle timeout, 10 s grace, access log on. */
+void svc_http_opts_default(struct svc_http_opts *o);
+
+/*
+ * Starts serving DEF's routes plus /healthz, /readyz and /metrics. Does not run hooks or touch
+ * signals. Returns NULL (after logging why) when the port cannot be bound.
+ */
+struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_http_opts *o);
+
+/* The port actually bound (useful with port 0). */
+int svc_server_port(const struct svc_server *s);
+
+/*
+ * Graceful stop: /readyz turns 503 at once, the listening socket closes, in-flight requests
+ * get up to the grace period to finish, then the server stops and is freed. Returns the number
+ * of requests still in flight when the grace period ran out (0 when all finished).
+ */
+int svc_server_stop(struct svc_server *s);
+
+/* Marks the server as draining (readyz 503) without stopping it yet. */
+void svc_server_drain(struct svc_server *s);
+
+/* Requests being handled right now. */
+int svc_server_inflight(const struct svc_server *s);
+
+/* The whole life of a service process; returns its exit status (0, 1 runtime, 2 config). */
+int svc_main(const struct svc_def *def, int argc, char **argv);
+
+#endif
