@@ -601,7 +601,8 @@ static void put_series_name(struct page *p, const struct svc_metric *m, const ch
         return;
     }
     puts_(p, "{");
-    for (size_t i = 0; i < m->nlabels; i++) {
+    /* SHOWN is NULL-terminated, and has exactly nlabels values. */
+    for (size_t i = 0; i < m->nlabels && shown[i] != NULL; i++) {
         puts_(p, i > 0 ? "," : "");
         puts_(p, m->labels[i]);
         puts_(p, "=\"");

@@ -230,7 +230,7 @@ static char *render_own(void)
     return page;
 }
 
-/* The value of the sample line starting with PREFIX (name and labels), or (double)NAN. */
+/* The value of the sample line starting with PREFIX (name and labels), or NAN. */
 static double sample(const char *page, const char *prefix)
 {
     size_t n = strlen(prefix);

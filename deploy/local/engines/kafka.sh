@@ -1,6 +1,6 @@
 # Kafka 4.1 broker for the local stack: one KRaft node (broker + controller in one JVM), run from
 # the Maven Central jars (no vendor tarball is reachable). Sourced after common.sh; defines
-# functions only. See docs in /work/shared/ENGINES.md ("Kafka broker from Maven jars").
+# functions only.
 #
 #   $CACHE/kafka/libs-<pom hash>/   runtime classpath, resolved once by Maven
 #   $CONF/kafka/server.properties   generated at every start
@@ -21,11 +21,12 @@ kafka_libs() {
     printf '%s/kafka/libs-%s\n' "$CACHE" "$sum"
 }
 
-# kafka_java: a Java 17+ binary (Kafka 4.x brokers need 17).
+# kafka_java: a Java 17+ binary (Kafka 4.x brokers need 17). $KAFKA_JAVA wins; then Debian's
+# Java 17, the one this was tested with; then $JAVA_HOME and the PATH.
 kafka_java() {
     local j
-    for j in "${JAVA_HOME:+$JAVA_HOME/bin/java}" /usr/lib/jvm/java-17-openjdk-amd64/bin/java \
-        "$(command -v java 2>/dev/null || true)"; do
+    for j in "${KAFKA_JAVA:-}" /usr/lib/jvm/java-17-openjdk-amd64/bin/java \
+        "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java 2>/dev/null || true)"; do
         [ -n "$j" ] && [ -x "$j" ] || continue
         # "17.0.15" -> 17; old "1.8.0" -> 1
         if [ "$("$j" -XshowSettings:properties -version 2>&1 |
@@ -57,7 +58,8 @@ kafka_install() {
         rm -rf "$tmp"
         die "kafka: Maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (see $LOGS/kafka-install.log)"
     fi
-    [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] || die "kafka: kafka_2.13-$KAFKA_VERSION.jar missing after Maven ran"
+    [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] ||
+        { rm -rf "$tmp"; die "kafka: kafka_2.13-$KAFKA_VERSION.jar missing after Maven ran"; }
     touch "$tmp/.complete"
     rm -rf "$libs"
     mv "$tmp" "$libs"

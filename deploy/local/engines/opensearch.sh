@@ -45,24 +45,29 @@ opensearch_install() {
     }
     fp=$(_opensearch_fingerprint)
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fp" ] &&
-        [ -f "$home/launcher/EmbeddedOpenSearch.class" ]; then
+        [ -f "$home/launcher.jar" ]; then
         return 0
     fi
     command -v mvn >/dev/null 2>&1 || apt_install maven
     log "opensearch: resolving OpenSearch $(_opensearch_version) jars from Maven Central (log: $ilog)"
-    rm -rf "$home/lib.new" "$home/launcher.new"
+    rm -rf "$home/lib.new" "$home/launcher.new" "$home/launcher.jar.new"
     mkdir -p "$home"
     : >"$ilog"
     JAVA_HOME=$jh mvn -B -q -f "$src/pom.xml" -Dmaven.repo.local="$CACHE/m2" \
         dependency:copy-dependencies -DoutputDirectory="$home/lib.new" >>"$ilog" 2>&1 ||
         { tail_log "$ilog"; die "opensearch: resolving the jars with Maven failed"; }
     log "opensearch: compiling the launcher"
+    mkdir -p "$home/launcher.new"
     "$jh/bin/javac" --release 17 -nowarn -cp "$home/lib.new/*" -d "$home/launcher.new" \
         "$src/EmbeddedOpenSearch.java" >>"$ilog" 2>&1 ||
         { tail_log "$ilog"; die "opensearch: compiling EmbeddedOpenSearch.java failed"; }
-    rm -rf "$home/lib" "$home/launcher"
+    # A jar, not a class folder: the JVM's class-data archive (see opensearch_start) refuses
+    # non-empty folders on the classpath.
+    "$jh/bin/jar" cf "$home/launcher.jar.new" -C "$home/launcher.new" . >>"$ilog" 2>&1 ||
+        { tail_log "$ilog"; die "opensearch: packing the launcher failed"; }
+    rm -rf "$home/lib" "$home/launcher" "$home/launcher.new" "$home/cds.jsa"
     mv "$home/lib.new" "$home/lib"
-    mv "$home/launcher.new" "$home/launcher"
+    mv "$home/launcher.jar.new" "$home/launcher.jar"
     printf '%s\n' "$fp" >"$stamp"
 }
 
@@ -95,7 +100,7 @@ EOF
 }
 
 opensearch_start() {
-    local conf=$CONF/opensearch data=$DATA/opensearch logf=$LOGS/opensearch.log jh home
+    local conf=$CONF/opensearch data=$DATA/opensearch logf=$LOGS/opensearch.log jh home cds
     home=$(_opensearch_home)
     if running opensearch; then
         # Healthy already, or still starting from an earlier call: wait for it rather than
@@ -104,22 +109,34 @@ opensearch_start() {
         wait_ready opensearch 180 "$logf" opensearch_health
         return
     fi
-    [ -f "$home/launcher/EmbeddedOpenSearch.class" ] || opensearch_install
+    [ -f "$home/launcher.jar" ] || opensearch_install
     jh=$(_opensearch_java_home) || die "opensearch: no JDK 17 found; run opensearch_install"
     require_port_free opensearch "$OPENSEARCH_PORT"
     require_port_free opensearch "$OPENSEARCH_TRANSPORT_PORT"
     mkdir -p "$data/data" "$data/logs" "$data/tmp"
     _opensearch_write_config "$conf" "$data"
-    # Heap as the brief of the local stack says: small. Direct memory (Netty buffers) capped too.
+    # Start-up is mostly class loading (painless builds its whitelist from thousands of classes).
+    # The first start records the loaded classes in a class-data archive, written when the JVM
+    # exits; later starts map it, which halves the start time. A JDK update or a reinstall drops
+    # it, and the JVM ignores an archive that does not match (-Xshare:auto).
+    cds=$home/cds.jsa
+    if [ -s "$cds" ] && [ "$cds" -nt "$jh/lib/server/libjvm.so" ]; then
+        set -- -XX:SharedArchiveFile="$cds"
+    else
+        rm -f "$cds"
+        set -- -XX:ArchiveClassesAtExit="$cds"
+    fi
+    # Small heap (it is one developer's catalogue); Netty's direct buffers capped too.
     spawn opensearch "$logf" "$jh/bin/java" \
         -Xms"${OPENSEARCH_HEAP_MIN:-256m}" -Xmx"${OPENSEARCH_HEAP_MAX:-512m}" \
         -XX:MaxDirectMemorySize=128m -XX:+UseG1GC -XX:-HeapDumpOnOutOfMemoryError \
+        "$@" -Xlog:cds*=error \
         -Djava.io.tmpdir="$data/tmp" -Dfile.encoding=UTF-8 \
         -Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true \
         -Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true \
         -Dio.netty.recycler.maxCapacityPerThread=0 \
         -Dopensearch.path.home="$data" \
-        -cp "$home/lib/*:$home/launcher" EmbeddedOpenSearch "$conf"
+        -cp "$home/lib/*:$home/launcher.jar" EmbeddedOpenSearch "$conf"
     wait_ready opensearch 180 "$logf" curl -fsS -m 3 -o /dev/null \
         "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
 }

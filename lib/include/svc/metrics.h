@@ -34,8 +34,8 @@ struct svc_metric *svc_counter_new(const char *name, const char *help, const cha
 struct svc_metric *svc_gauge_new(const char *name, const char *help, const char *const *labels);
 /* BUCKETS: N strictly increasing finite upper bounds (the +Inf bucket is implicit; a trailing
  * +Inf is accepted and dropped); copied. A histogram may not have a label named "le". */
-struct svc_metric *svc_histogram_new(const char *name, const char *help,
-                                     const char *const *labels, const double *buckets, size_t n);
+struct svc_metric *svc_histogram_new(const char *name, const char *help, const char *const *labels,
+                                     const double *buckets, size_t n);
 /* A gauge whose value FN(ARG) computes at scrape time (no labels), called without any lock of
  * the registry held. Declared again, it keeps the latest FN and ARG. */
 struct svc_metric *svc_gauge_fn_new(const char *name, const char *help, double (*fn)(void *arg),
@@ -52,6 +52,8 @@ void svc_gauge_set(struct svc_metric *m, const char *const *values, double v);
 void svc_gauge_add(struct svc_metric *m, const char *const *values, double v);
 void svc_histogram_observe(struct svc_metric *m, const char *const *values, double v);
 
+/* A compound literal with several values needs parentheses to pass through the macro:
+ * svc_counter_inc(m, ((const char *[]){route, method})). */
 #define svc_counter_inc(m, values) svc_counter_add((m), (values), 1.0)
 
 /* Reads one series (tests, health checks); 0 when the series does not exist. For histograms,
