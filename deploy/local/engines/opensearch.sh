@@ -87,7 +87,7 @@ discovery.type: single-node
 # A developer disk that is 90% full must not turn indices read-only.
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
-    # Console only: spawn sends it to \$LOGS/opensearch.log.
+    # Console only: spawn appends it to $LOGS/opensearch.log.
     cat >"$conf/log4j2.properties" <<'EOF'
 status = error
 appender.console.type = Console
