@@ -49,6 +49,7 @@ struct svc_req {
     int early_code;
     const char *early_detail;
     bool queued;
+    size_t bytes_sent; /* response body bytes, for the access log */
     char request_id[SVC__REQUEST_ID_MAX + 1];
     char trace_id[33];
     char span_id[17];

@@ -242,6 +242,7 @@ static enum MHD_Result send_response(struct svc_req *req)
 
     svc__resp_finalize(resp);
     body = svc_buf_detach(&resp->body, &len);
+    req->bytes_sent = len;
     r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(body);
@@ -352,7 +353,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         svc_buf_adds(&f, ",\"path\":");
         svc_buf_add_json_str(&f, req->path, strlen(req->path));
         svc_buf_addf(&f, ",\"status\":%s,\"duration_us\":%llu,\"bytes\":%zu", status,
-                     (unsigned long long)(secs * 1e6), req->resp.body.len);
+                     (unsigned long long)(secs * 1e6), req->bytes_sent);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             svc_buf_addf(&f, ",\"terminated\":%d", (int)toe);
         svc_log_set_request(req->request_id, req->trace_id);
@@ -418,10 +419,11 @@ struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_
         free(s);
         return NULL;
     }
+    /* The logger goes first: libmicrohttpd uses its own for anything said before it. */
     s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        s, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         o->conn_memory, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout_s, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(o->threads > 1 ? o->threads : 0), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,

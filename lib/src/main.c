@@ -1,0 +1,179 @@
+/*
+ * main.c: svc_main(), the whole life of a service process.
+ *
+ * Start-up: arguments, configuration (every problem reported at once, exit 2), logs, init
+ * hooks in order, the HTTP server. Then wait for SIGTERM or SIGINT. Shutdown: /readyz turns
+ * 503, the service's drain hook runs, the server stops accepting and lets in-flight requests
+ * finish within SHUTDOWN_GRACE, the fini hooks run in reverse order, exit 0.
+ */
+#include "internal.h"
+
+#include "svc/config.h"
+#include "svc/error.h"
+#include "svc/log.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+struct lib_config {
+    char *bind;
+    int port;
+    int threads;
+    int max_body;
+    int conn_memory;
+    int conn_limit;
+    int64_t conn_timeout_ms;
+    int64_t grace_ms;
+    int log_level;
+    bool access_log;
+};
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+static const struct svc_config_var lib_vars[] = {
+    {"HTTP_BIND", SVC_CONFIG_STRING, "127.0.0.1", 0, "IPv4 address to listen on",
+     offsetof(struct lib_config, bind), 0, 0, NULL},
+    {"HTTP_PORT", SVC_CONFIG_INT, NULL, SVC_CONFIG_REQUIRED, "TCP port to listen on",
+     offsetof(struct lib_config, port), 1, 65535, NULL},
+    {"HTTP_THREADS", SVC_CONFIG_INT, "2", 0, "HTTP worker threads",
+     offsetof(struct lib_config, threads), 1, 256, NULL},
+    {"HTTP_MAX_BODY", SVC_CONFIG_INT, "1048576", 0, "default request body cap in bytes (413)",
+     offsetof(struct lib_config, max_body), 1, 64 << 20, NULL},
+    {"HTTP_CONN_MEMORY", SVC_CONFIG_INT, "32768", 0,
+     "memory per connection in bytes (request line and headers must fit)",
+     offsetof(struct lib_config, conn_memory), 4096, 1 << 20, NULL},
+    {"HTTP_CONN_LIMIT", SVC_CONFIG_INT, "1024", 0, "concurrent connections",
+     offsetof(struct lib_config, conn_limit), 1, 65536, NULL},
+    {"HTTP_CONN_TIMEOUT", SVC_CONFIG_DURATION, "30s", 0, "idle connection timeout",
+     offsetof(struct lib_config, conn_timeout_ms), 1000, 3600000, NULL},
+    {"SHUTDOWN_GRACE", SVC_CONFIG_DURATION, "10s", 0,
+     "how long in-flight requests may take to finish at shutdown",
+     offsetof(struct lib_config, grace_ms), 0, 600000, NULL},
+    {"LOG_LEVEL", SVC_CONFIG_ENUM, "info", 0, "lowest level logged",
+     offsetof(struct lib_config, log_level), 0, 0, log_levels},
+    {"ACCESS_LOG", SVC_CONFIG_BOOL, "true", 0, "one JSON log line per request",
+     offsetof(struct lib_config, access_log), 0, 0, NULL},
+    {0},
+};
+
+static void usage(const struct svc_def *def, FILE *out)
+{
+    const struct svc_config_var *tables[3] = {lib_vars, def->config, NULL};
+
+    fprintf(out,
+            "usage: %s [--help | --version]\n\n"
+            "%s %s is configured through environment variables only:\n\n",
+            def->name, def->name, def->version);
+    svc_config_help(tables, out);
+}
+
+/* Runs the fini hooks of the first N hooks, newest first. */
+static void fini_hooks(const struct svc_def *def, int n)
+{
+    while (n-- > 0) {
+        if (def->hooks[n].fini != NULL) {
+            svc_log_info("stopping '%s'", def->hooks[n].name);
+            def->hooks[n].fini(def->app);
+        }
+    }
+}
+
+int svc_main(const struct svc_def *def, int argc, char **argv)
+{
+    struct lib_config cfg = {0};
+    struct svc_buf problems = SVC_BUF_INIT;
+    const struct svc_config_var *tables[3] = {lib_vars, def->config, NULL};
+    const void *dsts[3] = {&cfg, def->config_dst, NULL};
+    struct svc_http_opts o;
+    struct svc_server *srv;
+    sigset_t sigs;
+    int sig = 0, nhooks = 0, rc = 0, lib_rc, svc_rc = 0, left;
+
+    svc_log_set_service(def->name);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(def, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("%s %s\n", def->name, def->version);
+            return 0;
+        }
+        fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", def->name, argv[i]);
+        return 2;
+    }
+
+    lib_rc = svc_config_load(lib_vars, &cfg, NULL, &problems);
+    if (def->config != NULL)
+        svc_rc = svc_config_load(def->config, def->config_dst, NULL, &problems);
+    if (lib_rc != 0 || svc_rc != 0) {
+        fprintf(stderr, "%s: cannot start, the configuration has problems:\n%s"
+                        "(%s --help lists every variable)\n",
+                def->name, svc_buf_str(&problems), def->name);
+        rc = 2;
+        goto out_config;
+    }
+    svc_log_set_level((enum svc_log_level)cfg.log_level);
+    svc_config_log(tables, dsts);
+
+    /* Signals are taken synchronously by this thread only: block them before any other thread
+     * exists, so every thread inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (; def->hooks != NULL && def->hooks[nhooks].name != NULL; nhooks++) {
+        const struct svc_hook *h = &def->hooks[nhooks];
+
+        if (h->init != NULL && (rc = h->init(def->app)) != 0) {
+            svc_log_error("cannot start: '%s' failed: %s", h->name, svc_err_title(rc));
+            rc = 1;
+            goto out_hooks;
+        }
+    }
+
+    svc_http_opts_default(&o);
+    o.bind = cfg.bind;
+    o.port = cfg.port;
+    o.threads = cfg.threads;
+    o.max_body = (size_t)cfg.max_body;
+    o.conn_memory = (size_t)cfg.conn_memory;
+    o.conn_limit = cfg.conn_limit;
+    o.conn_timeout_s = (int)(cfg.conn_timeout_ms / 1000);
+    o.shutdown_grace_ms = (int)cfg.grace_ms;
+    o.access_log = cfg.access_log;
+    srv = svc_server_start(def, &o);
+    if (srv == NULL) {
+        rc = 1;
+        goto out_hooks;
+    }
+    svc_log_info("%s %s listening on %s:%d with %d threads", def->name, def->version, o.bind,
+                 svc_server_port(srv), o.threads);
+
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    svc_log_info("%s received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    svc_server_drain(srv);
+    if (def->drain != NULL)
+        def->drain(def->app);
+    left = svc_server_stop(srv);
+    if (left > 0)
+        svc_log_warn("%d requests were cut off at shutdown", left);
+
+out_hooks:
+    fini_hooks(def, nhooks);
+    if (rc == 0)
+        svc_log_info("stopped");
+out_config:
+    svc_config_release(lib_vars, &cfg);
+    if (def->config != NULL)
+        svc_config_release(def->config, def->config_dst);
+    svc_buf_release(&problems);
+    return rc;
+}
