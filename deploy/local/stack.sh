@@ -183,6 +183,7 @@ cmd_reset() {
         if [ -L "$d" ]; then
             target=$(readlink -f "$d")
             rm -rf "$target"
+            rmdir "$(dirname "$target")" 2>/dev/null || true
         fi
     done
     rm -rf "$DATA" "$CONF" "$LOGS" "$RUN" "$ENVDIR"

@@ -39,7 +39,7 @@ static const char *lookup(const char *const *envp, const char *name)
 static const struct {
     const char *suffix;
     int64_t ms;
-} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
+} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
 
 static bool parse_duration(const char *s, int64_t *out)
 {
@@ -228,9 +228,11 @@ static void add_shown(struct svc_buf *b, const char *s)
         n--;
     svc_buf_addc(b, '"');
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)m.data[i];
+        char c = m.data[i];
 
-        svc_buf_addc(b, c < 0x20 || c == 0x7f ? '?' : (char)c);
+        if ((unsigned char)c < 0x20 || c == 0x7f)
+            c = '?';
+        svc_buf_addc(b, c);
     }
     svc_buf_adds(b, n < m.len ? "...\"" : "\"");
     svc_buf_release(&m);

@@ -315,8 +315,9 @@ static size_t slot_size(const struct svc_json_field *f)
     return 0;
 }
 
-/* The mistakes a table can hold that would otherwise read garbage or refuse everything. */
-static const char *table_mistake(const struct svc_json_field *f)
+/* The mistakes a table can hold that would otherwise read garbage or refuse everything.
+ * Recurses once at most, into an array's item. */
+static const char *table_mistake(const struct svc_json_field *f) /* NOLINT(misc-no-recursion) */
 {
     switch (f->type) {
     case SVC_JSON_STRING:
@@ -370,6 +371,9 @@ static bool is_uuid(const char *s, size_t n)
     return true;
 }
 
+/* Reading recurses as the document nests (objects in arrays in objects), so its depth is that
+ * of the document, which jansson caps at 2048 levels, and only a table that refers to itself
+ * lets it go past the table's own depth. NOLINTBEGIN(misc-no-recursion) */
 static int read_value(struct reader *r, const struct svc_json_field *f, json_t *v, void *slot);
 static int read_object(struct reader *r, json_t *obj, const struct svc_json_field *fields,
                        void *dst);
@@ -462,7 +466,7 @@ static int read_value(struct reader *r, const struct svc_json_field *f, json_t *
             return fail_rule(r, f);
         s = json_string_value(v);
         for (n = 0; n < SVC_JSON_UUID_SIZE - 1; n++)
-            uuid[n] = s[n] >= 'A' && s[n] <= 'F' ? (char)(s[n] - 'A' + 'a') : s[n];
+            uuid[n] = (char)(s[n] >= 'A' && s[n] <= 'F' ? s[n] - 'A' + 'a' : s[n]);
         uuid[n] = '\0';
         memcpy(slot, uuid, sizeof(uuid));
         return 0;
@@ -483,6 +487,7 @@ static int read_value(struct reader *r, const struct svc_json_field *f, json_t *
             return fail_rule(r, f);
         return read_object(r, v, f->fields, slot);
     case SVC_JSON_ANY:
+        /* The slot holds the pointer itself. NOLINTNEXTLINE(bugprone-sizeof-expression) */
         memcpy(slot, &v, sizeof(v));
         return 0;
     case SVC_JSON_ARRAY:
@@ -546,6 +551,8 @@ static int read_object(struct reader *r, json_t *obj, const struct svc_json_fiel
     }
     return rc;
 }
+
+/* NOLINTEND(misc-no-recursion) */
 
 int svc_json_read(json_t *obj, const struct svc_json_field *fields, void *dst, unsigned flags,
                   struct svc_arena *arena, struct svc_json_error *err)

@@ -139,7 +139,7 @@ END_TEST
 
 START_TEST(parse_caps_the_size)
 {
-    json_t *root = (json_t *)&err; /* must be reset to NULL */
+    json_t other, *root = &other; /* must be reset to NULL */
 
     ck_assert_int_eq(svc_json_parse("{\"a\":12} ", 9, 8, 0, &root, &err), SVC_ETOOBIG);
     ck_assert_ptr_null(root);
