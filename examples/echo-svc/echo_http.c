@@ -1,24 +1,49 @@
 #include "echo.h"
 
 #include "svc/error.h"
+#include "svc/json.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
-/* POST /v1/echo: the JSON body back, with the request's ids. */
+/* POST /v1/echo: the JSON object back, with the request's ids. */
 static int echo_post(struct svc_req *req, struct svc_resp *resp)
 {
-    size_t len;
-    const char *body = svc_req_body(req, &len);
-    json_error_t err;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *doc;
+    int rc;
 
-    if (doc == NULL)
-        return svc_resp_error(resp, SVC_EJSON, "body is not valid JSON: %s (line %d, column %d)",
-                              err.text, err.line, err.column);
+    if ((rc = svc_req_json(req, resp, &doc)) != 0)
+        return rc;
     return svc_resp_json(resp, 200,
-                         json_pack("{s:o, s:s, s:s}", "echo", doc, "request_id", svc_req_id(req),
+                         json_pack("{s:O, s:s, s:s}", "echo", doc, "request_id", svc_req_id(req),
                                    "trace_id", svc_req_trace_id(req)));
+}
+
+struct item_create {
+    const char *name;
+    int64_t qty;
+};
+
+static const struct svc_json_field item_fields[] = {
+    {"name", SVC_JSON_STRING, .required = true, .min = 1, .max = 100,
+     .offset = offsetof(struct item_create, name)},
+    {"qty", SVC_JSON_INT, .required = true, .min = 1, .max = 1000,
+     .offset = offsetof(struct item_create, qty)},
+    {0},
+};
+
+/* POST /v1/items: a body read through a field table (strict types, unknown fields refused). */
+static int item_post(struct svc_req *req, struct svc_resp *resp)
+{
+    struct item_create in = {0};
+    int rc;
+
+    if ((rc = svc_req_read_json(req, resp, item_fields, &in)) != 0)
+        return rc;
+    return svc_resp_json(resp, 201, json_pack("{s:s, s:I}", "name", in.name, "qty",
+                                              (json_int_t)in.qty));
 }
 
 /* GET /v1/items/:id?limit=: a path parameter and a typed query parameter. */
@@ -52,6 +77,7 @@ static int slow_get(struct svc_req *req, struct svc_resp *resp)
 
 const struct svc_route echo_routes[] = {
     {SVC_POST, "/v1/echo", echo_post, SVC_ROUTE_JSON, 0},
+    {SVC_POST, "/v1/items", item_post, SVC_ROUTE_JSON, 0},
     {SVC_GET, "/v1/items/:id", item_get, 0, 0},
     {SVC_GET, "/v1/slow", slow_get, 0, 0},
     SVC_ROUTES_END,

@@ -6,6 +6,7 @@
 
 #include "svc/alloc.h"
 #include "svc/error.h"
+#include "svc/json.h"
 #include "svc/log.h"
 
 #include <errno.h>
@@ -187,6 +188,41 @@ const char *svc_req_traceparent(const struct svc_req *req)
     return req->traceparent;
 }
 
+int svc_req_json(struct svc_req *req, struct svc_resp *resp, json_t **out)
+{
+    struct svc_json_error err;
+    int rc = svc_json_parse(svc_buf_str(&req->body), req->body.len, req->max_body,
+                            SVC_JSON_PARSE_OBJECT, out, &err);
+
+    if (rc != 0)
+        return svc_resp_error(resp, rc, "%s", err.msg);
+    svc_arena_defer(req->arena, svc_json_decref, *out);
+    return 0;
+}
+
+int svc_req_read_json(struct svc_req *req, struct svc_resp *resp,
+                      const struct svc_json_field *fields, void *dst)
+{
+    struct svc_json_error err;
+    json_t *root;
+    int rc;
+
+    if ((rc = svc_req_json(req, resp, &root)) != 0)
+        return rc;
+    rc = svc_json_read(root, fields, dst, SVC_JSON_REJECT_UNKNOWN, req->arena, &err);
+    if (rc == SVC_EINTERNAL) {
+        svc_log_error("field table of '%s %s' is wrong: %s", req->method_s, svc_req_route(req),
+                      err.msg);
+        return svc_resp_error(resp, rc, "the request could not be read");
+    }
+    if (rc != 0) {
+        svc_resp_error(resp, rc, "%s", err.msg);
+        svc_resp_problem_extend(resp, "field", json_string(err.path));
+        return rc;
+    }
+    return 0;
+}
+
 /* ---- the response ----------------------------------------------------------------------- */
 
 void svc__resp_init(struct svc_resp *resp, struct svc_arena *a, const char *request_id)
@@ -219,11 +255,6 @@ static void clear_body(struct svc_resp *resp)
     }
 }
 
-static int dump_cb(const char *buffer, size_t size, void *data)
-{
-    return svc_buf_add(data, buffer, size) == 0 ? 0 : -1;
-}
-
 int svc_resp_json(struct svc_resp *resp, int status, json_t *body)
 {
     clear_body(resp);
@@ -235,7 +266,7 @@ int svc_resp_json(struct svc_resp *resp, int status, json_t *body)
         return 0;
     }
     resp->content_type = "application/json";
-    json_dump_callback(body, dump_cb, &resp->body, JSON_COMPACT);
+    svc_json_dump(&resp->body, body);
     json_decref(body);
     return 0;
 }
@@ -312,7 +343,7 @@ void svc__resp_finalize(struct svc_resp *resp)
     if (resp->problem == NULL)
         return;
     svc_buf_reset(&resp->body);
-    json_dump_callback(resp->problem, dump_cb, &resp->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    svc_json_dump(&resp->body, resp->problem);
     json_decref(resp->problem);
     resp->problem = NULL;
 }

@@ -293,7 +293,69 @@ START_TEST(malformed_json_is_400)
     struct reply r;
 
     call(h, "POST", "/v1/echo", json, "{\"a\":", &r);
-    assert_problem(&r, 400, "urn:polyglot:problem:malformed-json", "not valid JSON");
+    assert_problem(&r, 400, "urn:polyglot:problem:malformed-json", "malformed JSON at line 1");
+    call(h, "POST", "/v1/echo", json, "[1,2]", &r);
+    assert_problem(&r, 400, "urn:polyglot:problem:invalid-request", "object");
+    call(h, "POST", "/v1/echo", json, "{\"a\":1,\"a\":2}", &r);
+    assert_problem(&r, 400, "urn:polyglot:problem:malformed-json", "duplicate");
+    curl_easy_cleanup(h);
+}
+END_TEST
+
+START_TEST(typed_body_fields_are_checked_and_named)
+{
+    static const char *const json[] = {"Content-Type: application/json", NULL};
+    CURL *h = curl_easy_init();
+    struct reply r;
+    json_t *j;
+
+    call(h, "POST", "/v1/items", json, "{\"name\":\"bolt\",\"qty\":3}", &r);
+    ck_assert_int_eq(r.status, 201);
+    call(h, "POST", "/v1/items", json, "{\"name\":\"bolt\",\"qty\":\"3\"}", &r);
+    assert_problem(&r, 400, "urn:polyglot:problem:invalid-request", "field 'qty' must be");
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "field")), "qty");
+    json_decref(j);
+    call(h, "POST", "/v1/items", json, "{\"name\":\"bolt\",\"qty\":3,\"$where\":1}", &r);
+    assert_problem(&r, 400, "urn:polyglot:problem:invalid-request", "'$where' is not allowed");
+    call(h, "POST", "/v1/items", json, "{\"qty\":3}", &r);
+    assert_problem(&r, 400, "urn:polyglot:problem:invalid-request", "'name' is required");
+    curl_easy_cleanup(h);
+}
+END_TEST
+
+START_TEST(chunked_body_over_the_limit_is_413)
+{
+    static const char *const chunked[] = {"Content-Type: application/json",
+                                          "Transfer-Encoding: chunked", NULL};
+    CURL *h = curl_easy_init();
+    char *big = malloc(8192);
+    struct reply r;
+
+    memset(big, ' ', 8191);
+    big[0] = '[';
+    big[8190] = ']';
+    big[8191] = '\0';
+    call(h, "POST", "/v1/echo", chunked, big, &r);
+    assert_problem(&r, 413, "urn:polyglot:problem:payload-too-large", "limit of 1024 bytes");
+    free(big);
+    curl_easy_cleanup(h);
+}
+END_TEST
+
+START_TEST(oversized_headers_are_refused)
+{
+    CURL *h = curl_easy_init();
+    char *hdr = malloc(40000);
+    const char *headers[] = {hdr, NULL};
+    struct reply r;
+
+    memcpy(hdr, "X-Big: ", 7);
+    memset(hdr + 7, 'a', 40000 - 8);
+    hdr[40000 - 1] = '\0';
+    call(h, "GET", "/healthz", headers, NULL, &r);
+    ck_assert_msg(r.status == 431 || r.status == 413, "a 40 kB header got %ld", r.status);
+    free(hdr);
     curl_easy_cleanup(h);
 }
 END_TEST
@@ -427,6 +489,9 @@ int main(void)
     tcase_add_test(tc, oversized_body_is_413);
     tcase_add_test(tc, wrong_content_type_is_415);
     tcase_add_test(tc, malformed_json_is_400);
+    tcase_add_test(tc, typed_body_fields_are_checked_and_named);
+    tcase_add_test(tc, chunked_body_over_the_limit_is_413);
+    tcase_add_test(tc, oversized_headers_are_refused);
     tcase_add_test(tc, request_id_is_honoured_or_generated);
     tcase_add_test(tc, traceparent_is_continued_or_started);
     tcase_add_test(tc, metrics_count_requests_per_route);

@@ -91,6 +91,24 @@ const char *svc_req_header(struct svc_req *req, const char *name);
 /* The request body (NUL-terminated for convenience; LEN excludes the NUL). "" when none. */
 const char *svc_req_body(const struct svc_req *req, size_t *len);
 
+struct svc_json_field;
+
+/*
+ * Parses the body as a JSON object (capped at the route's body limit) into *OUT, owned by the
+ * request's arena. On failure renders the problem (400 malformed JSON or not an object, 413)
+ * into RESP and returns its code.
+ */
+int svc_req_json(struct svc_req *req, struct svc_resp *resp, json_t **out);
+
+/*
+ * svc_req_json(), then reads the object into DST with FIELDS (svc/json.h), rejecting fields the
+ * table does not name. A field that breaks its rule renders a 400 whose detail names it
+ * ("field 'items[2].qty' must be an integer ≥ 1") and whose `field` member is its path.
+ * Strings read live as long as the request.
+ */
+int svc_req_read_json(struct svc_req *req, struct svc_resp *resp,
+                      const struct svc_json_field *fields, void *dst);
+
 /* The request id (the client's valid X-Request-Id, or a generated one). */
 const char *svc_req_id(const struct svc_req *req);
 
