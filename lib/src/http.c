@@ -290,6 +290,10 @@ int svc_resp_empty(struct svc_resp *resp, int status)
 
 static int vproblem(struct svc_resp *resp, int code, int status, const char *type,
                     const char *title, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+static int vproblem(struct svc_resp *resp, int code, int status, const char *type,
+                    const char *title, const char *fmt, va_list ap)
 {
     char detail[1024];
     char type_uri[128];

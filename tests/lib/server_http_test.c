@@ -24,6 +24,24 @@ static const struct svc_def echo_def = {
     .routes = echo_routes,
 };
 
+static bool engine_up = true;
+
+/* A ready hook as a service writes one: its engine and its producer. */
+static void report(void *app, struct svc_health *h)
+{
+    (void)app;
+    svc_health_report(h, "engine", engine_up, engine_up ? NULL : "connection refused on %s",
+                      "127.0.0.1:1");
+    svc_health_report(h, "kafka", true, NULL);
+}
+
+static const struct svc_def echo_def_with_deps = {
+    .name = "echo-svc",
+    .version = "test",
+    .routes = echo_routes,
+    .ready = report,
+};
+
 static struct svc_server *srv;
 static char base[64];
 
@@ -440,6 +458,44 @@ START_TEST(readyz_turns_503_when_draining)
 }
 END_TEST
 
+START_TEST(readyz_says_what_is_down)
+{
+    struct svc_http_opts o;
+    struct svc_server *s2;
+    struct reply r;
+    json_t *j, *engine;
+    char url_base[64];
+
+    svc_http_opts_default(&o);
+    o.access_log = false;
+    s2 = svc_server_start(&echo_def_with_deps, &o);
+    ck_assert_ptr_nonnull(s2);
+    memcpy(url_base, base, sizeof(base));
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", svc_server_port(s2));
+
+    engine_up = true;
+    get("/readyz", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    engine_up = false;
+    get("/readyz", NULL, &r);
+    ck_assert_int_eq(r.status, 503);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "not ready");
+    engine = json_object_get(json_object_get(j, "checks"), "engine");
+    ck_assert(json_is_false(json_object_get(engine, "ok")));
+    ck_assert_str_eq(json_string_value(json_object_get(engine, "detail")),
+                     "connection refused on 127.0.0.1:1");
+    ck_assert(json_is_true(json_object_get(json_object_get(json_object_get(j, "checks"),
+                                                           "kafka"), "ok")));
+    json_decref(j);
+    /* Alive all the same: /healthz does not depend on the engine. */
+    get("/healthz", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    memcpy(base, url_base, sizeof(base));
+    ck_assert_int_eq(svc_server_stop(s2), 0);
+}
+END_TEST
+
 struct slow_call {
     struct reply r;
 };
@@ -496,6 +552,7 @@ int main(void)
     tcase_add_test(tc, traceparent_is_continued_or_started);
     tcase_add_test(tc, metrics_count_requests_per_route);
     tcase_add_test(tc, readyz_turns_503_when_draining);
+    tcase_add_test(tc, readyz_says_what_is_down);
     tcase_add_test(tc, shutdown_finishes_the_request_in_flight);
     suite_add_tcase(s, tc);
     rc = testenv_run(s);
