@@ -1,0 +1,332 @@
+#include "svc/outbox.h"
+
+#include "svc/alloc.h"
+#include "svc/error.h"
+#include "svc/log.h"
+#include "svc/metrics.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The longest single call of a source's wait hook: bounds how late a stop is seen. */
+#define WAIT_SLICE_MS 1000
+
+static const char *const outbox_labels[] = {"outbox", NULL};
+
+struct svc_outbox_relay {
+    char *name;
+    struct svc_producer *producer;
+    struct svc_outbox_source src;
+    size_t batch_max;
+    int poll_ms, backoff_initial_ms, backoff_max_ms, publish_timeout_ms;
+
+    pthread_t thread;
+    bool started, joined;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, woken; /* under mu */
+
+    int64_t last_gauges;
+    bool unavailable_logged;
+    struct svc_metric *backlog, *age, *published, *failures;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool stopping(struct svc_outbox_relay *r)
+{
+    bool stop;
+
+    pthread_mutex_lock(&r->mu);
+    stop = r->stop;
+    pthread_mutex_unlock(&r->mu);
+    return stop;
+}
+
+/* Sleeps MS unless stopped first or, when WAKEABLE, woken. */
+static void pause_ms(struct svc_outbox_relay *r, int ms, bool wakeable)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop && !(wakeable && r->woken))
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
+            break;
+    if (wakeable)
+        r->woken = false;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int next_backoff(const struct svc_outbox_relay *r, int delay)
+{
+    delay = delay == 0 ? r->backoff_initial_ms : delay * 2;
+    return delay > r->backoff_max_ms ? r->backoff_max_ms : delay;
+}
+
+static void update_gauges(struct svc_outbox_relay *r)
+{
+    const char *values[] = {r->name};
+    size_t count = 0;
+    double age = 0;
+    int rc;
+
+    r->last_gauges = now_ms();
+    rc = r->src.backlog(r->src.ctx, &count, &age);
+    if (rc != 0)
+        return; /* the source logged why; the gauges keep their last values */
+    svc_gauge_set(r->backlog, values, (double)count);
+    svc_gauge_set(r->age, values, age);
+}
+
+static bool same_key(const struct svc_outbox_event *a, const struct svc_outbox_event *b)
+{
+    return a->key_len == b->key_len && strcmp(a->topic, b->topic) == 0 &&
+           memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/*
+ * Which acknowledged events may be marked: all of them, except those whose key had an earlier
+ * event in the batch that was not acknowledged. Marking those would let the failed one be
+ * published again after them, out of order; left pending, they follow it again instead.
+ * Fills MARK and returns how many.
+ */
+static size_t markable(struct svc_outbox_event *events, const struct svc_kafka_msg *msgs, size_t n,
+                       struct svc_outbox_event **mark)
+{
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        bool blocked = false;
+
+        if (msgs[i].result != 0)
+            continue;
+        for (size_t j = 0; j < i && !blocked && events[i].key != NULL; j++)
+            blocked =
+                msgs[j].result != 0 && events[j].key != NULL && same_key(&events[i], &events[j]);
+        if (!blocked)
+            mark[m++] = &events[i];
+    }
+    return m;
+}
+
+/* One round: fetch, publish, mark. Returns 0 or the first error; *FULL tells whether the
+ * batch was full (more may be pending at once). */
+static int relay_round(struct svc_outbox_relay *r, bool *full)
+{
+    const char *values[] = {r->name};
+    struct svc_outbox_event *events = NULL, **mark;
+    struct svc_kafka_msg *msgs;
+    size_t n, m, acked = 0;
+    int rc, first_err = 0, fetched;
+
+    *full = false;
+    fetched = r->src.fetch(r->src.ctx, r->batch_max, &events);
+    if (fetched < 0)
+        return fetched;
+    n = (size_t)fetched > r->batch_max ? r->batch_max : (size_t)fetched;
+    *full = n == r->batch_max;
+    msgs = svc_calloc(n, sizeof(*msgs));
+    mark = svc_calloc(n, sizeof(*mark)); /* NOLINT(bugprone-sizeof-expression): pointers */
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].topic = events[i].topic;
+        msgs[i].key = events[i].key;
+        msgs[i].key_len = events[i].key_len;
+        msgs[i].value = events[i].value;
+        msgs[i].value_len = events[i].value_len;
+    }
+    if (n > 0)
+        svc_producer_send_wait(r->producer, msgs, n,
+                               r->publish_timeout_ms > 0 ? r->publish_timeout_ms : -1);
+    for (size_t i = 0; i < n; i++) {
+        if (msgs[i].result == 0)
+            acked++;
+        else if (first_err == 0)
+            first_err = msgs[i].result;
+    }
+    m = markable(events, msgs, n, mark);
+    rc = r->src.mark_published(r->src.ctx, mark, m);
+    if (rc == 0) {
+        svc_counter_add(r->published, values, (double)m);
+    } else {
+        /* Published but not marked: they go out again next round (at least once). */
+        svc_log_warn("outbox '%s': %zu published events not marked (%s), they will be "
+                     "published again",
+                     r->name, m, svc_err_name(rc));
+    }
+    if (first_err != 0) {
+        svc_counter_add(r->failures, values, (double)(n - acked));
+        svc_log_warn("outbox '%s': %zu of %zu events not published (%s), first '%s'", r->name,
+                     n - acked, n, svc_err_name(first_err), events[0].id);
+    }
+    if (r->src.release != NULL)
+        r->src.release(r->src.ctx, events, (size_t)fetched);
+    free(mark);
+    free(msgs);
+    return first_err != 0 ? first_err : rc;
+}
+
+/* Waits for new events: a wake-up, the source's notification, or the poll interval. */
+static void idle_wait(struct svc_outbox_relay *r)
+{
+    int64_t until = now_ms() + r->poll_ms, left;
+    bool woken;
+    int rc;
+
+    if (r->src.wait == NULL) {
+        pause_ms(r, r->poll_ms, true);
+        return;
+    }
+    /* In slices of at most WAIT_SLICE_MS, checking for a stop or a wake-up in between. */
+    while ((left = until - now_ms()) > 0) {
+        pthread_mutex_lock(&r->mu);
+        woken = r->woken || r->stop;
+        r->woken = false;
+        pthread_mutex_unlock(&r->mu);
+        if (woken)
+            return;
+        rc = r->src.wait(r->src.ctx, left < WAIT_SLICE_MS ? (int)left : WAIT_SLICE_MS);
+        if (rc > 0)
+            return;
+        if (rc < 0) {
+            pause_ms(r, (int)left, true); /* the source logged why; poll instead */
+            return;
+        }
+    }
+}
+
+static void *relay_thread(void *arg)
+{
+    struct svc_outbox_relay *r = arg;
+    int delay = 0, rc;
+    bool full;
+
+    update_gauges(r);
+    while (!stopping(r)) {
+        if (!svc_producer_available(r->producer)) {
+            if (!r->unavailable_logged)
+                svc_log_warn("outbox '%s': kafka unavailable, relay backing off", r->name);
+            r->unavailable_logged = true;
+            if (now_ms() - r->last_gauges >= r->poll_ms)
+                update_gauges(r);
+            delay = next_backoff(r, delay);
+            pause_ms(r, delay, false);
+            continue;
+        }
+        if (r->unavailable_logged)
+            svc_log_info("outbox '%s': kafka available again, relay resumed", r->name);
+        r->unavailable_logged = false;
+        rc = relay_round(r, &full);
+        update_gauges(r);
+        if (rc != 0) {
+            delay = next_backoff(r, delay);
+            pause_ms(r, delay, false);
+            continue;
+        }
+        delay = 0;
+        if (full)
+            continue;
+        idle_wait(r);
+    }
+    return NULL;
+}
+
+int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_relay **out)
+{
+    const struct svc_outbox_source *s = &cfg->source;
+    struct svc_outbox_relay *r;
+    pthread_condattr_t attr;
+
+    *out = NULL;
+    if (cfg->name == NULL || cfg->name[0] == '\0' || cfg->producer == NULL || s->fetch == NULL ||
+        s->mark_published == NULL || s->backlog == NULL) {
+        svc_log_error("outbox relay needs a name, a producer, and fetch, mark_published and "
+                      "backlog hooks");
+        return SVC_EINVAL;
+    }
+    r = svc_calloc(1, sizeof(*r));
+    r->name = svc_strdup(cfg->name);
+    r->producer = cfg->producer;
+    r->src = *s;
+    r->batch_max = cfg->batch_max > 0 ? cfg->batch_max : 100;
+    r->poll_ms = cfg->poll_interval_ms > 0 ? cfg->poll_interval_ms : 1000;
+    r->backoff_initial_ms = cfg->backoff_initial_ms > 0 ? cfg->backoff_initial_ms : 100;
+    r->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 10000;
+    if (r->backoff_max_ms < r->backoff_initial_ms)
+        r->backoff_max_ms = r->backoff_initial_ms;
+    r->publish_timeout_ms = cfg->publish_timeout_ms;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    r->backlog = svc_gauge_new("outbox_backlog", "Outbox events not yet published", outbox_labels);
+    r->age =
+        svc_gauge_new("outbox_oldest_age_seconds",
+                      "Age of the oldest outbox event not yet published (0: none)", outbox_labels);
+    r->published = svc_counter_new("outbox_published_total", "Outbox events published and marked",
+                                   outbox_labels);
+    r->failures =
+        svc_counter_new("outbox_publish_failures_total",
+                        "Outbox events whose publication failed (to be retried)", outbox_labels);
+    *out = r;
+    return 0;
+}
+
+int svc_outbox_relay_start(struct svc_outbox_relay *r)
+{
+    if (r->started)
+        return 0;
+    if (pthread_create(&r->thread, NULL, relay_thread, r) != 0) {
+        svc_log_error("outbox '%s': relay thread not started: %s", r->name, strerror(errno));
+        return SVC_EINTERNAL;
+    }
+    r->started = true;
+    return 0;
+}
+
+void svc_outbox_relay_wake(struct svc_outbox_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->woken = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void svc_outbox_relay_stop(struct svc_outbox_relay *r)
+{
+    if (!r->started || r->joined)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    r->joined = true;
+}
+
+void svc_outbox_relay_free(struct svc_outbox_relay *r)
+{
+    if (r == NULL)
+        return;
+    svc_outbox_relay_stop(r);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r->name);
+    free(r);
+}

@@ -1,0 +1,684 @@
+/*
+ * Kafka producer and consumer against librdkafka's in-process mock cluster (one broker), with
+ * broker failures injected through rdkafka_mock.h. Each test owns its cluster.
+ */
+#include "svc/kafka.h"
+
+#include "svc/error.h"
+#include "svc/log.h"
+#include "svc/metrics.h"
+#include "testenv.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Kafka protocol request types, for error injection. */
+enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8 };
+
+static rd_kafka_t *mock_rk;
+static rd_kafka_mock_cluster_t *mock;
+static char brokers[256];
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Runs in each test's own process (Check forks), before the test. */
+static void mock_start(void)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[256];
+
+    svc_log_set_level(SVC_LOG_ERROR);
+    /* The cluster needs a handle of its own; it never connects anywhere. */
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    ck_assert_ptr_nonnull(mock_rk);
+    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
+    ck_assert_ptr_nonnull(mock);
+    snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "t", 1, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "t.dlq", 1, 1), 0);
+}
+
+static void mock_stop(void)
+{
+    rd_kafka_mock_cluster_destroy(mock);
+    rd_kafka_destroy(mock_rk);
+}
+
+static struct svc_kafka_config kafka_config(void)
+{
+    struct svc_kafka_config cfg = {0};
+
+    cfg.brokers = brokers;
+    cfg.client_id = "kafka-test";
+    cfg.message_timeout_ms = 5000;
+    cfg.unavailable_after_ms = 500;
+    cfg.stats_interval_ms = 200;
+    return cfg;
+}
+
+static double produced(const char *topic, const char *result)
+{
+    static const char *const labels[] = {"topic", "result", NULL};
+    const char *values[] = {topic, result};
+
+    return svc_metric_value(svc_counter_new("kafka_produced_total", "", labels), values);
+}
+
+static double consumed(const char *topic, const char *result)
+{
+    static const char *const labels[] = {"topic", "result", NULL};
+    const char *values[] = {topic, result};
+
+    return svc_metric_value(svc_counter_new("kafka_consumed_total", "", labels), values);
+}
+
+static struct svc_kafka_msg text_msg(const char *topic, const char *key, const char *value)
+{
+    struct svc_kafka_msg m = {0};
+
+    m.topic = topic;
+    m.key = key;
+    m.key_len = key != NULL ? strlen(key) : 0;
+    m.value = value;
+    m.value_len = strlen(value);
+    return m;
+}
+
+/* A plain librdkafka consumer outside any group, reading TOPIC [0] from the beginning. */
+static rd_kafka_t *reader_new(const char *topic)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    char errstr[256];
+    rd_kafka_t *rk;
+
+    ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_conf_set(conf, "group.id", "reader", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    ck_assert_ptr_nonnull(rk);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    ck_assert_int_eq(rd_kafka_assign(rk, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rk;
+}
+
+/* The next record, or NULL after TIMEOUT_MS. */
+static rd_kafka_message_t *reader_next(rd_kafka_t *rk, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    while (now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+        if (m == NULL)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return m;
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+static void reader_free(rd_kafka_t *rk)
+{
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+static bool header_is(const rd_kafka_message_t *m, const char *name, const char *want)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *v;
+    size_t n;
+
+    if (rd_kafka_message_headers(m, &hdrs) != 0 ||
+        rd_kafka_header_get_last(hdrs, name, &v, &n) != 0)
+        return false;
+    return n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+/* The offset GROUP has committed for "t" [0], as the broker tells another client. */
+static int64_t committed(rd_kafka_t *probe)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    int64_t off;
+
+    rd_kafka_topic_partition_list_add(l, "t", 0);
+    if (rd_kafka_committed(probe, l, 5000) != 0)
+        off = -2;
+    else
+        off = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return off;
+}
+
+static rd_kafka_t *probe_new(const char *group)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[256];
+    rd_kafka_t *rk;
+
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    ck_assert_ptr_nonnull(rk);
+    return rk;
+}
+
+static void wait_connected(struct svc_producer *p)
+{
+    int64_t deadline = now_ms() + 10000;
+
+    while (!svc_producer_connected(p) && now_ms() < deadline)
+        sleep_ms(20);
+    ck_assert_msg(svc_producer_connected(p), "producer not connected within 10 s");
+}
+
+/* ---- producer ---------------------------------------------------------------------------- */
+
+START_TEST(delivery_reports_are_counted)
+{
+    struct svc_kafka_config cfg = kafka_config();
+    struct svc_kafka_msg msgs[3];
+    struct svc_producer *p;
+    struct svc_event *ev;
+    rd_kafka_message_t *m;
+    rd_kafka_t *reader;
+    struct svc_event *back;
+
+    ck_assert_int_eq(svc_producer_new(&cfg, &p), 0);
+    msgs[0] = text_msg("t", "k1", "one");
+    msgs[1] = text_msg("t", "k2", "two");
+    msgs[2] = text_msg("t", NULL, "three");
+    msgs[0].result = msgs[1].result = msgs[2].result = 99;
+    ck_assert_int_eq(svc_producer_send_wait(p, msgs, 3, 10000), 0);
+    ck_assert_int_eq(msgs[0].result, 0);
+    ck_assert_int_eq(msgs[1].result, 0);
+    ck_assert_int_eq(msgs[2].result, 0);
+    ck_assert(svc_producer_connected(p));
+    ck_assert(svc_producer_available(p));
+    ck_assert(produced("t", "ok") == 3.0);
+
+    /* Fire and forget: the reports still arrive and are counted; flush waits for them. */
+    msgs[0] = text_msg("t", "k1", "four");
+    ck_assert_int_eq(svc_producer_send(p, &msgs[0]), 0);
+    ck_assert_int_eq(svc_producer_send(p, &msgs[0]), 0);
+    ck_assert_int_eq(svc_producer_flush(p, 10000), 0);
+    ck_assert_int_eq(svc_producer_queued(p), 0);
+    ck_assert(produced("t", "ok") == 5.0);
+    ck_assert(produced("t", "error") == 0.0);
+
+    /* An event goes out as its envelope, keyed by its subject. */
+    ev = svc_event_new("user.registered", "/user-svc", "u-42", json_pack("{s:s}", "n", "Ada"));
+    ck_assert_int_eq(svc_producer_publish_wait(p, "t", ev, 10000), 0);
+    ck_assert(produced("t", "ok") == 6.0);
+    reader = reader_new("t");
+    for (int i = 0; i < 6; i++) {
+        m = reader_next(reader, 10000);
+        ck_assert_ptr_nonnull(m);
+        if (i < 5) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        ck_assert_uint_eq(m->key_len, 4);
+        ck_assert_int_eq(memcmp(m->key, "u-42", 4), 0);
+        ck_assert(header_is(m, "content-type", "application/cloudevents+json"));
+        ck_assert_int_eq(svc_event_parse(m->payload, m->len, &back, NULL, 0), 0);
+        ck_assert_str_eq(back->id, ev->id);
+        svc_event_free(back);
+        rd_kafka_message_destroy(m);
+    }
+    reader_free(reader);
+    svc_event_free(ev);
+    svc_producer_free(p);
+}
+END_TEST
+
+START_TEST(broker_down_is_unavailable_within_bounds)
+{
+    struct svc_kafka_config cfg = kafka_config();
+    struct svc_kafka_msg msg = text_msg("t", "k", "v");
+    struct svc_producer *p;
+    int64_t start;
+    int rc = 0;
+
+    ck_assert_int_eq(svc_producer_new(&cfg, &p), 0);
+    ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, 10000), 0);
+
+    rd_kafka_mock_broker_set_down(mock, 1);
+    start = now_ms();
+    while (now_ms() - start < 5000) {
+        rc = svc_producer_send(p, &msg);
+        if (rc == SVC_EUNAVAILABLE)
+            break;
+        sleep_ms(50);
+    }
+    ck_assert_int_eq(rc, SVC_EUNAVAILABLE);
+    /* unavailable_after_ms is 500, and the loss is known at once (all brokers down). */
+    ck_assert_int_lt(now_ms() - start, 2000);
+    ck_assert(!svc_producer_connected(p));
+    ck_assert(!svc_producer_available(p));
+    ck_assert_int_eq(svc_err_status(rc), 503);
+    ck_assert(produced("t", "refused") >= 1.0);
+
+    /* Waiting sends are refused at once too, without queueing anything. */
+    start = now_ms();
+    ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, -1), SVC_EUNAVAILABLE);
+    ck_assert_int_eq(msg.result, SVC_EUNAVAILABLE);
+    ck_assert_int_lt(now_ms() - start, 500);
+
+    /* The broker comes back: so does the producer. */
+    rd_kafka_mock_broker_set_up(mock, 1);
+    wait_connected(p);
+    ck_assert(svc_producer_available(p));
+    ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, 10000), 0);
+    ck_assert_int_eq(svc_producer_flush(p, 10000), 0);
+    svc_producer_free(p);
+}
+END_TEST
+
+START_TEST(queued_message_expires_as_unavailable)
+{
+    struct svc_kafka_config cfg = kafka_config();
+    struct svc_kafka_msg msg = text_msg("t", "k", "v");
+    struct svc_producer *p;
+    int64_t start;
+
+    cfg.message_timeout_ms = 1000;
+    cfg.unavailable_after_ms = 60000; /* keep accepting: the message must expire in the queue */
+    ck_assert_int_eq(svc_producer_new(&cfg, &p), 0);
+    /* The first message can need longer than this timeout (topic metadata is looked up on a
+     * one-second timer): try until one gets through. */
+    for (int i = 0; i < 10 && svc_producer_send_wait(p, &msg, 1, 10000) != 0; i++)
+        ;
+    ck_assert_int_eq(msg.result, 0);
+    rd_kafka_mock_broker_set_down(mock, 1);
+    sleep_ms(100);
+    start = now_ms();
+    ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, -1), SVC_EUNAVAILABLE);
+    ck_assert_int_lt(now_ms() - start, 3000);
+    ck_assert(produced("t", "error") >= 1.0);
+
+    /* A caller's own deadline: the message is reported as not yet acknowledged. */
+    ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, 50), SVC_ETIMEDOUT);
+    ck_assert_int_eq(svc_producer_flush(p, 50), SVC_ETIMEDOUT);
+    svc_producer_free(p); /* drops the queued message and frees its waiter */
+}
+END_TEST
+
+START_TEST(produce_errors_are_retried)
+{
+    struct svc_kafka_config cfg = kafka_config();
+    struct svc_kafka_msg msg = text_msg("t", "k", "once");
+    struct svc_producer *p;
+    rd_kafka_message_t *m;
+    rd_kafka_t *reader;
+
+    ck_assert_int_eq(svc_producer_new(&cfg, &p), 0);
+    wait_connected(p);
+    rd_kafka_mock_push_request_errors(
+        mock, API_PRODUCE, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, 10000), 0);
+    ck_assert(produced("t", "ok") == 1.0);
+    ck_assert(produced("t", "error") == 0.0);
+
+    /* Idempotence: the retries left exactly one copy. */
+    reader = reader_new("t");
+    m = reader_next(reader, 10000);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->len, 4);
+    rd_kafka_message_destroy(m);
+    ck_assert_ptr_null(reader_next(reader, 1000));
+    reader_free(reader);
+    svc_producer_free(p);
+}
+END_TEST
+
+/* ---- consumer ---------------------------------------------------------------------------- */
+
+struct seen {
+    pthread_mutex_t mu;
+    int64_t offsets[64];
+    unsigned attempts[64];
+    char values[64][16];
+    int n;
+    int retries_left; /* RETRY this many times for offset 0 */
+    bool poison_first;
+};
+
+static enum svc_ev_result record_handler(const struct svc_kafka_record *rec, struct svc_buf *reason,
+                                         void *arg)
+{
+    struct seen *s = arg;
+    enum svc_ev_result res = SVC_EV_DONE;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->n < 64) {
+        s->offsets[s->n] = rec->offset;
+        s->attempts[s->n] = rec->attempt;
+        snprintf(s->values[s->n], sizeof(s->values[0]), "%.*s", (int)rec->value_len,
+                 (const char *)rec->value);
+        s->n++;
+    }
+    if (rec->offset == 0 && s->retries_left > 0) {
+        s->retries_left--;
+        res = SVC_EV_RETRY;
+    } else if (rec->offset == 0 && s->poison_first) {
+        svc_buf_adds(reason, "attribute 'id' must be a UUID");
+        res = SVC_EV_POISON;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return res;
+}
+
+static int seen_count(struct seen *s)
+{
+    int n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void wait_seen(struct seen *s, int n, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    while (seen_count(s) < n && now_ms() < deadline)
+        sleep_ms(10);
+    ck_assert_int_ge(seen_count(s), n);
+}
+
+static void wait_committed(rd_kafka_t *probe, int64_t want, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms, off;
+
+    while ((off = committed(probe)) != want && now_ms() < deadline)
+        sleep_ms(50);
+    ck_assert_int_eq(off, want);
+}
+
+static struct svc_consumer *consumer_for(struct svc_kafka_config *kcfg, struct seen *s,
+                                         const char *group)
+{
+    static const char *const topics[] = {"t", NULL};
+    struct svc_consumer_config cfg = {0};
+    struct svc_consumer *c;
+
+    cfg.kafka = kcfg;
+    cfg.group_id = group;
+    cfg.topics = topics;
+    cfg.handler = record_handler;
+    cfg.arg = s;
+    cfg.retry_initial_ms = 400;
+    cfg.retry_max_ms = 800;
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c), 0);
+    ck_assert_int_eq(svc_consumer_start(c), 0);
+    return c;
+}
+
+static void produce_texts(const struct svc_kafka_config *cfg, const char *const *values)
+{
+    static const struct svc_kafka_header hdr = {"h", "v", 1};
+    struct svc_producer *p;
+    struct svc_kafka_msg msgs[8];
+    size_t n = 0;
+
+    ck_assert_int_eq(svc_producer_new(cfg, &p), 0);
+    for (; values[n] != NULL; n++) {
+        msgs[n] = text_msg("t", "key", values[n]);
+        msgs[n].headers = &hdr;
+        msgs[n].nheaders = 1;
+    }
+    ck_assert_int_eq(svc_producer_send_wait(p, msgs, n, 10000), 0);
+    svc_producer_free(p);
+}
+
+START_TEST(commit_only_after_done)
+{
+    static const char *const values[] = {"first", "second", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .retries_left = 2};
+    rd_kafka_t *probe = probe_new("g-retry");
+    struct svc_consumer *c;
+
+    produce_texts(&kcfg, values);
+    c = consumer_for(&kcfg, &s, "g-retry");
+
+    /* While the first record is being retried nothing is committed, and the second record
+     * waits behind it. */
+    wait_seen(&s, 1, 15000);
+    ck_assert_int_lt(committed(probe), 0);
+    wait_seen(&s, 2, 5000);
+    ck_assert_int_lt(committed(probe), 0);
+    ck_assert_int_eq(seen_count(&s), 2);
+
+    /* The third attempt succeeds: the offset moves past it, then past the second. */
+    wait_seen(&s, 4, 5000);
+    wait_committed(probe, 2, 5000);
+    svc_consumer_free(c);
+
+    ck_assert_int_eq(s.n, 4);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(s.offsets[i], 0);
+        ck_assert_uint_eq(s.attempts[i], (unsigned)i + 1);
+        ck_assert_str_eq(s.values[i], "first");
+    }
+    ck_assert_int_eq(s.offsets[3], 1);
+    ck_assert_str_eq(s.values[3], "second");
+    ck_assert(consumed("t", "retry") == 2.0);
+    ck_assert(consumed("t", "done") == 2.0);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
+START_TEST(poison_goes_to_dlq_then_commits)
+{
+    static const char *const values[] = {"bad", "good", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .poison_first = true};
+    rd_kafka_t *probe = probe_new("g-poison");
+    struct svc_consumer *c;
+    rd_kafka_message_t *m;
+    rd_kafka_t *reader;
+
+    produce_texts(&kcfg, values);
+    c = consumer_for(&kcfg, &s, "g-poison");
+    wait_seen(&s, 2, 15000);
+    wait_committed(probe, 2, 5000);
+    svc_consumer_free(c);
+    ck_assert_int_eq(s.n, 2); /* the poison record was handled once */
+    ck_assert(consumed("t", "poison") == 1.0);
+
+    reader = reader_new("t.dlq");
+    m = reader_next(reader, 10000);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->len, 3);
+    ck_assert_int_eq(memcmp(m->payload, "bad", 3), 0);
+    ck_assert_uint_eq(m->key_len, 3);
+    ck_assert(header_is(m, "dlq-reason", "attribute 'id' must be a UUID"));
+    ck_assert(header_is(m, "dlq-source-topic", "t"));
+    ck_assert(header_is(m, "dlq-partition", "0"));
+    ck_assert(header_is(m, "dlq-offset", "0"));
+    ck_assert(header_is(m, "dlq-group", "g-poison"));
+    ck_assert(header_is(m, "h", "v")); /* the record's own headers are kept */
+    rd_kafka_message_destroy(m);
+    ck_assert_ptr_null(reader_next(reader, 500));
+    reader_free(reader);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
+START_TEST(failed_dlq_copy_is_retried)
+{
+    static const char *const values[] = {"bad", "good", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .poison_first = true};
+    rd_kafka_t *probe = probe_new("g-dlqretry");
+    struct svc_consumer *c;
+    rd_kafka_message_t *m;
+    rd_kafka_t *reader;
+
+    svc_log_set_level(SVC_LOG_FATAL); /* the refusal is logged as an error */
+    produce_texts(&kcfg, values);
+    /* The broker refuses the first copy for good: the consumer must try again, without
+     * asking the handler again and without moving past the record meanwhile. */
+    rd_kafka_mock_push_request_errors(mock, API_PRODUCE, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    c = consumer_for(&kcfg, &s, "g-dlqretry");
+    wait_seen(&s, 2, 20000);
+    wait_committed(probe, 2, 5000);
+    svc_consumer_free(c);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.values[0], "bad");
+    ck_assert_str_eq(s.values[1], "good");
+    ck_assert(consumed("t", "poison") == 1.0);
+
+    reader = reader_new("t.dlq");
+    m = reader_next(reader, 10000);
+    ck_assert_ptr_nonnull(m);
+    ck_assert(header_is(m, "dlq-reason", "attribute 'id' must be a UUID"));
+    rd_kafka_message_destroy(m);
+    ck_assert_ptr_null(reader_next(reader, 500));
+    reader_free(reader);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
+START_TEST(broker_errors_are_retried)
+{
+    static const char *const values[] = {"a", "b", "c", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    static const char *const labels[] = {"result", NULL};
+    static const char *const error[] = {"error"};
+    rd_kafka_t *probe = probe_new("g-errors");
+    struct svc_consumer *c;
+
+    produce_texts(&kcfg, values);
+    /* Fetches and commits fail for a while; nothing may be lost or handled twice. */
+    rd_kafka_mock_push_request_errors(mock, API_FETCH, 2,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(
+        mock, API_OFFSET_COMMIT, 3, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    c = consumer_for(&kcfg, &s, "g-errors");
+    wait_seen(&s, 3, 20000);
+    wait_committed(probe, 3, 10000);
+    ck_assert(svc_metric_value(svc_counter_new("kafka_consumer_commits_total", "", labels),
+                               error) >= 1.0);
+    svc_consumer_free(c);
+    ck_assert_int_eq(s.n, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(s.offsets[i], i);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
+START_TEST(lag_is_exposed)
+{
+    static const char *const values[] = {"a", "b", "c", "d", "e", NULL};
+    static const char *const labels[] = {"topic", "partition", NULL};
+    static const char *const tp[] = {"t", "0"};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .retries_left = 1000};
+    struct svc_metric *lag = svc_gauge_new("kafka_consumer_lag", "", labels);
+    struct svc_consumer *c;
+    int64_t deadline;
+
+    produce_texts(&kcfg, values);
+    c = consumer_for(&kcfg, &s, "g-lag");
+    /* The first record keeps failing: all five are still to be processed. */
+    wait_seen(&s, 1, 15000);
+    deadline = now_ms() + 5000;
+    while (svc_metric_value(lag, tp) != 5.0 && now_ms() < deadline)
+        sleep_ms(50);
+    ck_assert(svc_metric_value(lag, tp) == 5.0);
+    svc_consumer_free(c);
+}
+END_TEST
+
+START_TEST(consumer_refuses_incomplete_config)
+{
+    struct svc_kafka_config kcfg = kafka_config();
+    struct svc_consumer_config cfg = {0};
+    struct svc_consumer *c = (struct svc_consumer *)&c;
+
+    svc_log_set_level(SVC_LOG_FATAL);
+    cfg.kafka = &kcfg;
+    cfg.group_id = "g";
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c), SVC_EINVAL);
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(producer_refuses_bad_setting)
+{
+    static const char *const extra[] = {"no.such.property", "1", NULL};
+    struct svc_kafka_config cfg = kafka_config();
+    struct svc_producer *p = (struct svc_producer *)&p;
+
+    svc_log_set_level(SVC_LOG_FATAL);
+    cfg.extra = extra;
+    ck_assert_int_eq(svc_producer_new(&cfg, &p), SVC_EINVAL);
+    ck_assert_ptr_null(p);
+    cfg.extra = NULL;
+    cfg.brokers = "";
+    ck_assert_int_eq(svc_producer_new(&cfg, &p), SVC_EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kafka");
+    TCase *prod = tcase_create("producer");
+    TCase *cons = tcase_create("consumer");
+
+    tcase_add_checked_fixture(prod, mock_start, mock_stop);
+    tcase_set_timeout(prod, 30);
+    tcase_add_test(prod, delivery_reports_are_counted);
+    tcase_add_test(prod, broker_down_is_unavailable_within_bounds);
+    tcase_add_test(prod, queued_message_expires_as_unavailable);
+    tcase_add_test(prod, produce_errors_are_retried);
+    tcase_add_test(prod, producer_refuses_bad_setting);
+    suite_add_tcase(s, prod);
+
+    tcase_add_checked_fixture(cons, mock_start, mock_stop);
+    tcase_set_timeout(cons, 30);
+    tcase_add_test(cons, commit_only_after_done);
+    tcase_add_test(cons, poison_goes_to_dlq_then_commits);
+    tcase_add_test(cons, failed_dlq_copy_is_retried);
+    tcase_add_test(cons, broker_errors_are_retried);
+    tcase_add_test(cons, lag_is_exposed);
+    tcase_add_test(cons, consumer_refuses_incomplete_config);
+    suite_add_tcase(s, cons);
+    return testenv_run(s);
+}
