@@ -101,8 +101,7 @@ int svc_buf_addf(struct svc_buf *b, const char *fmt, ...)
     return rc;
 }
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t svc_utf8_len(const unsigned char *s, size_t n)
 {
     uint32_t cp;
     size_t len;
@@ -153,7 +152,7 @@ int svc_buf_add_json_str(struct svc_buf *b, const char *s, size_t n)
                  : c == '\r' ? svc_buf_add(b, "\\r", 2)
                              : svc_buf_add(b, esc, 6);
             i++;
-        } else if ((len = utf8_len(p + i, n - i)) == 0) {
+        } else if ((len = svc_utf8_len(p + i, n - i)) == 0) {
             rc = svc_buf_add(b, "\xef\xbf\xbd", 3);
             i++;
         } else {

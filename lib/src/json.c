@@ -17,36 +17,6 @@ struct reader {
     size_t len;
 };
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Characters (code points) in the N bytes at S, or -1 when they are not valid UTF-8. */
 static int64_t utf8_count(const char *s, size_t n)
 {
@@ -55,7 +25,7 @@ static int64_t utf8_count(const char *s, size_t n)
     size_t i = 0, len;
 
     while (i < n) {
-        if ((len = utf8_len(p + i, n - i)) == 0)
+        if ((len = svc_utf8_len(p + i, n - i)) == 0)
             return -1;
         i += len;
         count++;

@@ -266,35 +266,6 @@ static char **pack(const char *const *strs, size_t n)
     return out;
 }
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Prometheus rejects a page whose label values are not UTF-8, and label values may come from
  * requests, so a series keeps its values as given (the key) and a valid copy to show, made
  * once when the series is created. Invalid bytes become U+FFFD. */
@@ -311,7 +282,7 @@ static char **shown_values(char **values, size_t n)
         size_t len = strlen(values[i]), step;
 
         for (size_t j = 0; j < len && valid; j += step)
-            valid = (step = utf8_len(p + j, len - j)) != 0;
+            valid = (step = svc_utf8_len(p + j, len - j)) != 0;
     }
     if (valid)
         return values;
@@ -323,7 +294,7 @@ static char **shown_values(char **values, size_t n)
 
         offs[i] = b.len;
         for (size_t j = 0; j < len; j += step) {
-            step = utf8_len(p + j, len - j);
+            step = svc_utf8_len(p + j, len - j);
             if (step == 0) {
                 svc_buf_add(&b, "\xef\xbf\xbd", 3);
                 step = 1;

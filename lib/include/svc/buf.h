@@ -39,6 +39,10 @@ int svc_buf_vaddf(struct svc_buf *b, const char *fmt, va_list ap)
  * replacing invalid UTF-8 with U+FFFD. N is the length of S. */
 int svc_buf_add_json_str(struct svc_buf *b, const char *s, size_t n);
 
+/* Length of the valid UTF-8 sequence starting at S (N > 0 bytes available), or 0 when it is
+ * not valid UTF-8 (overlong forms, surrogates and values past U+10FFFF included). */
+size_t svc_utf8_len(const unsigned char *s, size_t n);
+
 /* The contents ("" for an empty buffer, never NULL). Owned by B. */
 const char *svc_buf_str(const struct svc_buf *b);
 
