@@ -67,6 +67,9 @@ void svc__random(void *buf, size_t n);
 /* Writes N random bytes as 2N lowercase hex digits plus a NUL into OUT. */
 void svc__random_hex(char *out, size_t n);
 
+/* The value of hex digit C (either case), or -1. */
+int svc__hexval(char c);
+
 /* Validates a client-sent X-Request-Id: 1..128 of [A-Za-z0-9._:-]. */
 bool svc__request_id_valid(const char *s);
 

@@ -1,5 +1,6 @@
 #include "svc/router.h"
 
+#include "internal.h"
 #include "svc/error.h"
 
 #include <stdio.h>
@@ -48,7 +49,7 @@ void svc_method_list(unsigned mask, char *buf, size_t cap)
     }
 }
 
-static int hexval(char c)
+int svc__hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -73,8 +74,8 @@ int svc_pct_decode(const char *s, size_t n, bool plus_is_space, struct svc_arena
 
             if (i + 2 >= n)
                 return SVC_EINVAL;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = svc__hexval(s[i + 1]);
+            lo = svc__hexval(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return SVC_EINVAL;
             d[j++] = (char)(hi << 4 | lo);

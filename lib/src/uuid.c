@@ -1,5 +1,7 @@
 #include "svc/uuid.h"
 
+#include "internal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,17 +58,6 @@ void svc_uuid_v4_str(char out[SVC_UUID_STR_LEN + 1])
     svc_uuid_format(&u, out);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool svc_uuid_parse(const char *s, size_t n, struct svc_uuid *out)
 {
     struct svc_uuid u;
@@ -83,8 +74,8 @@ bool svc_uuid_parse(const char *s, size_t n, struct svc_uuid *out)
             i++;
             continue;
         }
-        hi = hexval(s[i]);
-        lo = hexval(s[i + 1]);
+        hi = svc__hexval(s[i]);
+        lo = svc__hexval(s[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         u.bytes[k++] = (unsigned char)(hi << 4 | lo);
