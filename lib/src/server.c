@@ -189,8 +189,10 @@ static struct svc_req *begin(struct svc_server *s, struct MHD_Connection *conn, 
              req->span_id);
     svc__resp_init(&req->resp, a, req->request_id);
 
+    /* The built-in routes first; the service's only for paths they do not have, so a wrong
+     * method on /healthz stays a 405. */
     rc = svc_router_match(builtin_routes, req->method, url, a, &req->match);
-    if (rc != 0)
+    if (rc == SVC_ENOTFOUND)
         rc = svc_router_match(s->def->routes, req->method, url, a, &req->match);
     if (rc == SVC_ENOTFOUND) {
         early(req, SVC_ENOTFOUND, svc_arena_printf(a, "no route for '%s %s'", method, url));

@@ -266,6 +266,12 @@ START_TEST(wrong_method_is_405_with_allow)
     call(h, "DELETE", "/v1/echo", NULL, NULL, &r);
     assert_problem(&r, 405, "urn:polyglot:problem:method-not-allowed", "'DELETE'");
     ck_assert_str_eq(header(&r, "Allow", allow, sizeof(allow)), "POST");
+    /* The built-in routes too, and for methods no route can have. */
+    call(h, "POST", "/healthz", NULL, NULL, &r);
+    assert_problem(&r, 405, "urn:polyglot:problem:method-not-allowed", "'POST'");
+    ck_assert_str_eq(header(&r, "Allow", allow, sizeof(allow)), "GET, HEAD");
+    call(h, "TRACE", "/metrics", NULL, NULL, &r);
+    assert_problem(&r, 405, "urn:polyglot:problem:method-not-allowed", "'TRACE'");
     curl_easy_cleanup(h);
 }
 END_TEST
