@@ -6,7 +6,7 @@
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
-.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format
+.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# \{0,1\}//'
@@ -67,3 +67,9 @@ check-format:
 # Every fuzz target under libFuzzer for FUZZ_SECONDS (default 60) each.
 fuzz: deps
 	@tools/fuzz.sh
+
+# Benchmarks (bench/README.md): every benchmark, or one. Loopback traffic only, a few minutes.
+bench: bench-http
+
+bench-http:
+	@bench/http_baseline/run.sh

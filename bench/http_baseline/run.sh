@@ -12,13 +12,15 @@
 #   BENCH_CONNECTIONS=64   concurrent keep-alive connections
 #   BENCH_WORKERS=1        nginx worker_processes = echo-svc HTTP_THREADS
 #   BENCH_WRK_THREADS=1    wrk threads
-#   BENCH_ACCESS_LOG=1     afterwards, one run per route with echo-svc's access log on (0: skip)
+#   BENCH_ACCESS_LOG=1     afterwards, per route, one run with echo-svc's access log on next to
+#                          one with it off (0: skip)
 #   BENCH_OUT=             also write every run's figures to this file (tab-separated)
 #
-# Traffic goes to 127.0.0.1 only and is bounded: (2 routes x 2 servers x ROUNDS + 2 + 4 warm-up)
-# wrk runs, each killed if it outlives its duration by 30 s. Every process started here is
-# stopped on exit. The nginx used is a private instance: its config, pid, logs and temp files
-# live in a temporary folder, and the system's nginx configuration is never read.
+# Traffic goes to 127.0.0.1 only and is bounded: 2 routes x 2 servers x ROUNDS wrk runs, 4 for
+# the access log and 5 short warm-ups, each killed if it outlives its duration by 30 s. Every
+# process started here is stopped on exit. The nginx used is a private instance: its config,
+# pid, logs and temp files live in a temporary folder; the system's nginx config is never read.
+# Any other echo-svc variable (echo-svc --help) passes through: HTTP_CONN_MEMORY=8192 run.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,7 +57,7 @@ log "building echo-svc (release preset)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/http_baseline.XXXXXX")
 # nginx's workers drop to an unprivileged user when started as root: let them into the folder.
 chmod 755 "$TMP"
-NGINX_PID='' SVC_PID='' SAMPLER_PID=''
+NGINX_PID='' SVC_PID='' LOG_PID='' SAMPLER_PID=''
 
 # stop_proc PID: TERM, up to 10 s to exit, then KILL. Only processes this script started.
 stop_proc() {
@@ -72,6 +74,7 @@ stop_proc() {
 
 cleanup() {
     stop_proc "$SAMPLER_PID"
+    stop_proc "$LOG_PID"
     stop_proc "$SVC_PID"
     stop_proc "$NGINX_PID"
     rm -rf "$TMP"
@@ -167,15 +170,40 @@ EOF
         { tail_log "$d/error.log"; die "nginx did not start"; }
 }
 
-# start_svc ACCESS_LOG(true|false): echo-svc on a free port, its stderr (logs) into a file.
+# start_svc ACCESS_LOG(true|false): echo-svc on a free port, its stderr (logs, and the access
+# log when on, as a deployment would keep them) into a file. Sets SVC_PID, SVC_PORT, SVC_LOG.
 start_svc() {
     SVC_PORT=$(free_port)
     SVC_LOG=$TMP/echo-svc-$1.log
-    HTTP_PORT=$SVC_PORT HTTP_THREADS=$WORKERS ACCESS_LOG=$1 LOG_LEVEL=info \
+    HTTP_BIND=127.0.0.1 HTTP_PORT=$SVC_PORT HTTP_THREADS=$WORKERS ACCESS_LOG=$1 LOG_LEVEL=info \
         "$BIN" </dev/null >/dev/null 2>"$SVC_LOG" &
     SVC_PID=$!
     wait_http "http://127.0.0.1:$SVC_PORT/healthz" "$SVC_PID" ||
         { tail_log "$SVC_LOG"; die "echo-svc did not start"; }
+}
+
+# server_pid SERVER, server_port SERVER, server_log SERVER: of nginx, echo-svc (access log off)
+# or echo-svc+log (access log on).
+server_pid() {
+    case $1 in nginx) echo "$NGINX_PID" ;; echo-svc) echo "$SVC_PID" ;; *) echo "$LOG_PID" ;; esac
+}
+server_port() {
+    case $1 in nginx) echo "$NGINX_PORT" ;; echo-svc) echo "$SVC_PORT" ;; *) echo "$LOG_PORT" ;; esac
+}
+server_log() {
+    case $1 in nginx) echo "$TMP/nginx/error.log" ;; echo-svc) echo "$SVC_LOG" ;; *) echo "$LOG_LOG" ;; esac
+}
+
+# check_alive SERVER: die with the server's exit status and the end of its log if it died.
+check_alive() {
+    local pid logf status=0
+    pid=$(server_pid "$1")
+    logf=$(server_log "$1")
+    kill -0 "$pid" 2>/dev/null && return 0
+    wait "$pid" || status=$?
+    [ "$status" -gt 128 ] && status="signal $((status - 128)) ($(kill -l $((status - 128))))"
+    tail_log "$logf" 40
+    die "$1 (pid $pid) died during the run: exit status $status"
 }
 
 # keepalive URL: "yes" when curl sends a second request over the first one's connection.
@@ -222,12 +250,11 @@ sample_rss() {
 bench() {
     local round=$1 route=$2 server=$3 secs=$4 url script=() out pids t0 t1 rss_file rss_max
     local rps p50 p99 reqs bad cpu
+    url=http://127.0.0.1:$(server_port "$server")
     if [ "$server" = nginx ]; then
-        url=http://127.0.0.1:$NGINX_PORT
         mapfile -t pids < <(nginx_pids)
     else
-        url=http://127.0.0.1:$SVC_PORT
-        pids=("$SVC_PID")
+        pids=("$(server_pid "$server")")
     fi
     if [ "$route" = echo ]; then
         url=$url/v1/echo
@@ -242,7 +269,9 @@ bench() {
     SAMPLER_PID=$!
     t0=$(cpu_ticks "${pids[@]}")
     timeout $((secs + 30)) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s --latency \
-        "${script[@]}" "$url" >"$out" 2>&1 || { tail_log "$out"; die "wrk failed against $url"; }
+        "${script[@]}" "$url" >"$out" 2>&1 ||
+        { check_alive "$server"; tail_log "$out"; die "wrk failed against $url"; }
+    check_alive "$server"
     t1=$(cpu_ticks "${pids[@]}")
     stop_proc "$SAMPLER_PID"
     SAMPLER_PID=''
@@ -255,7 +284,8 @@ bench() {
     bad=$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
                /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
                END { print n + 0 }' "$out")
-    [ -n "$rps" ] && [ -n "$reqs" ] && [ "$reqs" -gt 0 ] || { tail_log "$out"; die "cannot read wrk's output"; }
+    [ -n "$rps" ] && [ -n "$reqs" ] && [ "$reqs" -gt 0 ] ||
+        { tail_log "$out"; die "cannot read wrk's output"; }
     cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
         'BEGIN { printf "%.2f\n", t * 1e6 / hz / n }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$route" "$server" "$rps" "$p50" \
@@ -274,6 +304,16 @@ median() {
         sort -g | awk '{ v[NR] = $1 } END {
             if (NR == 0) { print "nan"; exit }
             if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# round_ratios ROUTE COLUMN: echo-svc/nginx of a column within each numbered round (the two ran
+# back to back, so a slow minute of the machine hits both), one per line.
+round_ratios() {
+    awk -F'\t' -v r="$1" -v c="$2" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 ~ /^[0-9]+$/ && $2 == r { v[$1, $3] = $col[c]; n = $1 > n ? $1 : n }
+        END { for (i = 1; i <= n; i++) if (v[i, "nginx"] > 0) printf "%.2f\n", v[i, "echo-svc"] / v[i, "nginx"] }' \
+        "$RESULTS"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "nan" }'; }
@@ -329,18 +369,27 @@ SVC_RSS_AFTER=$(rss_kb "$SVC_PID")
 SVC_HWM=$(hwm_kb "$SVC_PID")
 SVC_RSS_LOAD=$(awk -F'\t' 'NR > 1 && $3 == "echo-svc" && $10 > m { m = $10 } END { print m + 0 }' \
     "$RESULTS")
+# The kernel updates VmHWM lazily, so a 100 ms sample can exceed it: the peak is the larger.
+[ "$SVC_RSS_LOAD" -gt "$SVC_HWM" ] && SVC_HWM=$SVC_RSS_LOAD
 
 if [ "$ACCESS_LOG_RUN" != 0 ]; then
-    log "one run per route with ACCESS_LOG=true (log lines to a file in $TMP)"
-    stop_proc "$SVC_PID"
+    # A second echo-svc with the access log on, measured right after the first (log off): the
+    # pair runs back to back, so their ratio is fair even though it is a single run.
+    log "access log: one run per route with ACCESS_LOG=true, next to one with it off"
+    main_pid=$SVC_PID main_port=$SVC_PORT main_log=$SVC_LOG
     start_svc true
-    bench - healthz echo-svc "$WARMUP_SECONDS" >/dev/null
-    before=$(wc -l <"$SVC_LOG")
-    bench log healthz echo-svc "$SECONDS_PER_RUN"
-    bench log echo echo-svc "$SECONDS_PER_RUN"
-    after=$(wc -l <"$SVC_LOG")
+    LOG_PID=$SVC_PID LOG_PORT=$SVC_PORT LOG_LOG=$SVC_LOG
+    SVC_PID=$main_pid SVC_PORT=$main_port SVC_LOG=$main_log
+    bench - healthz echo-svc+log "$WARMUP_SECONDS" >/dev/null
+    before=$(wc -l <"$LOG_LOG")
+    for route in healthz echo; do
+        bench nolog "$route" echo-svc "$SECONDS_PER_RUN"
+        bench log "$route" echo-svc+log "$SECONDS_PER_RUN"
+    done
+    after=$(wc -l <"$LOG_LOG")
     logged_reqs=$(awk -F'\t' '$1 == "log" { n += $7 } END { print n + 0 }' "$RESULTS")
-    log "access log: $((after - before)) lines written for $logged_reqs requests counted by wrk"
+    log "access log: $((after - before)) lines written for $logged_reqs requests counted by wrk \
+($(du -h "$LOG_LOG" | cut -f1) in all)"
 fi
 
 # ---- report --------------------------------------------------------------------------------
@@ -363,11 +412,20 @@ for route in healthz echo; do
         "$(ratio "$(median "$route" echo-svc cpu_us_per_req)" "$(median "$route" nginx cpu_us_per_req)")"
 done
 echo "(ratio = echo-svc / nginx: above 1 is better for req/s, worse for latency and cpu)"
+for route in healthz echo; do
+    mapfile -t rr < <(round_ratios "$route" req_s)
+    printf 'req/s ratio %-8s round by round: %s; their median %s\n' "$route" "${rr[*]}" \
+        "$(printf '%s\n' "${rr[@]}" | sort -g | awk '{ v[NR] = $1 } END {
+            if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+done
 if [ "$ACCESS_LOG_RUN" != 0 ]; then
     for route in healthz echo; do
-        rps=$(awk -F'\t' -v r="$route" '$1 == "log" && $2 == r { print $4 }' "$RESULTS")
-        printf 'ACCESS_LOG=true, %-8s one run: %8.0f req/s = %s of the access-log-off median\n' \
-            "$route" "$rps" "$(ratio "$rps" "$(median "$route" echo-svc req_s)")"
+        on=$(awk -F'\t' -v r="$route" '$1 == "log" && $2 == r { print $4 "\t" $9 }' "$RESULTS")
+        off=$(awk -F'\t' -v r="$route" '$1 == "nolog" && $2 == r { print $4 "\t" $9 }' "$RESULTS")
+        printf 'access log %-8s on %6.0f req/s %6.2f us cpu/req, off %6.0f req/s %6.2f us cpu/req' \
+            "$route" "${on%%$'\t'*}" "${on##*$'\t'}" "${off%%$'\t'*}" "${off##*$'\t'}"
+        printf ': on/off %s req/s, %s cpu\n' "$(ratio "${on%%$'\t'*}" "${off%%$'\t'*}")" \
+            "$(ratio "${on##*$'\t'}" "${off##*$'\t'}")"
     done
 fi
 bad_total=$(awk -F'\t' 'NR > 1 { n += $8 } END { print n + 0 }' "$RESULTS")
@@ -375,7 +433,7 @@ echo
 printf 'echo-svc RSS: idle after start %s KiB (%.1f MiB), after warm-up %s KiB, under load max %s KiB\n' \
     "$SVC_RSS_IDLE" "$(awk -v k="$SVC_RSS_IDLE" 'BEGIN { print k / 1024 }')" "$SVC_RSS_WARM" \
     "$SVC_RSS_LOAD"
-printf '              idle after load %s KiB, peak (VmHWM) %s KiB; nginx idle (master+workers) %s KiB\n' \
+printf '              idle after load %s KiB, peak %s KiB; nginx idle (master+workers) %s KiB\n' \
     "$SVC_RSS_AFTER" "$SVC_HWM" "$NGINX_RSS_IDLE"
 printf 'bad answers (non-2xx, socket errors) over all runs: %s\n' "$bad_total"
 rps_ratio=$(ratio "$(median healthz echo-svc req_s)" "$(median healthz nginx req_s)")

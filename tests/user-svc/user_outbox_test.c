@@ -1,0 +1,900 @@
+/*
+ * user-svc's transactional outbox, end to end (integration): every change's event reaches the
+ * Kafka topic user-events, valid against schemas/events/, in per-user order; and nothing is
+ * lost when the broker is stopped or when user-svc is killed with SIGKILL while it publishes.
+ *
+ * The fault tests run the real user-svc binary and stop Kafka with deploy/local/stack.sh; the
+ * broker is started again after them, also when they fail.
+ */
+#include "testenv.h"
+#include "testhttp.h"
+
+#include "svc/arena.h"
+#include "svc/error.h"
+#include "svc/event.h"
+#include "svc/kafka.h"
+#include "svc/outbox.h"
+#include "svc/uuid.h"
+#include "user_events.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef POLYGLOT_ROOT
+#error "POLYGLOT_ROOT: the checkout, for deploy/local/stack.sh and schemas/events"
+#endif
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+    nanosleep(&ts, NULL);
+}
+
+static const char *brokers(void)
+{
+    const char *b = testenv_get("user-svc", "KAFKA_BROKERS");
+    char url[256];
+
+    snprintf(url, sizeof(url), "kafka://%s", b);
+    testenv_require_port("kafka", testenv_port_of_url(url));
+    return b;
+}
+
+static struct user_pg *open_store(int pool, struct user_store *st)
+{
+    const char *dsn = testenv_get("user-svc", "PG_DSN");
+    struct user_pg_opts o = {.dsn = dsn, .pool_size = pool, .timeout_ms = 10000};
+    struct user_pg *pg;
+    int rc;
+
+    testenv_require_port("postgres", testenv_port_of_url(dsn));
+    rc = user_pg_open(&o, &pg);
+    ck_assert_msg(rc == 0, "postgres: user-svc store does not open: %s", svc_err_name(rc));
+    user_pg_store(pg, st);
+    return pg;
+}
+
+static PGconn *db(void)
+{
+    PGconn *c = PQconnectdb(testenv_get("user-svc", "PG_DSN"));
+
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "postgres: %s", PQerrorMessage(c));
+    return c;
+}
+
+static PGresult *sql(PGconn *c, const char *q, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, q, n, NULL, params, NULL, NULL, 0);
+
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
+                  "'%s': %s", q, PQerrorMessage(c));
+    return r;
+}
+
+/* A PostgreSQL text array of the N ids: "{a,b,c}". */
+static char *id_array(char (*ids)[SVC_UUID_STR_LEN + 1], size_t n)
+{
+    char *s = malloc(n * (SVC_UUID_STR_LEN + 1) + 3), *p = s;
+
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, ids[i], SVC_UUID_STR_LEN);
+        p += SVC_UUID_STR_LEN;
+        *p++ = i + 1 < n ? ',' : '}';
+    }
+    if (n == 0)
+        *p++ = '}';
+    *p = '\0';
+    return s;
+}
+
+/* How many outbox rows of the users in IDS are published. */
+static long published_of(PGconn *c, const char *ids)
+{
+    const char *p[1] = {ids};
+    PGresult *r = sql(c,
+                      "SELECT count(*) FROM outbox WHERE key = ANY($1::text[]) "
+                      "AND published_at IS NOT NULL",
+                      1, p);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+
+    PQclear(r);
+    return n;
+}
+
+/* Creates N users, keeping their ids. */
+static void create_users(struct user_store *st, int n, char (*ids)[SVC_UUID_STR_LEN + 1])
+{
+    struct svc_arena *a = svc_arena_new();
+
+    for (int i = 0; i < n; i++) {
+        char email[96], uid[SVC_UUID_STR_LEN + 1];
+        struct user u;
+        int rc;
+
+        svc_uuid_v4_str(uid);
+        snprintf(email, sizeof(email), "it.outbox.%s@example.org", uid);
+        rc = st->create(st->ctx, a, email, "Outbox Test", NULL, &u);
+        ck_assert_msg(rc == 0, "create %d: %s", i, svc_err_name(rc));
+        memcpy(ids[i], u.id, sizeof(ids[i]));
+    }
+    svc_arena_free(a);
+}
+
+/* ---- reading user-events ------------------------------------------------------------------ */
+
+struct seen {
+    char subject[SVC_UUID_STR_LEN + 1];
+    char id[SVC_UUID_STR_LEN + 1];
+    char *payload;
+};
+
+struct consumed {
+    struct seen *v;
+    size_t n, cap;
+};
+
+/* Tells whether the events consumed so far are all the test waits for. */
+typedef bool (*done_fn)(const struct consumed *c, void *arg);
+/* Tells whether an event about SUBJECT concerns the test. */
+typedef bool (*want_fn)(const char *subject, void *arg);
+
+static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
+{
+    char err[256];
+
+    ck_assert_msg(rd_kafka_conf_set(conf, k, v, err, sizeof(err)) == RD_KAFKA_CONF_OK,
+                  "kafka config %s=%s: %s", k, v, err);
+}
+
+/*
+ * Reads user-events from the first message of each partition produced at or after SINCE_MS
+ * (so the topic's history does not matter), keeping the events WANT picks, until DONE says so
+ * or TIMEOUT_S have passed. Every message must be a valid CloudEvent.
+ */
+static void consume(int64_t since_ms, want_fn want, done_fn done, void *arg, int timeout_s,
+                    struct consumed *out)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *t;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *parts;
+    int64_t deadline = wall_ms() + (int64_t)timeout_s * 1000;
+    rd_kafka_resp_err_t e;
+
+    memset(out, 0, sizeof(*out));
+    set(conf, "bootstrap.servers", brokers());
+    set(conf, "group.id", testenv_unique("it-user-outbox"));
+    set(conf, "enable.auto.commit", "false");
+    set(conf, "auto.offset.reset", "earliest");
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    ck_assert_msg(rk != NULL, "kafka consumer: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    t = rd_kafka_topic_new(rk, USER_TOPIC, NULL);
+    e = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+                      md->topics[0].partition_cnt > 0,
+                  "kafka: no metadata for topic '%s': %s", USER_TOPIC, rd_kafka_err2str(e));
+    parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(parts, USER_TOPIC, md->topics[0].partitions[i].id)
+            ->offset = since_ms;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    e = rd_kafka_offsets_for_times(rk, parts, 10000);
+    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "kafka: offsets for times: %s",
+                  rd_kafka_err2str(e));
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_END; /* nothing newer yet */
+    ck_assert_int_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+
+    while (!done(out, arg) && wall_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        struct svc_event *ev = NULL;
+        char perr[SVC_EVENT_ERR_MAX];
+
+        if (m == NULL)
+            continue;
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ck_assert_msg(m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF, "kafka consumer: %s",
+                          rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        ck_assert_msg(svc_event_parse(m->payload, m->len, &ev, perr, sizeof(perr)) == 0,
+                      "a message on %s is not a CloudEvent: %s", USER_TOPIC, perr);
+        ck_assert_msg(m->key_len == strlen(ev->subject) &&
+                          memcmp(m->key, ev->subject, m->key_len) == 0,
+                      "event '%s': the Kafka key is not the subject", ev->id);
+        if (want(ev->subject, arg)) {
+            struct seen *s;
+
+            if (out->n == out->cap) {
+                out->cap = out->cap == 0 ? 256 : out->cap * 2;
+                out->v = realloc(out->v, out->cap * sizeof(*out->v));
+                ck_assert_ptr_nonnull(out->v);
+            }
+            s = &out->v[out->n++];
+            snprintf(s->subject, sizeof(s->subject), "%s", ev->subject);
+            snprintf(s->id, sizeof(s->id), "%s", ev->id);
+            s->payload = strndup(m->payload, m->len);
+        }
+        svc_event_free(ev);
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* The users of a test, and the events of theirs it waits for. */
+struct expect {
+    char (*users)[SVC_UUID_STR_LEN + 1];
+    size_t nusers;
+    /* The users' events in outbox (commit) order: event id and user id. */
+    char (*events)[SVC_UUID_STR_LEN + 1];
+    char (*keys)[SVC_UUID_STR_LEN + 1];
+    size_t nevents;
+};
+
+static bool want_user(const char *subject, void *arg)
+{
+    const struct expect *x = arg;
+
+    for (size_t i = 0; i < x->nusers; i++)
+        if (strcmp(subject, x->users[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool has_event(const struct consumed *c, size_t before, const char *id)
+{
+    for (size_t i = 0; i < before; i++)
+        if (strcmp(c->v[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+static size_t missing_events(const struct consumed *c, const struct expect *x)
+{
+    size_t missing = 0;
+
+    for (size_t i = 0; i < x->nevents; i++)
+        missing += !has_event(c, c->n, x->events[i]);
+    return missing;
+}
+
+static bool all_events(const struct consumed *c, void *arg)
+{
+    return missing_events(c, arg) == 0;
+}
+
+/* Fills X's events from the outbox rows of its users. */
+static void expect_outbox_events(PGconn *c, struct expect *x)
+{
+    char *ids = id_array(x->users, x->nusers);
+    const char *p[1] = {ids};
+    PGresult *r = sql(c,
+                      "SELECT event_id::text, key FROM outbox WHERE key = ANY($1::text[]) "
+                      "ORDER BY id",
+                      1, p);
+
+    x->nevents = (size_t)PQntuples(r);
+    x->events = calloc(x->nevents + 1, sizeof(*x->events));
+    x->keys = calloc(x->nevents + 1, sizeof(*x->keys));
+    for (size_t i = 0; i < x->nevents; i++) {
+        snprintf(x->events[i], sizeof(x->events[i]), "%s", PQgetvalue(r, (int)i, 0));
+        snprintf(x->keys[i], sizeof(x->keys[i]), "%s", PQgetvalue(r, (int)i, 1));
+    }
+    PQclear(r);
+    free(ids);
+}
+
+/*
+ * Per user, the events as first consumed come in outbox order, all of them (a repeat, which
+ * at-least-once delivery allows, may come later).
+ */
+static void check_per_user_order(const struct consumed *got, const struct expect *x)
+{
+    for (size_t u = 0; u < x->nusers; u++) {
+        size_t next = 0; /* the user's next event in outbox order: an index into x->events */
+
+        for (size_t i = 0; i < got->n; i++) {
+            const struct seen *s = &got->v[i];
+
+            if (strcmp(s->subject, x->users[u]) != 0 || has_event(got, i, s->id))
+                continue;
+            while (next < x->nevents && strcmp(x->keys[next], x->users[u]) != 0)
+                next++;
+            ck_assert_msg(next < x->nevents && strcmp(x->events[next], s->id) == 0,
+                          "user '%s': event '%s' arrived out of order (expected '%s')", x->users[u],
+                          s->id, next < x->nevents ? x->events[next] : "none");
+            next++;
+        }
+        while (next < x->nevents && strcmp(x->keys[next], x->users[u]) != 0)
+            next++;
+        ck_assert_msg(next == x->nevents, "user '%s': event '%s' never arrived", x->users[u],
+                      x->events[next]);
+    }
+}
+
+static void consumed_release(struct consumed *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].payload);
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+static void expect_release(struct expect *x)
+{
+    free(x->events);
+    free(x->keys);
+    x->events = x->keys = NULL;
+    x->nevents = 0;
+}
+
+/* ---- JSON Schemas ------------------------------------------------------------------------- */
+
+/* A Python one-off: jsonschema is the reference validator for the schemas' draft (2020-12). */
+static const char validate_py[] =
+    "import json, os, sys\n"
+    "try:\n"
+    "    from jsonschema import Draft202012Validator as V\n"
+    "except ImportError:\n"
+    "    print(\"/usr/bin/python3 lacks the jsonschema module (make deps installs python3-jsonschema)\")\n"
+    "    sys.exit(3)\n"
+    "d, f = sys.argv[1], sys.argv[2]\n"
+    "vs, bad, n = {}, 0, 0\n"
+    "for line in open(f):\n"
+    "    ev = json.loads(line)\n"
+    "    t = str(ev.get(\"type\"))\n"
+    "    if t not in vs:\n"
+    "        p = os.path.join(d, t + \".json\")\n"
+    "        if not os.path.exists(p):\n"
+    "            print(\"no schema for event type \" + t)\n"
+    "            bad += 1\n"
+    "            continue\n"
+    "        s = json.load(open(p))\n"
+    "        V.check_schema(s)\n"
+    "        vs[t] = V(s, format_checker=V.FORMAT_CHECKER)\n"
+    "    for e in vs[t].iter_errors(ev):\n"
+    "        print(\"%s %s: %s at /%s\" % (t, ev.get(\"id\"), e.message,\n"
+    "              \"/\".join(map(str, e.absolute_path))))\n"
+    "        bad += 1\n"
+    "    n += 1\n"
+    "print(\"%d events checked, %d problems\" % (n, bad))\n"
+    "sys.exit(1 if bad else 0)\n";
+
+/* Validates the N envelopes against schemas/events/<type>.json; returns the validator's exit
+ * status and its output in OUT. */
+static int validate(const char *const *payloads, size_t n, char *out, size_t cap)
+{
+    char events[] = "/tmp/it_user_events_XXXXXX", script[] = "/tmp/it_user_validate_XXXXXX";
+    char cmd[1024];
+    int fd = mkstemp(events), sfd = mkstemp(script), status;
+    FILE *f, *p;
+    size_t len = 0;
+
+    ck_assert(fd >= 0 && sfd >= 0);
+    f = fdopen(fd, "w");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\n", payloads[i]);
+    fclose(f);
+    ck_assert(write(sfd, validate_py, sizeof(validate_py) - 1) ==
+              (ssize_t)(sizeof(validate_py) - 1));
+    close(sfd);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s/schemas/events %s 2>&1", script, POLYGLOT_ROOT,
+             events);
+    p = popen(cmd, "r"); /* NOLINT(cert-env33-c): running the validator is the point */
+    ck_assert_ptr_nonnull(p);
+    while (len + 1 < cap && fgets(out + len, (int)(cap - len), p) != NULL)
+        len += strlen(out + len);
+    out[len] = '\0';
+    status = pclose(p);
+    unlink(events);
+    unlink(script);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---- the in-process relay ------------------------------------------------------------------ */
+
+START_TEST(every_change_is_published_valid_and_in_per_user_order)
+{
+    enum { USERS = 3 };
+    struct user_store st;
+    struct user_pg *pg = open_store(2, &st);
+    struct svc_arena *a = svc_arena_new();
+    struct svc_kafka_config kc = {.brokers = brokers(), .client_id = "it-user-outbox"};
+    struct svc_outbox_config oc = {.name = "user-svc", .poll_interval_ms = 200};
+    struct svc_producer *producer;
+    struct svc_outbox_relay *relay;
+    char users[USERS][SVC_UUID_STR_LEN + 1];
+    struct expect x = {.users = users, .nusers = USERS};
+    struct consumed got;
+    const char **payloads;
+    char out[4096], *ids;
+    int64_t since = wall_ms() - 2000;
+    PGconn *c = db();
+    int status;
+
+    ck_assert_int_eq(svc_producer_new(&kc, &producer), 0);
+    oc.producer = producer;
+    user_pg_outbox_source(pg, &oc.source);
+    ck_assert_int_eq(svc_outbox_relay_new(&oc, &relay), 0);
+    ck_assert_int_eq(svc_outbox_relay_start(relay), 0);
+
+    /* Every kind of change, the users' changes interleaved. */
+    create_users(&st, USERS, users);
+    for (int step = 0; step < 6; step++) {
+        for (int i = 0; i < USERS; i++) {
+            char key[SVC_UUID_STR_LEN + 1], pay_id[SVC_UUID_STR_LEN + 1];
+            struct user u;
+            struct credit cr;
+            struct payment p;
+            bool replayed;
+            int rc = 0;
+
+            svc_uuid_v4_str(key);
+            snprintf(pay_id, sizeof(pay_id), "%.8s-0000-4000-8000-%.12s", users[i], users[i] + 24);
+            switch (step) {
+            case 0:
+                rc = st.rename(st.ctx, a, users[i], 1, "Renamed Once", NULL, &u);
+                break;
+            case 1:
+                rc = st.credit(st.ctx, users[i], key, 500, NULL, &cr, &replayed);
+                break;
+            case 2:
+                rc = st.pay(st.ctx, a, pay_id, users[i], 200, NULL, &p, &replayed);
+                break;
+            case 3:
+                rc = st.refund(st.ctx, a, pay_id, NULL, &p, &replayed);
+                break;
+            case 4:
+                rc = st.rename(st.ctx, a, users[i], 2, "Renamed Twice", NULL, &u);
+                break;
+            default:
+                rc = st.erase(st.ctx, users[i], NULL);
+                break;
+            }
+            ck_assert_msg(rc == 0, "step %d of user %d: %s", step, i, svc_err_name(rc));
+        }
+    }
+    expect_outbox_events(c, &x);
+    ck_assert_uint_eq(x.nevents, (size_t)USERS * 7);
+
+    /* Marked published (only once Kafka acknowledged them)... */
+    ids = id_array(users, USERS);
+    for (int i = 0; i < 300 && published_of(c, ids) < (long)x.nevents; i++)
+        sleep_ms(100);
+    ck_assert_int_eq(published_of(c, ids), (long)x.nevents);
+    /* ... and on the topic, in each user's order. */
+    consume(since, want_user, all_events, &x, 60, &got);
+    ck_assert_msg(missing_events(&got, &x) == 0, "%zu of %zu events never arrived on %s",
+                  missing_events(&got, &x), x.nevents, USER_TOPIC);
+    check_per_user_order(&got, &x);
+
+    /* Each one valid against the schema of its type. */
+    payloads = calloc(got.n, sizeof(*payloads));
+    for (size_t i = 0; i < got.n; i++)
+        payloads[i] = got.v[i].payload;
+    status = validate(payloads, got.n, out, sizeof(out));
+    ck_assert_msg(status == 0, "events against schemas/events/ (exit %d): %s", status, out);
+
+    free(payloads);
+    consumed_release(&got);
+    expect_release(&x);
+    svc_outbox_relay_free(relay);
+    svc_producer_free(producer);
+    free(ids);
+    PQfinish(c);
+    svc_arena_free(a);
+    user_pg_close(pg);
+}
+END_TEST
+
+START_TEST(published_rows_are_deleted_after_the_retention)
+{
+    struct user_store st;
+    const char *dsn = testenv_get("user-svc", "PG_DSN");
+    struct user_pg_opts o = {.dsn = dsn, .pool_size = 1, .outbox_retention_ms = 1000};
+    struct svc_kafka_config kc = {.brokers = brokers(), .client_id = "it-user-outbox"};
+    struct svc_outbox_config oc = {.name = "user-svc", .poll_interval_ms = 200};
+    struct svc_producer *producer;
+    struct svc_outbox_relay *relay;
+    struct user_pg *pg;
+    char users[1][SVC_UUID_STR_LEN + 1], *ids;
+    const char *p[1];
+    PGconn *c = db();
+    PGresult *r;
+    int rows = -1;
+
+    ck_assert_int_eq(user_pg_open(&o, &pg), 0);
+    user_pg_store(pg, &st);
+    ck_assert_int_eq(svc_producer_new(&kc, &producer), 0);
+    oc.producer = producer;
+    user_pg_outbox_source(pg, &oc.source);
+    ck_assert_int_eq(svc_outbox_relay_new(&oc, &relay), 0);
+    ck_assert_int_eq(svc_outbox_relay_start(relay), 0);
+
+    create_users(&st, 1, users);
+    ids = id_array(users, 1);
+    p[0] = ids;
+    /* Published, then gone once older than a second (the relay purges as it polls). */
+    for (int i = 0; i < 300 && rows != 0; i++) {
+        sleep_ms(100);
+        r = sql(c, "SELECT count(*) FROM outbox WHERE key = ANY($1::text[])", 1, p);
+        rows = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    ck_assert_msg(rows == 0, "the published event of '%s' is still in the outbox", users[0]);
+
+    svc_outbox_relay_free(relay);
+    svc_producer_free(producer);
+    free(ids);
+    PQfinish(c);
+    user_pg_close(pg);
+}
+END_TEST
+
+/* The validator itself can say no: an event without its email is refused. */
+START_TEST(schemas_refuse_an_event_that_breaks_them)
+{
+    struct user u = {.email = NULL,
+                     .name = "No Email",
+                     .status = "active",
+                     .version = 1,
+                     .created_at_ms = 1700000000000,
+                     .updated_at_ms = 1700000000000};
+    struct user_event ev;
+    const char *payloads[2];
+    char out[2048];
+    int status;
+
+    svc_uuid_v4_str(u.id);
+    ck_assert_int_eq(user_event_user(&ev, USER_EV_REGISTERED, &u, NULL), 0);
+    payloads[0] = svc_buf_str(&ev.json);
+    payloads[1] = "{\"specversion\":\"1.0\",\"type\":\"user.renamed\"}";
+    status = validate(payloads, 2, out, sizeof(out));
+    ck_assert_msg(status == 1, "validator exit %d: %s", status, out);
+    ck_assert_msg(strstr(out, "email") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "no schema for event type user.renamed") != NULL, "%s", out);
+    user_event_release(&ev);
+}
+END_TEST
+
+/* ---- faults, with the real binary ------------------------------------------------------------ */
+
+#ifdef USER_SVC_BIN
+
+struct proc {
+    pid_t pid;
+    int port;
+    char log[128];
+};
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    ck_assert(fd >= 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void show_log(const struct proc *p)
+{
+    char cmd[256];
+
+    snprintf(cmd, sizeof(cmd), "tail -n 30 %s >&2", p->log);
+    if (system(cmd) != 0) /* NOLINT(cert-env33-c): a test's own diagnostics */
+        fprintf(stderr, "(no log at %s)\n", p->log);
+}
+
+static long http_status(const struct proc *p, const char *path, char **body)
+{
+    char url[128];
+    struct testhttp_resp r;
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", p->port, path);
+    r = testhttp_call("GET", url, NULL, NULL, NULL);
+    status = r.status;
+    if (body != NULL)
+        *body = r.body != NULL ? strdup(r.body) : NULL;
+    testhttp_resp_release(&r);
+    return status;
+}
+
+/* Starts user-svc with user-svc's own settings plus EXTRA ("NAME=value", NULL-terminated) and
+ * waits until it is ready. It dies with the test process. */
+static void start_svc(struct proc *p, const char *const *extra)
+{
+    static int n;
+    char port[32], dsn[512], kafka[256];
+    const char *env[32];
+    size_t ne = 0;
+    pid_t parent = getpid();
+
+    p->port = free_port();
+    snprintf(p->log, sizeof(p->log), "/tmp/it_user_svc_%d_%d.log", (int)getpid(), n++);
+    snprintf(port, sizeof(port), "HTTP_PORT=%d", p->port);
+    snprintf(dsn, sizeof(dsn), "PG_DSN=%s", testenv_get("user-svc", "PG_DSN"));
+    snprintf(kafka, sizeof(kafka), "KAFKA_BROKERS=%s", brokers());
+    env[ne++] = port;
+    env[ne++] = dsn;
+    env[ne++] = kafka;
+    env[ne++] = "OUTBOX_POLL=100ms";
+    env[ne++] = "ACCESS_LOG=false";
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && ne < 31; i++)
+        env[ne++] = extra[i];
+    env[ne] = NULL;
+
+    p->pid = fork();
+    ck_assert(p->pid >= 0);
+    if (p->pid == 0) {
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        char *const argv[] = {(char *)USER_SVC_BIN, NULL};
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execve(USER_SVC_BIN, argv, (char *const *)env);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+        int status;
+
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            show_log(p);
+            ck_abort_msg("user-svc exited at start-up (status %d), log %s", status, p->log);
+        }
+        if (http_status(p, "/readyz", NULL) == 200)
+            return;
+        sleep_ms(100);
+    }
+    show_log(p);
+    ck_abort_msg("user-svc not ready in 30 s, log %s", p->log);
+}
+
+/* Stops user-svc with SIG and returns its exit status (or 128 + the signal). */
+static int stop_svc(struct proc *p, int sig)
+{
+    int status = 0;
+
+    kill(p->pid, sig);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            unlink(p->log);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        sleep_ms(100);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
+    p->pid = 0;
+    ck_abort_msg("user-svc did not stop within 30 s of signal %d", sig);
+    return -1;
+}
+
+/* deploy/local/stack.sh with ARGS, on the same state folder as testenv. */
+static int stack(const char *args)
+{
+    char cmd[512];
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "%s/deploy/local/stack.sh %s >&2", POLYGLOT_ROOT, args);
+    rc = system(cmd); /* NOLINT(cert-env33-c): the stack script is what a workshop runs */
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Whatever a fault test did, the broker runs again afterwards (an unchecked fixture runs in
+ * the parent process, after a failure too). A no-op when it runs. */
+static void kafka_back_up(void)
+{
+    if (stack("up kafka") != 0)
+        fprintf(stderr, "user_outbox_test: could not start kafka again\n");
+}
+
+/* The value of an unlabelled-by-us sample "NAME{outbox=\"user-svc\"} V" on /metrics, or -1. */
+static double metric(const struct proc *p, const char *name)
+{
+    char *body = NULL, needle[128], *at;
+    double v = -1;
+
+    if (http_status(p, "/metrics", &body) == 200 && body != NULL) {
+        snprintf(needle, sizeof(needle), "\n%s{outbox=\"user-svc\"} ", name);
+        at = strstr(body, needle);
+        if (at != NULL)
+            v = strtod(at + strlen(needle), NULL);
+    }
+    free(body);
+    return v;
+}
+
+/* Registers N users through the API of the running user-svc, keeping their ids. */
+static void register_users(const struct proc *p, int n, char (*ids)[SVC_UUID_STR_LEN + 1])
+{
+    char url[128], body[160], uid[SVC_UUID_STR_LEN + 1];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/users", p->port);
+    for (int i = 0; i < n; i++) {
+        struct testhttp_resp r;
+        json_t *u;
+
+        svc_uuid_v4_str(uid);
+        snprintf(body, sizeof(body), "{\"email\":\"it.outbox.%s@example.org\",\"name\":\"Outbox\"}",
+                 uid);
+        r = testhttp_call("POST", url, NULL, "application/json", body);
+        ck_assert_msg(r.status == 201, "POST /v1/users %d: %ld %s", i, r.status,
+                      r.body != NULL ? r.body : r.error);
+        u = json_loads(r.body, 0, NULL);
+        ck_assert_msg(json_is_string(json_object_get(u, "id")), "no id in %s", r.body);
+        snprintf(ids[i], SVC_UUID_STR_LEN + 1, "%s", json_string_value(json_object_get(u, "id")));
+        json_decref(u);
+        testhttp_resp_release(&r);
+    }
+}
+
+START_TEST(events_written_while_the_broker_is_down_arrive_after)
+{
+    enum { N = 200 };
+    static char users[N][SVC_UUID_STR_LEN + 1];
+    struct expect x = {.users = users, .nusers = N};
+    struct consumed got;
+    struct proc svc;
+    int64_t since = wall_ms() - 2000;
+    PGconn *c = db();
+    double backlog = -1;
+    char *ids;
+
+    start_svc(&svc, NULL);
+    ck_assert_msg(stack("stop kafka") == 0, "stack.sh stop kafka failed");
+
+    /* Writes only need PostgreSQL: all succeed, and the service stays ready. */
+    register_users(&svc, N, users);
+    ck_assert_int_eq(http_status(&svc, "/readyz", NULL), 200);
+    ids = id_array(users, N);
+    ck_assert_int_eq(published_of(c, ids), 0);
+    /* The relay's gauge shows them waiting. */
+    for (int i = 0; i < 200 && backlog < N; i++) {
+        sleep_ms(100);
+        backlog = metric(&svc, "outbox_backlog");
+    }
+    ck_assert_msg(backlog >= N, "outbox_backlog is %g with %d events pending", backlog, N);
+    ck_assert_double_gt(metric(&svc, "outbox_oldest_age_seconds"), 0);
+
+    ck_assert_msg(stack("up kafka") == 0, "stack.sh up kafka failed");
+    expect_outbox_events(c, &x);
+    ck_assert_uint_eq(x.nevents, N);
+    consume(since, want_user, all_events, &x, 90, &got);
+    ck_assert_msg(missing_events(&got, &x) == 0,
+                  "%zu of %d events never arrived after the "
+                  "broker came back",
+                  missing_events(&got, &x), N);
+    ck_assert_int_eq(stop_svc(&svc, SIGTERM), 0);
+    consumed_release(&got);
+    expect_release(&x);
+    free(ids);
+    PQfinish(c);
+}
+END_TEST
+
+START_TEST(events_survive_a_kill_during_publishing)
+{
+    enum { N = 1000 };
+    struct user_store st;
+    struct user_pg *pg = open_store(2, &st);
+    static char users[N][SVC_UUID_STR_LEN + 1];
+    struct expect x = {.users = users, .nusers = N};
+    const char *const small_batches[] = {"OUTBOX_BATCH=10", NULL};
+    struct consumed got;
+    struct proc svc;
+    int64_t since = wall_ms() - 2000;
+    PGconn *c = db(), *pause = db();
+    long published = 0;
+    char *ids;
+
+    /* Every relay (this test's user-svc, and any other running) waits while this connection
+     * holds the relays' advisory lock: the events pile up first. */
+    PQclear(sql(pause, "SELECT pg_advisory_lock(" USER_OUTBOX_LOCK_KEY ")", 0, NULL));
+    create_users(&st, N, users);
+    ids = id_array(users, N);
+    expect_outbox_events(c, &x);
+    ck_assert_uint_eq(x.nevents, N);
+    start_svc(&svc, small_batches);
+    ck_assert_int_eq(published_of(c, ids), 0);
+    PQclear(sql(pause, "SELECT pg_advisory_unlock(" USER_OUTBOX_LOCK_KEY ")", 0, NULL));
+
+    /* SIGKILL as soon as some are published and some are not. */
+    for (int i = 0; i < 20000 && (published = published_of(c, ids)) == 0; i++)
+        sleep_ms(1);
+    ck_assert_int_eq(stop_svc(&svc, SIGKILL), 128 + SIGKILL);
+    ck_assert_msg(published > 0 && published < N,
+                  "the relay was not caught publishing (%ld of %d published)", published, N);
+
+    /* A new process finishes the job: every event arrives at least once. */
+    start_svc(&svc, NULL);
+    for (int i = 0; i < 600 && published_of(c, ids) < N; i++)
+        sleep_ms(100);
+    ck_assert_int_eq(published_of(c, ids), N);
+    consume(since, want_user, all_events, &x, 60, &got);
+    ck_assert_msg(missing_events(&got, &x) == 0, "%zu of %d events lost to the kill",
+                  missing_events(&got, &x), N);
+    fprintf(stderr,
+            "user_outbox_test: killed with %ld of %d published; %zu messages for %d "
+            "events arrived\n",
+            published, N, got.n, N);
+    ck_assert_int_eq(stop_svc(&svc, SIGTERM), 0);
+    consumed_release(&got);
+    expect_release(&x);
+    free(ids);
+    PQfinish(pause);
+    PQfinish(c);
+    user_pg_close(pg);
+}
+END_TEST
+
+#endif
+
+int main(void)
+{
+    Suite *s = suite_create("user_outbox");
+    TCase *relay = tcase_create("relay");
+
+    tcase_add_test(relay, every_change_is_published_valid_and_in_per_user_order);
+    tcase_add_test(relay, schemas_refuse_an_event_that_breaks_them);
+    tcase_add_test(relay, published_rows_are_deleted_after_the_retention);
+    suite_add_tcase(s, relay);
+#ifdef USER_SVC_BIN
+    {
+        TCase *faults = tcase_create("faults");
+
+        /* A test that failed may have left the broker stopped: it is started again before
+         * each test and after the last. */
+        tcase_add_checked_fixture(faults, kafka_back_up, NULL);
+        tcase_add_unchecked_fixture(faults, NULL, kafka_back_up);
+        tcase_set_timeout(faults, 120);
+        tcase_add_test(faults, events_written_while_the_broker_is_down_arrive_after);
+        tcase_add_test(faults, events_survive_a_kill_during_publishing);
+        suite_add_tcase(s, faults);
+    }
+#endif
+    return testenv_run(s);
+}

@@ -1,0 +1,201 @@
+/*
+ * user_events.c: what user-svc publishes, and the machinery that publishes it: the CloudEvent
+ * of each change (written to the outbox by the store), the Kafka producer, the outbox relay,
+ * and the readiness and drain hooks. No engine driver here: the relay reaches PostgreSQL only
+ * through the source interface the store fills in.
+ */
+#include "user_events.h"
+
+#include "svc/error.h"
+#include "svc/event.h"
+#include "svc/kafka.h"
+#include "svc/log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+/* How long shutdown waits for messages already queued to be acknowledged. */
+#define FLUSH_MS 5000
+/* The relay's longest wait for one batch's acknowledgements; what is not acknowledged by then
+ * stays pending and is published again. */
+#define PUBLISH_TIMEOUT_MS 10000
+/* Longest pause of the relay after a failure (the broker gone, the database gone). */
+#define BACKOFF_MAX_MS 5000
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+static json_t *time_json(int64_t ms)
+{
+    char s[SVC_RFC3339_MS_LEN + 1];
+
+    svc_rfc3339_format_ms(ms, s);
+    return json_string(s);
+}
+
+/* A string member, or null (an erased name). */
+static json_t *str_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
+}
+
+/* Renders the event of TYPE about SUBJECT with DATA (taken over) into EV. */
+static int build(struct user_event *ev, const char *type, const char *subject, json_t *data,
+                 const char *traceparent)
+{
+    struct svc_event *e;
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    svc_buf_init(&ev->json, SVC_EVENT_MAX_BYTES);
+    if (data == NULL) {
+        svc_log_error("event '%s' of '%s' not built: jansson refused its data", type, subject);
+        return SVC_EINTERNAL;
+    }
+    e = svc_event_new(type, USER_SOURCE, subject, data);
+    if (e == NULL)
+        return SVC_EINTERNAL; /* logged by svc_event_new */
+    if (traceparent != NULL && svc_event_set_traceparent(e, traceparent) != 0)
+        svc_log_debug("traceparent '%s' is not valid, event '%s' goes without it", traceparent,
+                      e->id);
+    rc = svc_event_render(e, &ev->json);
+    if (rc != 0) {
+        svc_log_error("event '%s' of '%s' not rendered: %s", type, subject, svc_err_name(rc));
+        svc_event_free(e);
+        return SVC_EINTERNAL;
+    }
+    memcpy(ev->id, e->id, sizeof(ev->id));
+    ev->type = type;
+    ev->key = subject;
+    svc_event_free(e);
+    return 0;
+}
+
+int user_event_user(struct user_event *ev, const char *type, const struct user *u,
+                    const char *traceparent)
+{
+    json_t *data = json_pack(
+        "{s:s, s:o, s:o, s:s, s:I, s:o, s:o}", "id", u->id, "email", str_or_null(u->email), "name",
+        str_or_null(u->name), "status", u->status, "version", (json_int_t)u->version, "created_at",
+        time_json(u->created_at_ms), "updated_at", time_json(u->updated_at_ms));
+
+    return build(ev, type, u->id, data, traceparent);
+}
+
+int user_event_deleted(struct user_event *ev, const char *user_id, int64_t version,
+                       int64_t deleted_at_ms, const char *traceparent)
+{
+    json_t *data = json_pack("{s:s, s:s, s:I, s:o}", "id", user_id, "status", "deleted", "version",
+                             (json_int_t)version, "deleted_at", time_json(deleted_at_ms));
+
+    return build(ev, USER_EV_DELETED, user_id, data, traceparent);
+}
+
+int user_event_credit(struct user_event *ev, const struct credit *c, const char *traceparent)
+{
+    json_t *data =
+        json_pack("{s:s, s:s, s:I, s:I, s:o}", "credit_id", c->credit_id, "user_id", c->user_id,
+                  "amount_cents", (json_int_t)c->amount_cents, "balance_cents",
+                  (json_int_t)c->balance_cents, "created_at", time_json(c->created_at_ms));
+
+    return build(ev, USER_EV_CREDITED, c->user_id, data, traceparent);
+}
+
+int user_event_payment(struct user_event *ev, const char *type, const struct payment *p,
+                       const char *traceparent)
+{
+    json_t *data = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o}", "payment_id", p->payment_id,
+                             "user_id", p->user_id, "amount_cents", (json_int_t)p->amount_cents,
+                             "status", p->status, "balance_cents", (json_int_t)p->balance_cents,
+                             "created_at", time_json(p->created_at_ms));
+
+    if (data != NULL && p->refunded_at_ms != 0)
+        json_object_set_new(data, "refunded_at", time_json(p->refunded_at_ms));
+    return build(ev, type, p->user_id, data, traceparent);
+}
+
+void user_event_release(struct user_event *ev)
+{
+    svc_buf_release(&ev->json);
+}
+
+/* ---- producer and relay ------------------------------------------------------------------- */
+
+int user_producer_init(void *svc)
+{
+    struct user_svc *s = svc;
+    struct svc_kafka_config kc = {
+        .brokers = s->cfg.kafka_brokers,
+        .client_id = "user-svc",
+    };
+
+    return svc_producer_new(&kc, &s->producer);
+}
+
+void user_producer_fini(void *svc)
+{
+    struct user_svc *s = svc;
+
+    if (s->producer == NULL)
+        return;
+    svc_producer_flush(s->producer, FLUSH_MS);
+    svc_producer_free(s->producer);
+    s->producer = NULL;
+}
+
+int user_relay_init(void *svc)
+{
+    struct user_svc *s = svc;
+    struct svc_outbox_config oc = {
+        .name = "user-svc",
+        .producer = s->producer,
+        .batch_max = (size_t)s->cfg.outbox_batch,
+        .poll_interval_ms = (int)s->cfg.outbox_poll_ms,
+        .backoff_max_ms = BACKOFF_MAX_MS,
+        .publish_timeout_ms = PUBLISH_TIMEOUT_MS,
+        .source = s->outbox,
+    };
+    int rc;
+
+    rc = svc_outbox_relay_new(&oc, &s->relay);
+    if (rc != 0)
+        return rc;
+    return svc_outbox_relay_start(s->relay);
+}
+
+void user_relay_fini(void *svc)
+{
+    struct user_svc *s = svc;
+
+    svc_outbox_relay_free(s->relay);
+    s->relay = NULL;
+}
+
+void user_drain(void *svc)
+{
+    struct user_svc *s = svc;
+
+    if (s->relay != NULL)
+        svc_outbox_relay_stop(s->relay);
+}
+
+void user_ready(void *svc, struct svc_health *h)
+{
+    struct user_svc *s = svc;
+    char why[256] = "";
+    bool pg_ok =
+        s->app.store.ready != NULL && s->app.store.ready(s->app.store.ctx, why, sizeof(why));
+
+    if (pg_ok)
+        svc_health_report(h, "postgres", true, NULL);
+    else
+        svc_health_report(h, "postgres", false, "%s", why);
+    if (s->producer == NULL)
+        svc_health_report(h, "kafka", true, "producer not started");
+    else if (svc_producer_connected(s->producer))
+        svc_health_report(h, "kafka", true, NULL);
+    else
+        svc_health_report(h, "kafka", true,
+                          "no broker connection: events wait in the outbox (%d queued)",
+                          svc_producer_queued(s->producer));
+}
