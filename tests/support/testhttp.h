@@ -12,6 +12,8 @@ struct testhttp_resp {
     char *body;  /* NUL-terminated response body; free with testhttp_resp_release() */
     size_t len;
     char error[256]; /* curl's message when status is 0 */
+    char *headers;   /* testhttp_request() only: the response's header lines, NUL-terminated;
+                        NULL otherwise; freed by testhttp_resp_release() */
 };
 
 /*
@@ -21,6 +23,22 @@ struct testhttp_resp {
  */
 struct testhttp_resp testhttp_call(const char *method, const char *url, const char *userpwd,
                                    const char *content_type, const char *body);
+
+/*
+ * testhttp_request() is testhttp_call() without authentication but with extra request HEADERS
+ * ("Name: value" strings ending with NULL; HEADERS may be NULL), and it keeps the response's
+ * header lines (of the final response) in r.headers, for testhttp_header().
+ */
+struct testhttp_resp testhttp_request(const char *method, const char *url,
+                                      const char *const *headers, const char *content_type,
+                                      const char *body);
+
+/*
+ * testhttp_header() copies the value of the response header NAME (case-insensitive; the first
+ * one when repeated), without surrounding white space, into OUT (CAP bytes, truncated) and
+ * returns OUT; NULL when R has no such header (or no header lines: see testhttp_request()).
+ */
+const char *testhttp_header(const struct testhttp_resp *r, const char *name, char *out, size_t cap);
 
 void testhttp_resp_release(struct testhttp_resp *r);
 
