@@ -43,8 +43,11 @@ static const struct svc_config_var lib_vars[] = {
      offsetof(struct lib_config, threads), 1, 256, NULL},
     {"HTTP_MAX_BODY", SVC_CONFIG_INT, "1048576", 0, "default request body cap in bytes (413)",
      offsetof(struct lib_config, max_body), 1, 64 << 20, NULL},
-    {"HTTP_CONN_MEMORY", SVC_CONFIG_INT, "32768", 0,
-     "memory per connection in bytes (request line and headers must fit)",
+    /* libmicrohttpd zeroes this pool on every request of a keep-alive connection: 32 KiB cost
+     * more than everything else a /healthz does (bench/http_baseline, docs/performance.md). */
+    {"HTTP_CONN_MEMORY", SVC_CONFIG_INT, "8192", 0,
+     "memory per connection in bytes; the request line and headers must fit (about 7 kB at "
+     "8192), else 431",
      offsetof(struct lib_config, conn_memory), 4096, 1 << 20, NULL},
     {"HTTP_CONN_LIMIT", SVC_CONFIG_INT, "1024", 0, "concurrent connections",
      offsetof(struct lib_config, conn_limit), 1, 65536, NULL},

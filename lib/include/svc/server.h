@@ -63,7 +63,7 @@ struct svc_http_opts {
     bool access_log;           /* one JSON line per request */
 };
 
-/* Defaults: 127.0.0.1, port 0, 2 threads, 1 MiB body, 32 KiB per connection, 1024 connections,
+/* Defaults: 127.0.0.1, port 0, 2 threads, 1 MiB body, 8 KiB per connection, 1024 connections,
  * 30 s idle timeout, 10 s grace, access log on. */
 void svc_http_opts_default(struct svc_http_opts *o);
 
