@@ -80,7 +80,8 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # free_port: a port nobody listens on, from a random start (two calls give two ports).
 free_port() {
@@ -352,7 +353,6 @@ for route in healthz echo; do
         bench - "$route" "$server" "$WARMUP_SECONDS" >/dev/null
     done
 done
-# Keep the warm-up out of the table but not the RSS maximum.
 SVC_RSS_WARM=$(rss_kb "$SVC_PID")
 
 log "measuring"
@@ -367,6 +367,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 SVC_RSS_AFTER=$(rss_kb "$SVC_PID")
 SVC_HWM=$(hwm_kb "$SVC_PID")
+# The maximum under load counts the warm-up runs too.
 SVC_RSS_LOAD=$(awk -F'\t' 'NR > 1 && $3 == "echo-svc" && $10 > m { m = $10 } END { print m + 0 }' \
     "$RESULTS")
 # The kernel updates VmHWM lazily, so a 100 ms sample can exceed it: the peak is the larger.
@@ -442,7 +443,11 @@ printf 'goals: /healthz req/s >= nginx: %s (ratio %s); idle RSS < 10 MiB: %s\n' 
     "$([ "$SVC_RSS_IDLE" -lt 10240 ] && echo met || echo 'NOT met')"
 echo
 echo "every run:"
-column -t -s $'\t' "$RESULTS" | sed 's/^/  /'
+if command -v column >/dev/null; then
+    column -t -s $'\t' "$RESULTS" | sed 's/^/  /'
+else
+    sed 's/^/  /' "$RESULTS"
+fi
 if [ -n "$OUT" ]; then
     cp "$RESULTS" "$OUT"
     log "figures of every run written to $OUT"
