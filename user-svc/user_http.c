@@ -35,14 +35,9 @@ enum {
     DOMAIN_LABEL_MAX = 63,
     LIMIT_DEFAULT = 20,
     LIMIT_MAX = 100,
-    CURSOR_MAX = 64, /* "<created_at_ms>:<uuid>" is at most 19 + 1 + 36 bytes */
 };
 
 #define AMOUNT_MAX 1000000000 /* cents: ten million in any currency is past any test or demo */
-
-/* Seconds a client should wait after a 503 caused by the database: the store reconnects on
- * the next request, so a short wait is enough. */
-#define RETRY_AFTER_S "1"
 
 static struct user_store *store_of(struct svc_req *req)
 {
@@ -52,33 +47,6 @@ static struct user_store *store_of(struct svc_req *req)
 }
 
 /* ---- problems --------------------------------------------------------------------------- */
-
-/* A 400 about one input, named in the detail and in the `field` member: a body member, a
- * path or query parameter, or a header. */
-static int invalid(struct svc_resp *resp, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int invalid(struct svc_resp *resp, const char *field, const char *fmt, ...)
-{
-    char detail[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-    svc_resp_error(resp, SVC_EINVAL, "%s", detail);
-    svc_resp_problem_extend(resp, "field", json_string(field));
-    return SVC_EINVAL;
-}
-
-/* lib's typed query readers render their 400 without saying which parameter in a member of its
- * own; add it, so every validation problem of this API has `field`. */
-static int named(struct svc_resp *resp, int rc, const char *field)
-{
-    if (rc != 0)
-        svc_resp_problem_extend(resp, "field", json_string(field));
-    return rc;
-}
 
 /*
  * Renders a store failure the handler has no better words for. user-svc's own codes get their
@@ -106,7 +74,6 @@ static int store_error(struct svc_resp *resp, int rc)
     case SVC_EUNAVAILABLE:
     case SVC_EAGAIN:
     case SVC_ETIMEDOUT:
-        svc_resp_header(resp, "Retry-After", RETRY_AFTER_S);
         return svc_resp_error(resp, SVC_EUNAVAILABLE,
                               "the user database is unavailable: retry later");
     default:
@@ -134,21 +101,6 @@ static const char *trimmed(const char *s, size_t *len)
         n--;
     *len = n;
     return s;
-}
-
-/* A path parameter that must be a UUID, copied in lowercase (the form the store keeps) into
- * OUT. */
-static int path_uuid(struct svc_req *req, struct svc_resp *resp, const char *name,
-                     char out[SVC_UUID_STR_LEN + 1])
-{
-    const char *v = svc_req_param(req, name);
-    struct svc_uuid u;
-
-    if (v == NULL || !svc_uuid_parse(v, strlen(v), &u))
-        return invalid(resp, name, "path parameter '%s' must be a UUID, not '%.64s'", name,
-                       v != NULL ? v : "");
-    svc_uuid_format(&u, out);
-    return 0;
 }
 
 static bool is_atext(char c)
@@ -235,7 +187,7 @@ static int email_normalise(struct svc_req *req, struct svc_resp *resp, bool in_q
     if (why != NULL)
         /* In a query string '+' means a space: a client that sent "a+b@x.com" unencoded
          * deserves to be told. */
-        return invalid(resp, "email",
+        return svc_resp_invalid(resp, "email",
                        "%s 'email' must be an email address such as name@example.com: %s%s",
                        in_query ? "query parameter" : "field", why,
                        in_query && memchr(s, ' ', n) != NULL
@@ -262,10 +214,10 @@ static int name_normalise(struct svc_req *req, struct svc_resp *resp, const char
         if ((s[i] & 0xc0) != 0x80)
             chars++;
         if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && i + 1 < n && s[i + 1] < 0xa0))
-            return invalid(resp, "name", "field 'name' must not contain control characters");
+            return svc_resp_invalid(resp, "name", "field 'name' must not contain control characters");
     }
     if (chars == 0 || chars > NAME_MAX_CHARS)
-        return invalid(resp, "name",
+        return svc_resp_invalid(resp, "name",
                        "field 'name' must be 1 to 100 characters once trimmed, not %zu", chars);
     *out = svc_arena_strndup(svc_req_arena(req), (const char *)s, n);
     return 0;
@@ -297,49 +249,10 @@ static int if_match_version(struct svc_req *req, struct svc_resp *resp, int64_t 
     *out = version;
     return 0;
 bad:
-    return invalid(resp, "If-Match",
+    return svc_resp_invalid(resp, "If-Match",
                    "header 'If-Match' must be one ETag of this API, a version in quotes such as "
                    "\"3\", not '%.64s'",
                    v);
-}
-
-/* The keyset position after a page, as an opaque cursor: "<created_at_ms>:<id>". */
-static const char *cursor_encode(struct svc_req *req, int64_t created_at_ms, const char *id)
-{
-    char raw[CURSOR_MAX + 1];
-    int n = snprintf(raw, sizeof(raw), "%" PRId64 ":%s", created_at_ms, id);
-
-    return svc_cursor_encode(req, raw, (size_t)n);
-}
-
-static int cursor_decode(struct svc_req *req, struct svc_resp *resp, int64_t *created_at_ms,
-                         char id[SVC_UUID_STR_LEN + 1], bool *present)
-{
-    const char *raw, *colon;
-    int64_t ms = 0;
-    struct svc_uuid u;
-    int rc;
-
-    if ((rc = svc_query_cursor(req, resp, "cursor", CURSOR_MAX, &raw)) != 0)
-        return named(resp, rc, "cursor");
-    *present = raw != NULL;
-    if (raw == NULL)
-        return 0;
-    colon = strchr(raw, ':');
-    if (colon == NULL || colon == raw || colon - raw > 18)
-        goto bad;
-    for (const char *p = raw; p < colon; p++) {
-        if (*p < '0' || *p > '9')
-            goto bad;
-        ms = ms * 10 + (*p - '0');
-    }
-    if (!svc_uuid_parse(colon + 1, strlen(colon + 1), &u))
-        goto bad;
-    svc_uuid_format(&u, id);
-    *created_at_ms = ms;
-    return 0;
-bad:
-    return invalid(resp, "cursor", "query parameter 'cursor' is not a valid cursor");
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
@@ -449,7 +362,7 @@ static int user_get(struct svc_req *req, struct svc_resp *resp)
     struct user u;
     int rc;
 
-    if ((rc = path_uuid(req, resp, "id", id)) != 0)
+    if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0)
         return rc;
     rc = st->get(st->ctx, svc_req_arena(req), id, &u);
     if (rc == SVC_ENOTFOUND)
@@ -465,8 +378,9 @@ static int user_list(struct svc_req *req, struct svc_resp *resp)
 {
     struct user_store *st = store_of(req);
     const char *email = svc_req_query(req, "email");
+    static const char *const list_params[] = {"email", "limit", "cursor", NULL};
     char after_id[SVC_UUID_STR_LEN + 1];
-    int64_t after_ms = 0;
+    long long after_ms = 0;
     bool after = false;
     long long limit;
     struct user_page page;
@@ -474,9 +388,9 @@ static int user_list(struct svc_req *req, struct svc_resp *resp)
     json_t *items;
     int rc;
 
-    if ((rc = named(resp, svc_query_int(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &limit),
-                    "limit")) != 0 ||
-        (rc = cursor_decode(req, resp, &after_ms, after_id, &after)) != 0)
+    if ((rc = svc_query_only(req, resp, list_params)) != 0 ||
+        (rc = svc_query_int(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &limit)) != 0 ||
+        (rc = svc_query_keyset(req, resp, "cursor", &after_ms, after_id, &after)) != 0)
         return rc;
     if (email != NULL) {
         if ((rc = email_normalise(req, resp, true, email, &email)) != 0)
@@ -500,7 +414,7 @@ static int user_list(struct svc_req *req, struct svc_resp *resp)
     return svc_resp_json(
         resp, 200,
         json_pack("{s:o, s:o}", "items", items, "next_cursor",
-                  page.more ? json_string(cursor_encode(req, page.next_created_at_ms, page.next_id))
+                  page.more ? json_string(svc_keyset_cursor(req, page.next_created_at_ms, page.next_id))
                             : json_null()));
 }
 
@@ -515,7 +429,7 @@ static int user_patch(struct svc_req *req, struct svc_resp *resp)
     struct user u;
     int rc;
 
-    if ((rc = path_uuid(req, resp, "id", id)) != 0 ||
+    if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0 ||
         (rc = svc_req_read_json(req, resp, user_patch_fields, &in)) != 0 ||
         (rc = name_normalise(req, resp, in.name, &name)) != 0 ||
         (rc = if_match_version(req, resp, &version)) != 0)
@@ -540,7 +454,7 @@ static int user_delete(struct svc_req *req, struct svc_resp *resp)
     char id[SVC_UUID_STR_LEN + 1];
     int rc;
 
-    if ((rc = path_uuid(req, resp, "id", id)) != 0)
+    if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0)
         return rc;
     rc = st->erase(st->ctx, id, svc_req_traceparent(req));
     if (rc == SVC_ENOTFOUND)
@@ -592,7 +506,7 @@ static int wallet_get(struct svc_req *req, struct svc_resp *resp)
     struct wallet w;
     int rc;
 
-    if ((rc = path_uuid(req, resp, "id", id)) != 0)
+    if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0)
         return rc;
     rc = st->wallet_get(st->ctx, id, &w);
     if (rc == SVC_ENOTFOUND)
@@ -615,7 +529,7 @@ static int wallet_credit(struct svc_req *req, struct svc_resp *resp)
     bool replayed = false;
     int rc;
 
-    if ((rc = path_uuid(req, resp, "id", id)) != 0 ||
+    if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0 ||
         (rc = svc_req_read_json(req, resp, credit_fields, &in)) != 0)
         return rc;
     rc = st->credit(st->ctx, id, in.credit_id, in.amount_cents, svc_req_traceparent(req), &c,
@@ -670,7 +584,7 @@ static int payment_refund(struct svc_req *req, struct svc_resp *resp)
     size_t len;
     int rc;
 
-    if ((rc = path_uuid(req, resp, "payment_id", id)) != 0)
+    if ((rc = svc_req_param_uuid(req, resp, "payment_id", id)) != 0)
         return rc;
     svc_req_body(req, &len);
     if (len > 0 && (rc = svc_req_read_json(req, resp, refund_fields, &none)) != 0)

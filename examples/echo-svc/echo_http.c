@@ -49,11 +49,13 @@ static int item_post(struct svc_req *req, struct svc_resp *resp)
 /* GET /v1/items/:id?limit=: a path parameter and a typed query parameter. */
 static int item_get(struct svc_req *req, struct svc_resp *resp)
 {
+    static const char *const params[] = {"limit", NULL};
     const char *id = svc_req_param(req, "id");
     long long limit;
     int rc;
 
-    if ((rc = svc_query_int(req, resp, "limit", 1, 100, 20, &limit)) != 0)
+    if ((rc = svc_query_only(req, resp, params)) != 0 ||
+        (rc = svc_query_int(req, resp, "limit", 1, 100, 20, &limit)) != 0)
         return rc;
     if (strcmp(id, "missing") == 0)
         return svc_resp_error(resp, SVC_ENOTFOUND, "item '%s' not found", id);

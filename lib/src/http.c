@@ -8,6 +8,7 @@
 #include "svc/error.h"
 #include "svc/json.h"
 #include "svc/log.h"
+#include "svc/uuid.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -308,6 +309,14 @@ static int vproblem(struct svc_resp *resp, int code, int status, const char *typ
     resp->rendered = true;
     resp->code = code;
     resp->content_type = "application/problem+json";
+    if (status == 503) {
+        bool has = false;
+
+        for (int i = 0; i < resp->nheaders && !has; i++)
+            has = strcasecmp(resp->headers[i].name, "Retry-After") == 0;
+        if (!has)
+            svc_resp_header(resp, "Retry-After", "1");
+    }
     return code;
 }
 
@@ -330,6 +339,17 @@ int svc_resp_problem(struct svc_resp *resp, int code, int status, const char *ty
     vproblem(resp, code, status, type, title, fmt, ap);
     va_end(ap);
     return code;
+}
+
+int svc_resp_invalid(struct svc_resp *resp, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vproblem(resp, SVC_EINVAL, 400, svc_err_type(SVC_EINVAL), svc_err_title(SVC_EINVAL), fmt, ap);
+    va_end(ap);
+    svc_resp_problem_extend(resp, "field", json_string(field));
+    return SVC_EINVAL;
 }
 
 int svc_resp_problem_extend(struct svc_resp *resp, const char *key, json_t *value)
@@ -368,13 +388,13 @@ int svc_query_int(struct svc_req *req, struct svc_resp *resp, const char *name, 
     errno = 0;
     n = strtoll(v, &end, 10);
     if (!(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) || *end != '\0' || errno == ERANGE)
-        return svc_resp_error(resp, SVC_EINVAL,
-                              "query parameter '%s' must be an integer from %lld to %lld", name,
-                              min, max);
+        return svc_resp_invalid(resp, name,
+                                "query parameter '%s' must be an integer from %lld to %lld", name,
+                                min, max);
     if (n < min || n > max)
-        return svc_resp_error(resp, SVC_EINVAL,
-                              "query parameter '%s' must be from %lld to %lld, not %lld", name,
-                              min, max, n);
+        return svc_resp_invalid(resp, name,
+                                "query parameter '%s' must be from %lld to %lld, not %lld", name,
+                                min, max, n);
     *out = n;
     return 0;
 }
@@ -398,8 +418,8 @@ int svc_query_enum(struct svc_req *req, struct svc_resp *resp, const char *name,
     }
     for (int i = 0; allowed[i] != NULL; i++)
         svc_buf_addf(&list, "%s'%s'", i > 0 ? ", " : "", allowed[i]);
-    rc = svc_resp_error(resp, SVC_EINVAL, "query parameter '%s' must be one of %s", name,
-                        svc_buf_str(&list));
+    rc = svc_resp_invalid(resp, name, "query parameter '%s' must be one of %s", name,
+                          svc_buf_str(&list));
     svc_buf_release(&list);
     return rc;
 }
@@ -421,7 +441,22 @@ int svc_query_bool(struct svc_req *req, struct svc_resp *resp, const char *name,
         *out = 0;
         return 0;
     }
-    return svc_resp_error(resp, SVC_EINVAL, "query parameter '%s' must be true or false", name);
+    return svc_resp_invalid(resp, name, "query parameter '%s' must be true or false", name);
+}
+
+int svc_query_only(struct svc_req *req, struct svc_resp *resp, const char *const *allowed)
+{
+    for (int i = 0; i < req->query.n; i++) {
+        const char *name = req->query.items[i].name;
+        bool ok = false;
+
+        for (int j = 0; allowed != NULL && allowed[j] != NULL && !ok; j++)
+            ok = strcmp(name, allowed[j]) == 0;
+        if (!ok)
+            return svc_resp_invalid(resp, name, "query parameter '%s' is not accepted here",
+                                    name);
+    }
+    return 0;
 }
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -492,5 +527,77 @@ int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *nam
     *out = (const char *)d;
     return 0;
 bad:
-    return svc_resp_error(resp, SVC_EINVAL, "query parameter '%s' is not a valid cursor", name);
+    return svc_resp_invalid(resp, name, "query parameter '%s' is not a valid cursor", name);
+}
+
+const char *svc_keyset_cursor(struct svc_req *req, long long ms, const char *id)
+{
+    char raw[96];
+    int n = snprintf(raw, sizeof(raw), "%lld:%s", ms, id);
+
+    return svc_cursor_encode(req, raw, (size_t)n);
+}
+
+int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name,
+                     long long *ms, char id[37], bool *present)
+{
+    const char *raw, *colon;
+    long long v = 0;
+    struct svc_uuid u;
+    int rc;
+
+    *present = false;
+    if ((rc = svc_query_cursor(req, resp, name, 19 + 1 + 36, &raw)) != 0 || raw == NULL)
+        return rc;
+    colon = strchr(raw, ':');
+    if (colon == NULL || colon == raw || colon - raw > 18)
+        goto bad;
+    for (const char *p = raw; p < colon; p++) {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        v = v * 10 + (*p - '0');
+    }
+    if (!svc_uuid_parse(colon + 1, strlen(colon + 1), &u))
+        goto bad;
+    svc_uuid_format(&u, id);
+    *ms = v;
+    *present = true;
+    return 0;
+bad:
+    return svc_resp_invalid(resp, name, "query parameter '%s' is not a valid cursor", name);
+}
+
+int svc_req_param_uuid(struct svc_req *req, struct svc_resp *resp, const char *name,
+                       char out[37])
+{
+    const char *v = svc_req_param(req, name);
+    struct svc_uuid u;
+
+    if (v == NULL || !svc_uuid_parse(v, strlen(v), &u))
+        return svc_resp_invalid(resp, name, "path parameter '%s' must be a UUID, not '%.64s'",
+                                name, v != NULL ? v : "");
+    svc_uuid_format(&u, out);
+    return 0;
+}
+
+int svc_req_idempotency_key(struct svc_req *req, struct svc_resp *resp, const char **out)
+{
+    const char *k = svc_req_header(req, "Idempotency-Key");
+    size_t n = 0;
+
+    *out = NULL;
+    if (k == NULL)
+        return 0;
+    for (; k[n] != '\0'; n++) {
+        char c = k[n];
+
+        if (n == 128 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == ':'))
+            break;
+    }
+    if (n == 0 || k[n] != '\0')
+        return svc_resp_invalid(resp, "Idempotency-Key",
+                                "header 'Idempotency-Key' must be 1 to 128 of A-Z a-z 0-9 _ . : -");
+    *out = k;
+    return 0;
 }

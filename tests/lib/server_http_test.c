@@ -243,6 +243,9 @@ START_TEST(path_parameters_and_typed_query)
     assert_problem(&r, 400, "urn:polyglot:problem:invalid-request", "not 1000");
     get("/v1/items/1?limit=%zz", NULL, &r);
     assert_problem(&r, 400, "urn:polyglot:problem:invalid-request", "'limit' is not validly");
+    get("/v1/items/1?limit=5&unread%5B%24ne%5D=1", NULL, &r);
+    assert_problem(&r, 400, "urn:polyglot:problem:invalid-request",
+                   "query parameter 'unread[$ne]' is not accepted here");
 }
 END_TEST
 

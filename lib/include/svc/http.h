@@ -118,7 +118,20 @@ const char *svc_req_trace_id(const struct svc_req *req);
 /* The traceparent to send on calls made for this request: same trace, this span as parent. */
 const char *svc_req_traceparent(const struct svc_req *req);
 
-/* ---- typed query parameters: a bad value renders a 400 naming the parameter ------------- */
+/* ---- typed inputs: a bad value renders a 400 naming the input ------------------------- */
+
+/*
+ * Every 400 rendered by these helpers names the input twice: in the detail, and in the problem's
+ * `field` member (a body member's path, or a path parameter, query parameter or header name), so
+ * a client can point at the field without parsing prose.
+ */
+
+/* A path parameter that must be a UUID, copied into OUT in lowercase (37 bytes). */
+int svc_req_param_uuid(struct svc_req *req, struct svc_resp *resp, const char *name,
+                       char out[37]);
+
+/* The Idempotency-Key header: *OUT NULL when absent, else 1 to 128 of [A-Za-z0-9_.:-]. */
+int svc_req_idempotency_key(struct svc_req *req, struct svc_resp *resp, const char **out);
 
 /*
  * Each reads query parameter NAME into *OUT, using DEF when it is absent. On a bad value the
@@ -133,6 +146,11 @@ int svc_query_enum(struct svc_req *req, struct svc_resp *resp, const char *name,
                    const char *const *allowed, int def, int *out);
 int svc_query_bool(struct svc_req *req, struct svc_resp *resp, const char *name, int def,
                    int *out); /* def -1: absent stays -1 */
+/* Refuses a query parameter not in ALLOWED (NULL-terminated; NULL or empty: none allowed) with a
+ * 400 naming it, so that "?unread[$ne]=1" or a misspelt "?limt=5" is an error rather than
+ * silently ignored. */
+int svc_query_only(struct svc_req *req, struct svc_resp *resp, const char *const *allowed);
+
 /* An opaque pagination cursor: base64url of at most MAX_LEN bytes. *OUT is NULL when absent;
  * else the decoded bytes, NUL-terminated, in the arena. */
 int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *name,
@@ -140,6 +158,16 @@ int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *nam
 
 /* Encodes LEN bytes of DATA as a base64url cursor (no padding), in the request's arena. */
 const char *svc_cursor_encode(struct svc_req *req, const void *data, size_t len);
+
+/*
+ * Keyset pagination over (a time in ms, a UUID), the order every list of the platform uses:
+ * svc_keyset_cursor() makes the opaque cursor for the position after a page;
+ * svc_query_keyset() reads query parameter NAME back into *MS and ID (lowercase), *PRESENT
+ * false when absent. Anything but a cursor made here is a 400 naming the parameter.
+ */
+const char *svc_keyset_cursor(struct svc_req *req, long long ms, const char *id);
+int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name,
+                     long long *ms, char id[37], bool *present);
 
 /* ---- the response ----------------------------------------------------------------------- */
 
@@ -159,7 +187,8 @@ int svc_resp_empty(struct svc_resp *resp, int status);
 
 /*
  * Renders an RFC 9457 application/problem+json body for CODE (an SVC_E* value: its status,
- * title and type), with DETAIL from FMT and the request id as `instance`. Returns CODE, so a
+ * title and type), with DETAIL from FMT and the request id as `instance`. A 503 also gets
+ * `Retry-After: 1`: what is unavailable is a dependency that comes back by itself. Returns CODE, so a
  * handler ends with `return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);`.
  */
 int svc_resp_error(struct svc_resp *resp, int code, const char *fmt, ...)
@@ -172,6 +201,11 @@ int svc_resp_error(struct svc_resp *resp, int code, const char *fmt, ...)
 int svc_resp_problem(struct svc_resp *resp, int code, int status, const char *type,
                      const char *title, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* A 400 about one input: DETAIL from FMT, and FIELD in the problem's `field` member. Returns
+ * SVC_EINVAL. */
+int svc_resp_invalid(struct svc_resp *resp, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Adds extension members to the problem body already rendered (e.g. "errors"). Takes the
  * reference. Returns 0. */
