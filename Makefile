@@ -6,7 +6,7 @@
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
-.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http
+.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http bench-user
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# \{0,1\}//'
@@ -25,6 +25,8 @@ asan: deps
 demo: up
 	@echo
 	@$(STACK) status
+	@echo
+	@deploy/local/demo.sh
 
 up: build
 	@$(STACK) up
@@ -69,7 +71,11 @@ fuzz: deps
 	@tools/fuzz.sh
 
 # Benchmarks (bench/README.md): every benchmark, or one. Loopback traffic only, a few minutes.
-bench: bench-http
+bench: bench-http bench-user
 
 bench-http:
 	@bench/http_baseline/run.sh
+
+# Needs the local PostgreSQL and Kafka: `make up` or `deploy/local/stack.sh up postgres kafka`.
+bench-user:
+	@bench/user_svc/run.sh

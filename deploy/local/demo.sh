@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The platform's first event flow, visibly (`make demo` runs it after `stack.sh status`):
+# registers three users through user-svc's API, then polls message-svc until each one's welcome
+# message is there, and prints it with the time from registration to visibility.
+#
+#   register (POST /v1/users, user-svc) -> outbox -> Kafka user-events -> message-svc consumer
+#   -> MongoDB (FerretDB) -> GET /v1/users/{id}/messages (message-svc)
+#
+# Environment: DEMO_DEADLINE_S (how long to wait for each message, default 20).
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+DEADLINE_S=${DEMO_DEADLINE_S:-20}
+
+die() {
+    printf 'demo: %s\n' "$*" >&2
+    exit 1
+}
+
+# A service's HTTP port, from its env file (what the stack started it with).
+port_of() {
+    local file="$STATE/env/$1.env" port
+    [[ -r $file ]] || die "no settings for $1 ($file is missing): run 'make up' first"
+    port=$(sed -n 's/^HTTP_PORT=//p' "$file")
+    [[ -n $port ]] || die "no HTTP_PORT in $file"
+    printf '%s\n' "$port"
+}
+
+require_ready() {
+    local name=$1 port=$2 body
+    if ! body=$(curl -sS --max-time 3 "http://127.0.0.1:$port/readyz" 2>&1); then
+        die "$name is not answering on 127.0.0.1:$port ($body); start it with 'make up'" \
+            "(log: $STATE/logs/$name.log)"
+    fi
+    if ! jq -e '.status == "ready"' >/dev/null 2>&1 <<<"$body"; then
+        die "$name on 127.0.0.1:$port is not ready: $body (log: $STATE/logs/$name.log)"
+    fi
+}
+
+now_ms() { date +%s%3N; }
+
+command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
+command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+USER_PORT=$(port_of user-svc)
+MSG_PORT=$(port_of message-svc)
+require_ready user-svc "$USER_PORT"
+require_ready message-svc "$MSG_PORT"
+
+NAMES=("Ada Lovelace" "Grace Hopper" "Alan Turing")
+run=$(date +%s)-$$
+ids=()
+started=()
+
+echo "==> registering ${#NAMES[@]} users through user-svc (127.0.0.1:$USER_PORT)"
+for i in "${!NAMES[@]}"; do
+    name=${NAMES[$i]}
+    email="demo-$run-$i@example.com"
+    body=$(jq -cn --arg email "$email" --arg name "$name" '{email: $email, name: $name}')
+    t0=$(now_ms)
+    resp=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST \
+        -H 'Content-Type: application/json' --data "$body" \
+        "http://127.0.0.1:$USER_PORT/v1/users") || die "user-svc stopped answering"
+    code=${resp##*$'\n'}
+    resp=${resp%$'\n'*}
+    [[ $code == 201 ]] || die "registering '$name' failed with HTTP $code: $resp"
+    id=$(jq -r .id <<<"$resp")
+    ids+=("$id")
+    started+=("$t0")
+    printf '    %-14s %s  <%s>\n' "$name" "$id" "$email"
+done
+
+echo "==> waiting for each welcome message in message-svc (127.0.0.1:$MSG_PORT)"
+failed=0
+for i in "${!ids[@]}"; do
+    id=${ids[$i]}
+    t0=${started[$i]}
+    deadline=$((t0 + DEADLINE_S * 1000))
+    found=""
+    last=""
+    while :; do
+        resp=$(curl -sS --max-time 3 -w '\n%{http_code}' \
+            "http://127.0.0.1:$MSG_PORT/v1/users/$id/messages?limit=10" 2>&1) || resp=$'\n000'
+        code=${resp##*$'\n'}
+        resp=${resp%$'\n'*}
+        if [[ $code == 200 ]]; then
+            found=$(jq -c 'first(.items[] | select(.sender == "system"))' <<<"$resp" 2>/dev/null ||
+                true)
+            [[ -n $found ]] && break
+        fi
+        last="HTTP $code: $resp"
+        (($(now_ms) < deadline)) || break
+        sleep 0.05
+    done
+    if [[ -z $found ]]; then
+        printf '    %-14s no welcome message after %s s (last answer %s)\n' "${NAMES[$i]}" \
+            "$DEADLINE_S" "$last"
+        failed=1
+        continue
+    fi
+    elapsed=$(($(now_ms) - t0))
+    printf '    %-14s %5d ms  from %s: "%s"\n' "${NAMES[$i]}" "$elapsed" \
+        "$(jq -r '.sender_name // .sender' <<<"$found")" "$(jq -r .subject <<<"$found")"
+    printf '    %-14s           %s\n' "" "$(jq -r .body <<<"$found")"
+done
+
+if ((failed)); then
+    die "some welcome messages did not arrive: is message-svc consuming? see" \
+        "$STATE/logs/message-svc.log and its /metrics (kafka_consumer_lag)"
+fi
+echo "==> every welcome message arrived: register -> user-events -> message-svc works"

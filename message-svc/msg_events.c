@@ -1,0 +1,306 @@
+/*
+ * msg_events.c: what message-svc consumes, and the machinery around it: the handler of
+ * user-events records, the Kafka consumer and its DLQ producer, the retention sweep, and the
+ * readiness and drain hooks. No engine driver here: everything reaches MongoDB through the
+ * store interface of msg.h.
+ */
+#include "msg_events.h"
+
+#include "svc/error.h"
+#include "svc/event.h"
+#include "svc/json.h"
+#include "svc/log.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* The consumer's first retry after a failure, doubling up to the cap: a database back after an
+ * outage is noticed within RETRY_MAX_MS. */
+#define RETRY_FIRST_MS 200
+#define RETRY_MAX_MS   5000
+/* How long shutdown waits for DLQ copies already queued to be acknowledged. */
+#define FLUSH_MS 5000
+
+/* ---- the handler ------------------------------------------------------------------------- */
+
+/* The data members message-svc relies on; the rest of the schema (email, status, times) is not
+ * its business, so unknown members are allowed. */
+struct user_data {
+    char id[SVC_JSON_UUID_SIZE];
+    const char *name;
+    int64_t version;
+};
+
+static const struct svc_json_field named_fields[] = {
+    {"id", SVC_JSON_UUID, .required = true, .offset = offsetof(struct user_data, id)},
+    {"name", SVC_JSON_STRING, .required = true, .min = 1, .max = 100,
+     .offset = offsetof(struct user_data, name)},
+    {"version", SVC_JSON_INT, .required = true, .min = 1, .max = INT64_MAX,
+     .offset = offsetof(struct user_data, version)},
+    {0},
+};
+
+static const struct svc_json_field deleted_fields[] = {
+    {"id", SVC_JSON_UUID, .required = true, .offset = offsetof(struct user_data, id)},
+    {"version", SVC_JSON_INT, .required = true, .min = 1, .max = INT64_MAX,
+     .offset = offsetof(struct user_data, version)},
+    {0},
+};
+
+/* What the consumer does with the store's answer. */
+static enum svc_ev_result verdict(int rc, const struct svc_event *ev, struct svc_buf *reason)
+{
+    switch (rc) {
+    case 0:
+        return SVC_EV_DONE;
+    case SVC_EUNAVAILABLE:
+    case SVC_ETIMEDOUT:
+    case SVC_EAGAIN:
+        /* Logged by the store; the partition pauses and the record comes back. */
+        return SVC_EV_RETRY;
+    default:
+        /* Not a passing outage: retrying would block the partition for ever, so the event is
+         * kept aside in the DLQ with what went wrong. */
+        svc_buf_addf(reason, "event '%s' (%s) not applied: %s", ev->id, ev->type,
+                     svc_err_title(rc));
+        return SVC_EV_POISON;
+    }
+}
+
+enum svc_ev_result msg_handle_record(const struct svc_kafka_record *rec, struct svc_buf *reason,
+                                     void *arg)
+{
+    const struct msg_store *st = arg;
+    char err[SVC_EVENT_ERR_MAX];
+    struct svc_json_error jerr;
+    struct user_data d;
+    struct svc_event *ev = NULL;
+    enum svc_ev_result res;
+    const struct svc_json_field *fields;
+    bool registered, updated, deleted;
+    int64_t at_ms = 0;
+    int rc;
+
+    if (rec->value == NULL) {
+        svc_buf_addf(reason, "record without a value (a tombstone) is not an event");
+        return SVC_EV_POISON;
+    }
+    rc = svc_event_parse(rec->value, rec->value_len, &ev, err, sizeof(err));
+    if (rc != 0) {
+        svc_buf_addf(reason, "not a CloudEvent: %s", err);
+        return SVC_EV_POISON;
+    }
+    registered = strcmp(ev->type, MSG_EV_USER_REGISTERED) == 0;
+    updated = strcmp(ev->type, MSG_EV_USER_UPDATED) == 0;
+    deleted = strcmp(ev->type, MSG_EV_USER_DELETED) == 0;
+    if (!registered && !updated && !deleted) {
+        /* wallet.credited, payment.*: user-svc's other events, not for message-svc. */
+        svc_event_free(ev);
+        return SVC_EV_DONE;
+    }
+
+    memset(&d, 0, sizeof(d));
+    fields = deleted ? deleted_fields : named_fields;
+    if (svc_json_read(ev->data, fields, &d, 0, NULL, &jerr) != 0) {
+        svc_buf_addf(reason, "event '%s' (%s): data %s", ev->id, ev->type, jerr.msg);
+        res = SVC_EV_POISON;
+        goto out;
+    }
+    if (strcmp(d.id, ev->subject) != 0) {
+        svc_buf_addf(reason, "event '%s' (%s): data 'id' '%s' differs from subject '%s'", ev->id,
+                     ev->type, d.id, ev->subject);
+        res = SVC_EV_POISON;
+        goto out;
+    }
+    if (!svc_rfc3339_parse(ev->time, &at_ms)) {
+        svc_buf_addf(reason, "event '%s': attribute 'time' is not RFC 3339", ev->id);
+        res = SVC_EV_POISON;
+        goto out;
+    }
+
+    if (registered)
+        rc = st->user_registered(st->ctx, ev->id, d.id, d.name, d.version, at_ms);
+    else if (updated)
+        rc = st->user_updated(st->ctx, d.id, d.name, d.version);
+    else
+        rc = st->user_deleted(st->ctx, d.id, d.version);
+    res = verdict(rc, ev, reason);
+    if (res == SVC_EV_DONE)
+        svc_log_debug("event '%s' (%s) of user '%s' applied", ev->id, ev->type, d.id);
+out:
+    if (res == SVC_EV_POISON)
+        svc_log_warn("event at %s[%d]@%lld goes to the DLQ: %s", rec->topic, (int)rec->partition,
+                     (long long)rec->offset, svc_buf_str(reason));
+    svc_event_free(ev);
+    return res;
+}
+
+/* ---- the consumer ------------------------------------------------------------------------ */
+
+int msg_consumer_init(void *svc)
+{
+    struct msg_svc *s = svc;
+    static const char *const topics[] = {USER_TOPIC, NULL};
+    struct svc_kafka_config kc = {
+        .brokers = s->cfg.kafka_brokers,
+        .client_id = "message-svc",
+    };
+    struct svc_consumer_config cc = {
+        .kafka = &kc,
+        .group_id = MSG_GROUP,
+        .topics = topics,
+        .handler = msg_handle_record,
+        .arg = &s->app.store,
+        .retry_initial_ms = RETRY_FIRST_MS,
+        .retry_max_ms = RETRY_MAX_MS,
+    };
+    int rc;
+
+    /* A producer of our own for the DLQ, so /readyz can say whether a broker is up. */
+    rc = svc_producer_new(&kc, &s->dlq);
+    if (rc != 0)
+        return rc;
+    cc.dlq = s->dlq;
+    rc = svc_consumer_new(&cc, &s->consumer);
+    if (rc != 0)
+        return rc;
+    return svc_consumer_start(s->consumer);
+}
+
+void msg_consumer_fini(void *svc)
+{
+    struct msg_svc *s = svc;
+
+    svc_consumer_free(s->consumer); /* stops first, committing what is finished */
+    s->consumer = NULL;
+    if (s->dlq != NULL) {
+        svc_producer_flush(s->dlq, FLUSH_MS);
+        svc_producer_free(s->dlq);
+        s->dlq = NULL;
+    }
+}
+
+/* ---- the retention sweep ----------------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sweep_once(struct msg_svc *s)
+{
+    const struct msg_store *st = &s->app.store;
+    int64_t deleted = 0;
+    int rc = st->sweep(st->ctx, wall_ms() - s->cfg.retention_ms, &deleted);
+
+    if (rc == 0 && deleted > 0)
+        svc_log_info("retention sweep deleted %lld messages older than %lld ms", (long long)deleted,
+                     (long long)s->cfg.retention_ms);
+    else if (rc != 0)
+        svc_log_warn("retention sweep failed: %s; next try in %lld ms", svc_err_title(rc),
+                     (long long)s->cfg.sweep_every_ms);
+}
+
+static void *sweeper_main(void *arg)
+{
+    struct msg_svc *s = arg;
+    struct msg_sweeper *w = &s->sweeper;
+    struct timespec until;
+
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        pthread_mutex_unlock(&w->mu);
+        sweep_once(s);
+        pthread_mutex_lock(&w->mu);
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)(s->cfg.sweep_every_ms / 1000);
+        until.tv_nsec += (long)(s->cfg.sweep_every_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int msg_sweeper_init(void *svc)
+{
+    struct msg_svc *s = svc;
+    struct msg_sweeper *w = &s->sweeper;
+    pthread_condattr_t attr;
+
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&w->thread, NULL, sweeper_main, s) != 0) {
+        svc_log_error("retention sweep thread not started");
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return SVC_EINTERNAL;
+    }
+    w->started = true;
+    return 0;
+}
+
+static void sweeper_stop(struct msg_sweeper *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->started = false;
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+void msg_sweeper_fini(void *svc)
+{
+    struct msg_svc *s = svc;
+
+    sweeper_stop(&s->sweeper);
+}
+
+/* ---- readiness and drain ----------------------------------------------------------------- */
+
+void msg_drain(void *svc)
+{
+    struct msg_svc *s = svc;
+
+    if (s->consumer != NULL)
+        svc_consumer_stop(s->consumer);
+    sweeper_stop(&s->sweeper);
+}
+
+void msg_ready(void *svc, struct svc_health *h)
+{
+    struct msg_svc *s = svc;
+    char why[256] = "";
+    bool ok = s->app.store.ready != NULL && s->app.store.ready(s->app.store.ctx, why, sizeof(why));
+
+    if (ok)
+        svc_health_report(h, "mongodb", true, NULL);
+    else
+        svc_health_report(h, "mongodb", false, "%s", why);
+    if (s->dlq == NULL)
+        svc_health_report(h, "kafka", true, "consumer not started");
+    else if (svc_producer_connected(s->dlq))
+        svc_health_report(h, "kafka", true, NULL);
+    else
+        svc_health_report(h, "kafka", true,
+                          "no broker connection: user events wait in the topic until it is back");
+}

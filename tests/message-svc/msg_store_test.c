@@ -1,0 +1,588 @@
+/*
+ * message-svc's MongoDB store against the real FerretDB of deploy/local (integration): what the
+ * handlers and the consumer observe through msg.h's interface. Each test opens the store on a
+ * database of its own (MONGODB_URI with another database name), so the running service's data
+ * is never touched, and drops it at the end.
+ */
+#include "testenv.h"
+
+#include "msg_events.h"
+#include "svc/arena.h"
+#include "svc/buf.h"
+#include "svc/error.h"
+#include "svc/event.h"
+#include "svc/uuid.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static struct msg_mongo *mongo;
+static struct msg_store st;
+static struct svc_arena *arena;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* MONGODB_URI with the database replaced by DB. */
+static void uri_with_db(const char *db, char *out, size_t cap)
+{
+    const char *base = testenv_get("message-svc", "MONGODB_URI");
+    const char *host = strstr(base, "://");
+    const char *slash, *query;
+
+    ck_assert_ptr_nonnull(host);
+    testenv_require_port("ferretdb", testenv_port_of_url(base));
+    slash = strchr(host + 3, '/');
+    query = strchr(host + 3, '?');
+    if (slash == NULL || (query != NULL && query < slash))
+        slash = query != NULL ? query : base + strlen(base);
+    snprintf(out, cap, "%.*s/%s%s", (int)(slash - base), base, db, query != NULL ? query : "");
+}
+
+static void setup(void)
+{
+    char uri[512];
+    struct msg_mongo_opts o = {.pool_size = 4, .timeout_ms = 5000};
+    int rc;
+
+    uri_with_db(testenv_unique("msgtest"), uri, sizeof(uri));
+    o.uri = uri;
+    rc = msg_mongo_open(&o, &mongo);
+    ck_assert_msg(rc == 0, "ferretdb: message-svc store does not open: %s", svc_err_name(rc));
+    msg_mongo_store(mongo, &st);
+    arena = svc_arena_new();
+}
+
+static void teardown(void)
+{
+    svc_arena_free(arena);
+    if (mongo != NULL) {
+        msg_mongo_drop_database(mongo);
+        msg_mongo_close(mongo);
+    }
+    mongo = NULL;
+}
+
+static const char *new_id(void)
+{
+    char id[SVC_UUID_STR_LEN + 1];
+
+    svc_uuid_v4_str(id);
+    return svc_arena_strdup(arena, id);
+}
+
+/* A user registered through the consumer path, with a fresh event id. */
+static const char *registered(const char *name)
+{
+    const char *id = new_id();
+    int rc = st.user_registered(st.ctx, new_id(), id, name, 1, now_ms());
+
+    ck_assert_int_eq(rc, 0);
+    return id;
+}
+
+static struct msg_page inbox(const char *user_id, int unread, int rc_want)
+{
+    struct msg_page p;
+    int rc = st.inbox(st.ctx, arena, user_id, unread, 50, 0, NULL, &p);
+
+    ck_assert_msg(rc == rc_want, "inbox of '%s': %s, expected %s", user_id, svc_err_name(rc),
+                  svc_err_name(rc_want));
+    return p;
+}
+
+static struct msg_message sent(const char *from, const char *to, const char *subject,
+                               const char *body, const char *dedup_key)
+{
+    struct msg_new in = {.from_user_id = from,
+                         .to_user_id = to,
+                         .subject = subject,
+                         .body = body,
+                         .dedup_key = dedup_key};
+    struct msg_message m;
+    bool replayed = true;
+    int rc = st.send(st.ctx, arena, &in, &m, &replayed);
+
+    ck_assert_msg(rc == 0, "send: %s", svc_err_name(rc));
+    ck_assert(!replayed);
+    return m;
+}
+
+/* ---- the consumer's functions -------------------------------------------------------------- */
+
+START_TEST(registered_user_gets_one_welcome_message)
+{
+    const char *ev = new_id(), *id = new_id();
+    int64_t at = now_ms() - 1234;
+    struct msg_user u;
+    struct msg_page p;
+
+    ck_assert_int_eq(st.user_registered(st.ctx, ev, id, "Ada Lovelace", 1, at), 0);
+    ck_assert_int_eq(st.user_get(st.ctx, arena, id, &u), 0);
+    ck_assert_str_eq(u.name, "Ada Lovelace");
+    ck_assert(!u.deleted);
+    ck_assert_int_eq(u.version, 1);
+
+    p = inbox(id, -1, 0);
+    ck_assert_uint_eq(p.n, 1);
+    ck_assert(!p.more);
+    ck_assert_str_eq(p.items[0].recipient, id);
+    ck_assert_str_eq(p.items[0].sender, MSG_SYSTEM);
+    ck_assert_str_eq(p.items[0].subject, "Welcome, Ada Lovelace!");
+    ck_assert_str_eq(p.items[0].body, MSG_WELCOME_BODY);
+    ck_assert_str_eq(p.items[0].source_event_id, ev);
+    ck_assert_int_eq(p.items[0].created_at_ms, at);
+    ck_assert_int_eq(p.items[0].read_at_ms, 0);
+    ck_assert(svc_uuid_valid(p.items[0].id));
+
+    /* The same event again (a redelivery): nothing more. */
+    ck_assert_int_eq(st.user_registered(st.ctx, ev, id, "Ada Lovelace", 1, at), 0);
+    ck_assert_int_eq(st.user_registered(st.ctx, ev, id, "Ada Lovelace", 1, at), 0);
+    p = inbox(id, -1, 0);
+    ck_assert_uint_eq(p.n, 1);
+}
+END_TEST
+
+START_TEST(older_update_does_not_overwrite_newer_name)
+{
+    const char *a = registered("Ann"), *b = registered("Bob");
+    struct msg_message m = sent(a, b, "hi", "hello", NULL);
+    struct msg_message got;
+    struct msg_user u;
+
+    ck_assert_str_eq(m.sender_name, "Ann");
+    ck_assert_int_eq(st.user_updated(st.ctx, a, "Ann v3", 3), 0);
+    /* Overtaken: version 2 arrives after version 3. */
+    ck_assert_int_eq(st.user_updated(st.ctx, a, "Ann v2", 2), 0);
+    ck_assert_int_eq(st.user_get(st.ctx, arena, a, &u), 0);
+    ck_assert_str_eq(u.name, "Ann v3");
+    ck_assert_int_eq(u.version, 3);
+    /* The message A sent shows A's name now. */
+    ck_assert_int_eq(st.get(st.ctx, arena, m.id, &got), 0);
+    ck_assert_str_eq(got.sender_name, "Ann v3");
+    /* A replay of version 3 changes nothing; version 4 does. */
+    ck_assert_int_eq(st.user_updated(st.ctx, a, "Ann v3", 3), 0);
+    ck_assert_int_eq(st.user_updated(st.ctx, a, "Ann v4", 4), 0);
+    ck_assert_int_eq(st.get(st.ctx, arena, m.id, &got), 0);
+    ck_assert_str_eq(got.sender_name, "Ann v4");
+    /* An update for a user never heard of creates it (the registration was missed). */
+    {
+        const char *c = new_id();
+
+        ck_assert_int_eq(st.user_updated(st.ctx, c, "Cy", 2), 0);
+        ck_assert_int_eq(st.user_get(st.ctx, arena, c, &u), 0);
+        ck_assert_str_eq(u.name, "Cy");
+    }
+}
+END_TEST
+
+START_TEST(deleted_user_loses_inbox_and_name)
+{
+    const char *a = registered("Ann"), *b = registered("Bob");
+    struct msg_message to_b = sent(a, b, "from ann", "x", NULL);
+    struct msg_message to_a = sent(b, a, "from bob", "y", NULL);
+    struct msg_message got;
+    struct msg_user u;
+    struct msg_page p;
+    struct msg_new in = {.from_user_id = b, .to_user_id = a, .subject = "s", .body = "b"};
+    bool replayed;
+
+    ck_assert_uint_eq(inbox(a, -1, 0).n, 2); /* welcome + Bob's */
+    ck_assert_int_eq(st.user_deleted(st.ctx, a, 2), 0);
+
+    inbox(a, -1, MSG_EUSER_DELETED);
+    ck_assert_int_eq(st.get(st.ctx, arena, to_a.id, &got), SVC_ENOTFOUND);
+    ck_assert_int_eq(st.get(st.ctx, arena, to_b.id, &got), 0);
+    ck_assert_ptr_null(got.sender_name);
+    ck_assert_str_eq(got.sender, a);
+    ck_assert_int_eq(st.user_get(st.ctx, arena, a, &u), 0);
+    ck_assert(u.deleted);
+    ck_assert_ptr_null(u.name);
+    /* Neither way does a message go through any more. */
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &got, &replayed), MSG_EUSER_DELETED);
+    in.from_user_id = a;
+    in.to_user_id = b;
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &got, &replayed), MSG_EUSER_DELETED);
+
+    /* Replays after the deletion bring nothing back: not the registration, not a rename. */
+    ck_assert_int_eq(st.user_registered(st.ctx, new_id(), a, "Ann", 1, now_ms()), 0);
+    ck_assert_int_eq(st.user_updated(st.ctx, a, "Ann again", 2), 0);
+    ck_assert_int_eq(st.user_deleted(st.ctx, a, 2), 0);
+    inbox(a, -1, MSG_EUSER_DELETED);
+    ck_assert_int_eq(st.user_get(st.ctx, arena, a, &u), 0);
+    ck_assert(u.deleted);
+    ck_assert_int_eq(st.get(st.ctx, arena, to_b.id, &got), 0);
+    ck_assert_ptr_null(got.sender_name);
+    p = inbox(b, -1, 0);
+    ck_assert_uint_eq(p.n, 2);
+}
+END_TEST
+
+START_TEST(sweep_deletes_only_old_messages)
+{
+    const char *id = new_id();
+    int64_t now = now_ms(), day = 24LL * 3600 * 1000, deleted = -1;
+    struct msg_page p;
+
+    ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Old", 1, now - 40 * day), 0);
+    ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Old", 1, now - 31 * day), 0);
+    ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Old", 1, now - day), 0);
+    ck_assert_uint_eq(inbox(id, -1, 0).n, 3);
+    ck_assert_int_eq(st.sweep(st.ctx, now - 30 * day, &deleted), 0);
+    ck_assert_int_eq(deleted, 2);
+    p = inbox(id, -1, 0);
+    ck_assert_uint_eq(p.n, 1);
+    ck_assert_int_eq(p.items[0].created_at_ms, now - day);
+    ck_assert_int_eq(st.sweep(st.ctx, now - 30 * day, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+}
+END_TEST
+
+/* ---- the API's functions ------------------------------------------------------------------- */
+
+START_TEST(send_get_read_remove)
+{
+    const char *a = registered("Ann"), *b = registered("Bob");
+    struct msg_message m = sent(a, b, "Lunch?", "At noon", NULL), got, again;
+    struct msg_page p;
+
+    ck_assert_str_eq(m.recipient, b);
+    ck_assert_str_eq(m.sender, a);
+    ck_assert_str_eq(m.sender_name, "Ann");
+    ck_assert_str_eq(m.subject, "Lunch?");
+    ck_assert_str_eq(m.body, "At noon");
+    ck_assert_ptr_null(m.source_event_id);
+    ck_assert_int_eq(m.read_at_ms, 0);
+    ck_assert_int_ge(m.created_at_ms, now_ms() - 60000);
+
+    ck_assert_int_eq(st.get(st.ctx, arena, m.id, &got), 0);
+    ck_assert_str_eq(got.subject, "Lunch?");
+    ck_assert_int_eq(got.created_at_ms, m.created_at_ms);
+
+    /* Newest first: Ann's message, then the welcome. Unread filters. */
+    p = inbox(b, -1, 0);
+    ck_assert_uint_eq(p.n, 2);
+    ck_assert_str_eq(p.items[0].id, m.id);
+    ck_assert_str_eq(p.items[1].sender, MSG_SYSTEM);
+    ck_assert_uint_eq(inbox(b, 1, 0).n, 2);
+    ck_assert_uint_eq(inbox(b, 0, 0).n, 0);
+
+    ck_assert_int_eq(st.set_read(st.ctx, arena, m.id, true, &got), 0);
+    ck_assert_int_gt(got.read_at_ms, 0);
+    usleep(20 * 1000);
+    ck_assert_int_eq(st.set_read(st.ctx, arena, m.id, true, &again), 0);
+    ck_assert_int_eq(again.read_at_ms, got.read_at_ms); /* the first reading's time stays */
+    p = inbox(b, 1, 0);
+    ck_assert_uint_eq(p.n, 1);
+    ck_assert_str_eq(p.items[0].sender, MSG_SYSTEM);
+    p = inbox(b, 0, 0);
+    ck_assert_uint_eq(p.n, 1);
+    ck_assert_str_eq(p.items[0].id, m.id);
+    ck_assert_int_eq(st.set_read(st.ctx, arena, m.id, false, &got), 0);
+    ck_assert_int_eq(got.read_at_ms, 0);
+    ck_assert_uint_eq(inbox(b, 1, 0).n, 2);
+
+    ck_assert_int_eq(st.remove(st.ctx, m.id), 0);
+    ck_assert_int_eq(st.get(st.ctx, arena, m.id, &got), SVC_ENOTFOUND);
+    ck_assert_int_eq(st.remove(st.ctx, m.id), SVC_ENOTFOUND);
+    ck_assert_int_eq(st.set_read(st.ctx, arena, m.id, true, &got), SVC_ENOTFOUND);
+    ck_assert_uint_eq(inbox(b, -1, 0).n, 1);
+}
+END_TEST
+
+START_TEST(unknown_users_and_idempotency_keys)
+{
+    const char *a = registered("Ann"), *b = registered("Bob"), *nobody = new_id();
+    struct msg_new in = {.from_user_id = a, .to_user_id = nobody, .subject = "s", .body = "b"};
+    struct msg_message m, again;
+    struct msg_user u;
+    bool replayed = false;
+    char key[128];
+
+    inbox(nobody, -1, MSG_EUSER_UNKNOWN);
+    ck_assert_int_eq(st.user_get(st.ctx, arena, nobody, &u), MSG_EUSER_UNKNOWN);
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &m, &replayed), MSG_EUSER_UNKNOWN);
+    in.from_user_id = nobody;
+    in.to_user_id = b;
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &m, &replayed), MSG_EUSER_UNKNOWN);
+    ck_assert_uint_eq(inbox(b, -1, 0).n, 1);
+
+    /* The same key and message twice: one message, the second call a replay of the first. */
+    snprintf(key, sizeof(key), "dm:%s:key-1", a);
+    m = sent(a, b, "once", "only once", key);
+    in.from_user_id = a;
+    in.subject = "once";
+    in.body = "only once";
+    in.dedup_key = key;
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &again, &replayed), 0);
+    ck_assert(replayed);
+    ck_assert_str_eq(again.id, m.id);
+    ck_assert_uint_eq(inbox(b, -1, 0).n, 2);
+    /* The same key with another message is refused. */
+    in.body = "something else";
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &again, &replayed), MSG_EIDEMPOTENCY);
+    ck_assert_uint_eq(inbox(b, -1, 0).n, 2);
+
+    /* A system message, as another part of the platform would send it. */
+    m = sent(MSG_SYSTEM, b, "Order placed", "Thanks", NULL);
+    ck_assert_str_eq(m.sender, MSG_SYSTEM);
+    ck_assert_ptr_nonnull(m.sender_name);
+}
+END_TEST
+
+START_TEST(pages_are_stable_with_equal_times)
+{
+    const char *id = new_id();
+    int64_t t0 = now_ms() - 60000;
+    enum { N = 23, LIMIT = 4 };
+    char seen[N][MSG_ID_LEN + 1];
+    size_t n = 0;
+    struct msg_page p;
+    int64_t after_ms = 0;
+    const char *after_id = NULL;
+    int64_t prev_ms = INT64_MAX;
+    char prev_id[MSG_ID_LEN + 1] = "";
+    int pages = 0;
+
+    /* Welcome messages of 23 registrations, in groups sharing one creation time. */
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Pat", 1, t0 + (i / 5) * 1000),
+                         0);
+    do {
+        ck_assert_int_eq(st.inbox(st.ctx, arena, id, -1, LIMIT, after_ms, after_id, &p), 0);
+        ck_assert_uint_le(p.n, LIMIT);
+        for (size_t i = 0; i < p.n; i++) {
+            const struct msg_message *m = &p.items[i];
+
+            /* Newest first, ties by id descending. */
+            ck_assert(m->created_at_ms < prev_ms ||
+                      (m->created_at_ms == prev_ms && strcmp(m->id, prev_id) < 0));
+            for (size_t j = 0; j < n; j++)
+                ck_assert_msg(strcmp(seen[j], m->id) != 0, "message '%s' seen twice", m->id);
+            ck_assert_uint_lt(n, N);
+            memcpy(seen[n++], m->id, MSG_ID_LEN + 1);
+            prev_ms = m->created_at_ms;
+            memcpy(prev_id, m->id, sizeof(prev_id));
+        }
+        if (p.more) {
+            ck_assert_int_eq(p.next_created_at_ms, p.items[p.n - 1].created_at_ms);
+            ck_assert_str_eq(p.next_id, p.items[p.n - 1].id);
+            after_ms = p.next_created_at_ms;
+            after_id = svc_arena_strdup(arena, p.next_id);
+        }
+        pages++;
+    } while (p.more && pages < 20);
+    ck_assert_uint_eq(n, N);
+    ck_assert_int_eq(pages, (N + LIMIT - 1) / LIMIT);
+}
+END_TEST
+
+/* Strings that would be operators or paths if they ever became keys or raw filters. */
+static const char *const evil[] = {
+    "{\"$gt\":\"\"}", "$where", "a.b", "$ne", "{\"$ne\":null}", "$gt", "this.x == 1", NULL,
+};
+
+START_TEST(operator_injection_is_stored_verbatim)
+{
+    const char *a = registered("Ann"), *b = registered("Bob");
+    struct msg_message first = sent(a, b, "plain", "plain", NULL), got;
+    struct msg_user u;
+    struct msg_page p;
+    int64_t deleted;
+    bool replayed;
+
+    for (int i = 0; evil[i] != NULL; i++) {
+        const char *s = evil[i];
+        struct msg_new in = {.from_user_id = s, .to_user_id = b, .subject = s, .body = s};
+        const char *c;
+        struct msg_message m;
+
+        /* As ids: nothing found, nothing changed. */
+        ck_assert_int_eq(st.get(st.ctx, arena, s, &got), SVC_ENOTFOUND);
+        ck_assert_int_eq(st.set_read(st.ctx, arena, s, true, &got), SVC_ENOTFOUND);
+        ck_assert_int_eq(st.remove(st.ctx, s), SVC_ENOTFOUND);
+        ck_assert_int_eq(st.user_get(st.ctx, arena, s, &u), MSG_EUSER_UNKNOWN);
+        inbox(s, -1, MSG_EUSER_UNKNOWN);
+        ck_assert_int_eq(st.send(st.ctx, arena, &in, &got, &replayed), MSG_EUSER_UNKNOWN);
+        in.from_user_id = a;
+        in.to_user_id = s;
+        ck_assert_int_eq(st.send(st.ctx, arena, &in, &got, &replayed), MSG_EUSER_UNKNOWN);
+        ck_assert_int_eq(st.inbox(st.ctx, arena, b, -1, 50, 0, s, &p), 0); /* as a cursor id */
+
+        /* As names, subjects, bodies and keys: stored and given back exactly. */
+        c = registered(s);
+        ck_assert_int_eq(st.user_get(st.ctx, arena, c, &u), 0);
+        ck_assert_str_eq(u.name, s);
+        m = sent(c, b, s, s, s);
+        ck_assert_str_eq(m.subject, s);
+        ck_assert_str_eq(m.body, s);
+        ck_assert_str_eq(m.sender_name, s);
+        ck_assert_int_eq(st.user_updated(st.ctx, c, s, 2), 0);
+        ck_assert_int_eq(st.get(st.ctx, arena, m.id, &got), 0);
+        ck_assert_str_eq(got.sender_name, s);
+        ck_assert_str_eq(got.subject, s);
+        ck_assert_int_eq(st.user_deleted(st.ctx, s, 9), 0); /* a "user" named like an operator */
+    }
+    /* Bob's inbox: the welcome, Ann's message and one per evil sender; nothing else moved. */
+    p = inbox(b, -1, 0);
+    ck_assert_uint_eq(p.n, 2 + 7);
+    ck_assert_int_eq(st.get(st.ctx, arena, first.id, &got), 0);
+    ck_assert_str_eq(got.sender_name, "Ann");
+    ck_assert_uint_eq(inbox(a, -1, 0).n, 1);
+    ck_assert_int_eq(st.sweep(st.ctx, 0, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+}
+END_TEST
+
+START_TEST(database_down_is_unavailable_quickly)
+{
+    struct msg_mongo_opts o = {.uri = "mongodb://127.0.0.1:1/messages?retryWrites=false",
+                               .timeout_ms = 500};
+    struct msg_mongo *m = NULL;
+    time_t t0 = time(NULL);
+
+    ck_assert_int_eq(msg_mongo_open(&o, &m), SVC_EUNAVAILABLE);
+    ck_assert_ptr_null(m);
+    ck_assert_int_le(time(NULL) - t0, 5);
+    o.uri = "not a uri";
+    ck_assert_int_eq(msg_mongo_open(&o, &m), SVC_EINVAL);
+}
+END_TEST
+
+/* ---- the consumer's handler on the real store ---------------------------------------------- */
+
+static enum svc_ev_result handle(const char *json, struct svc_buf *reason)
+{
+    struct svc_kafka_record rec = {
+        .topic = USER_TOPIC, .value = json, .value_len = strlen(json), .attempt = 1};
+
+    svc_buf_reset(reason);
+    return msg_handle_record(&rec, reason, &st);
+}
+
+static const char *envelope(const char *ev_id, const char *type, const char *subject,
+                            const char *data)
+{
+    return svc_arena_printf(arena,
+                            "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/user-svc\","
+                            "\"type\":\"%s\",\"subject\":\"%s\",\"time\":"
+                            "\"2026-11-24T10:00:00.123Z\",\"datacontenttype\":"
+                            "\"application/json\",\"data\":%s}",
+                            ev_id, type, subject, data);
+}
+
+START_TEST(handler_applies_valid_events_and_poisons_the_rest)
+{
+    struct svc_buf reason;
+    const char *id = new_id(), *ev = new_id();
+    const char *data = svc_arena_printf(
+        arena,
+        "{\"id\":\"%s\",\"email\":\"a@b.c\",\"name\":\"Hedy\",\"status\":\"active\","
+        "\"version\":1,\"created_at\":\"2026-11-24T10:00:00.123Z\","
+        "\"updated_at\":\"2026-11-24T10:00:00.123Z\"}",
+        id);
+    struct msg_page p;
+
+    svc_buf_init(&reason, 4096);
+    ck_assert_int_eq(handle(envelope(ev, "user.registered", id, data), &reason), SVC_EV_DONE);
+    ck_assert_int_eq(handle(envelope(ev, "user.registered", id, data), &reason), SVC_EV_DONE);
+    p = inbox(id, -1, 0);
+    ck_assert_uint_eq(p.n, 1);
+    ck_assert_str_eq(p.items[0].subject, "Welcome, Hedy!");
+    ck_assert_int_eq(p.items[0].created_at_ms, 1795514400123LL);
+
+    /* Not message-svc's business: done, nothing written. */
+    ck_assert_int_eq(handle(envelope(new_id(), "wallet.credited", id, "{\"x\":1}"), &reason),
+                     SVC_EV_DONE);
+
+    ck_assert_int_eq(handle("not json", &reason), SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "not a CloudEvent"));
+    ck_assert_int_eq(handle(envelope(new_id(), "user.registered", id, "{\"id\":\"x\"}"), &reason),
+                     SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "'id'"));
+    ck_assert_int_eq(handle(envelope(new_id(), "user.updated", id,
+                                     svc_arena_printf(arena, "{\"id\":\"%s\",\"version\":2}", id)),
+                            &reason),
+                     SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "'name'"));
+    ck_assert_int_eq(handle(envelope(new_id(), "user.deleted", new_id(),
+                                     svc_arena_printf(arena, "{\"id\":\"%s\",\"version\":2}", id)),
+                            &reason),
+                     SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "subject"));
+    ck_assert_uint_eq(inbox(id, -1, 0).n, 1);
+
+    ck_assert_int_eq(
+        handle(envelope(new_id(), "user.deleted", id,
+                        svc_arena_printf(arena,
+                                         "{\"id\":\"%s\",\"status\":\"deleted\",\"version\":2,"
+                                         "\"deleted_at\":\"2026-11-24T10:00:01.000Z\"}",
+                                         id)),
+               &reason),
+        SVC_EV_DONE);
+    inbox(id, -1, MSG_EUSER_DELETED);
+    svc_buf_release(&reason);
+}
+END_TEST
+
+/* The database down while consuming: RETRY, so the partition pauses and nothing is skipped. */
+static int down_registered(void *ctx, const char *e, const char *u, const char *n, int64_t v,
+                           int64_t at)
+{
+    (void)ctx, (void)e, (void)u, (void)n, (void)v, (void)at;
+    return SVC_EUNAVAILABLE;
+}
+
+START_TEST(handler_retries_while_the_database_is_down)
+{
+    struct msg_store down = {.user_registered = down_registered};
+    const char *id = new_id();
+    const char *json =
+        envelope(new_id(), "user.registered", id,
+                 svc_arena_printf(arena, "{\"id\":\"%s\",\"name\":\"N\",\"version\":1}", id));
+    struct svc_kafka_record rec = {
+        .topic = USER_TOPIC, .value = json, .value_len = strlen(json), .attempt = 1};
+    struct svc_buf reason;
+
+    svc_buf_init(&reason, 4096);
+    ck_assert_int_eq(msg_handle_record(&rec, &reason, &down), SVC_EV_RETRY);
+    svc_buf_release(&reason);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("msg_store");
+    TCase *tc = tcase_create("ferretdb");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, registered_user_gets_one_welcome_message);
+    tcase_add_test(tc, older_update_does_not_overwrite_newer_name);
+    tcase_add_test(tc, deleted_user_loses_inbox_and_name);
+    tcase_add_test(tc, sweep_deletes_only_old_messages);
+    tcase_add_test(tc, send_get_read_remove);
+    tcase_add_test(tc, unknown_users_and_idempotency_keys);
+    tcase_add_test(tc, pages_are_stable_with_equal_times);
+    tcase_add_test(tc, operator_injection_is_stored_verbatim);
+    tcase_add_test(tc, handler_applies_valid_events_and_poisons_the_rest);
+    tcase_add_test(tc, handler_retries_while_the_database_is_down);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("down");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, database_down_is_unavailable_quickly);
+    suite_add_tcase(s, tc);
+    return testenv_run(s);
+}
