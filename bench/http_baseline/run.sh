@@ -24,8 +24,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../../deploy/local/common.sh
-. "$here/../../deploy/local/common.sh"
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -59,19 +59,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/http_baseline.XXXXXX")
 chmod 755 "$TMP"
 NGINX_PID='' SVC_PID='' LOG_PID='' SAMPLER_PID=''
 
-# stop_proc PID: TERM, up to 10 s to exit, then KILL. Only processes this script started.
-stop_proc() {
-    local pid=$1 i
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     stop_proc "$SAMPLER_PID"
     stop_proc "$LOG_PID"
@@ -82,45 +69,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# free_port: a port nobody listens on, from a random start (two calls give two ports).
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 30000))
-        if port_free "$p" && [ "$p" != "${NGINX_PORT:-}" ]; then
-            printf '%s\n' "$p"
-            return 0
-        fi
-    done
-    die "no free port found on 127.0.0.1"
-}
-
-# wait_http URL PID: until URL answers 200, failing early if PID died; at most 15 s.
-wait_http() {
-    local url=$1 pid=$2 i
-    for ((i = 0; i < 150; i++)); do
-        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-
-# cpu_ticks PID...: user+system clock ticks of the processes (all their threads) so far.
-cpu_ticks() {
-    local pid sum=0 t
-    for pid in "$@"; do
-        # Fields after the command name, which sits in parentheses and may hold spaces:
-        # utime and stime are fields 14 and 15 of stat, so 12 and 13 after the ')'.
-        t=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')
-        sum=$((sum + t))
-    done
-    printf '%s\n' "$sum"
-}
 
 nginx_pids() { printf '%s\n' "$NGINX_PID" && pgrep -P "$NGINX_PID" || true; }
 
@@ -174,7 +122,7 @@ EOF
 # start_svc ACCESS_LOG(true|false): echo-svc on a free port, its stderr (logs, and the access
 # log when on, as a deployment would keep them) into a file. Sets SVC_PID, SVC_PORT, SVC_LOG.
 start_svc() {
-    SVC_PORT=$(free_port)
+    SVC_PORT=$(free_port "${NGINX_PORT:-}")
     SVC_LOG=$TMP/echo-svc-$1.log
     HTTP_BIND=127.0.0.1 HTTP_PORT=$SVC_PORT HTTP_THREADS=$WORKERS ACCESS_LOG=$1 LOG_LEVEL=info \
         "$BIN" </dev/null >/dev/null 2>"$SVC_LOG" &
@@ -207,44 +155,9 @@ check_alive() {
     die "$1 (pid $pid) died during the run: exit status $status"
 }
 
-# keepalive URL: "yes" when curl sends a second request over the first one's connection.
-keepalive() {
-    if curl -sv -o /dev/null -o /dev/null --max-time 5 "$1" "$1" 2>&1 |
-        grep -q 'Re-using existing connection'; then
-        echo yes
-    else
-        echo NO
-    fi
-}
-
-# to_ms VALUE: a wrk duration (850.00us, 1.52ms, 2.01s, 1.00m) in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
-        if (f < 0) { print "nan"; exit }
-        printf "%.3f\n", n * f
-    }'
-}
-
 RESULTS=$TMP/results.tsv
 printf 'round\troute\tserver\treq_s\tp50_ms\tp99_ms\trequests\tbad\tcpu_us_per_req\trss_max_kb\n' \
     >"$RESULTS"
-
-# sample_rss FILE PID...: the processes' summed VmRSS every 100 ms into FILE (one number a line)
-# until killed.
-sample_rss() {
-    local file=$1 pid sum
-    shift
-    while kill -0 "$1" 2>/dev/null; do
-        sum=0
-        for pid in "$@"; do
-            sum=$((sum + $(rss_kb "$pid" 2>/dev/null || echo 0)))
-        done
-        printf '%s\n' "$sum" >>"$file"
-        sleep 0.1
-    done
-}
 
 # bench ROUND ROUTE SERVER SECONDS: one wrk run, its figures appended to $RESULTS (ROUND "-"
 # for runs kept out of the medians).
@@ -316,8 +229,6 @@ round_ratios() {
         END { for (i = 1; i <= n; i++) if (v[i, "nginx"] > 0) printf "%.2f\n", v[i, "echo-svc"] / v[i, "nginx"] }' \
         "$RESULTS"
 }
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "nan" }'; }
 
 # ---- run -----------------------------------------------------------------------------------
 

@@ -23,11 +23,13 @@
 #                           this (0: do not wait) ...
 #   BENCH_LOAD_WAIT=600     ... for at most this many seconds, then measure anyway
 #   BENCH_KEEP_USERS=0      1: keep the created users (by default they are deleted through the
-#                           API at the end, which leaves their tombstones)
+#                           API at the end, also after Ctrl-C or a failure while user-svc runs;
+#                           deleting leaves their tombstones)
 #   BENCH_OUT=              also write every run's figures to this file (tab-separated)
 #
 # Traffic goes to 127.0.0.1 only and is bounded: 2 x ROUNDS runs and 2 short warm-ups, each
-# killed if it outlives its duration by 30 s. Every process started here is stopped on exit.
+# killed if it outlives its duration by 30 s (about 2 minutes with the defaults, plus the wait
+# for a quiet machine). Every process started here is stopped on exit.
 # Any other user-svc variable (user-svc --help) passes through: HTTP_CONN_MEMORY=8192 run.sh.
 set -euo pipefail
 
@@ -64,13 +66,13 @@ done
 
 "$LOCAL_DIR/deps.sh"
 apt_install wrk curl
+UP="deploy/local/stack.sh up postgres kafka"
 for tool in pgbench psql pg_isready; do
     command -v "$tool" >/dev/null ||
-        die "$tool not found: it comes with the local stack's PostgreSQL 15 (deploy/local/stack.sh up postgres kafka)"
+        die "$tool not found: it comes with the local stack's PostgreSQL 15 ($UP)"
 done
 
-[ -r "$ENV_FILE" ] ||
-    die "$ENV_FILE is missing: start the local stack first (deploy/local/stack.sh up postgres kafka)"
+[ -r "$ENV_FILE" ] || die "$ENV_FILE is missing: start the local stack first ($UP)"
 # env_get KEY: a value of user-svc's env file. Only the keys asked for leave it: nothing of it is
 # exported to this script's other programs.
 env_get() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
@@ -96,20 +98,22 @@ export PGCONNECT_TIMEOUT=5 PGAPPNAME=bench-pgbench
 SVC_DSN=$PG_DSN$([[ $PG_DSN == *\?* ]] && echo '&' || echo '?')application_name=bench-user-svc
 
 pg_isready -q -h "$PGHOST" -p "$PGPORT" -t 3 ||
-    die "PostgreSQL does not answer on $PGHOST:$PGPORT: start it with deploy/local/stack.sh up postgres kafka"
+    die "PostgreSQL does not answer on $PGHOST:$PGPORT: start it with $UP"
 kafka_addr=${KAFKA_BROKERS%%,*}
 port_free "${kafka_addr##*:}" &&
-    die "Kafka does not answer on $kafka_addr: start it with deploy/local/stack.sh up postgres kafka"
+    die "Kafka does not answer on $kafka_addr: start it with $UP"
 psql_q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-slots=$(psql_q -c "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity") ||
+slots=$(psql_q -c "SELECT current_setting('max_connections')::int - count(*)
+                   FROM pg_stat_activity") ||
     die "cannot connect to PostgreSQL as $PGUSER with the settings of $ENV_FILE"
 # user-svc's pool and relay, pgbench's clients, psql, and room for everybody else.
-[ "$slots" -ge $((POOL + CONNS + 10)) ] ||
-    die "PostgreSQL has $slots free connections; this needs $((POOL + CONNS + 10)): lower BENCH_CONNECTIONS"
+need=$((POOL + CONNS + 10))
+[ "$slots" -ge "$need" ] ||
+    die "PostgreSQL has $slots free connections, this needs $need: lower BENCH_CONNECTIONS"
 
 log "building user-svc (release preset)"
-(cd "$ROOT" && cmake --preset release >/dev/null && cmake --build --preset release --target user-svc) \
-    >"$LOGS/bench-build-user-svc.log" 2>&1 ||
+(cd "$ROOT" && cmake --preset release >/dev/null &&
+    cmake --build --preset release --target user-svc) >"$LOGS/bench-build-user-svc.log" 2>&1 ||
     { tail_log "$LOGS/bench-build-user-svc.log"; die "build failed"; }
 
 # The statement user-svc prepares for GET /v1/users/{id}, read from the store's source through
@@ -117,7 +121,8 @@ log "building user-svc (release preset)"
 # runs, also after the statement changes.
 get_sql() {
     {
-        awk '/^#define (MS|USER_COLS)[( ]/ { on = 1 } on { print } on && !/\\$/ { on = 0 }' "$STORE_SRC"
+        awk '/^#define (MS|USER_COLS)[( ]/ { on = 1 }
+             on { print } on && !/\\$/ { on = 0 }' "$STORE_SRC"
         awk '/\[ST_USER_GET\] *=/ { on = 1 } on { print } on && /}, *$/ { on = 0 }' "$STORE_SRC"
     } | cpp -P - | tr '\n' ' ' | grep -o '"[^"]*"' | tail -n +2 | sed 's/^"//; s/"$//' | tr -d '\n'
 }
@@ -126,10 +131,14 @@ SQL=$(get_sql) || true
     die "cannot find the user_get statement in $STORE_SRC (found: '$SQL'): update get_sql()"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_user_svc.XXXXXX")
-SVC_PID='' SAMPLER_PID='' SVC_LOG=$TMP/user-svc.log
+SVC_PID='' SAMPLER_PID='' SVC_LOG=$TMP/user-svc.log USERS_CREATED=0
 
 cleanup() {
     stop_proc "$SAMPLER_PID"
+    # Interrupted or failed after creating the users: delete them while the service still runs.
+    if [ "$USERS_CREATED" = 1 ] && [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; then
+        delete_users || true
+    fi
     stop_proc "$SVC_PID"
     rm -rf "$TMP"
 }
@@ -150,6 +159,11 @@ check_svc() {
 # children, and the children that already ended (pgbench's backends end with each run). Other
 # sessions on the cluster count too; their share is small next to a benchmark run's.
 PG_MAIN=$(pid_of postgres)
+if [ -z "$PG_MAIN" ]; then
+    # Not started by deploy/local: the process listening on the port.
+    PG_MAIN=$(ss -Hltnp "sport = :$PGPORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -c5-)
+    [ -n "$PG_MAIN" ] || warn "PostgreSQL's main process not found: its CPU is not measured"
+fi
 pg_ticks() {
     local pid line f sum
     { read -r line <"/proc/$PG_MAIN/stat"; } 2>/dev/null || { echo 0; return 0; }
@@ -184,11 +198,14 @@ stat_ticks() {
 SVC_PORT=$(free_port)
 log "$(machine_line)"
 log "versions: $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $(pgbench --version), PostgreSQL \
-$(psql_q -c 'SHOW server_version'), libpq $(dpkg-query -W -f='${Version}' libpq5 2>/dev/null || echo '?')"
+$(psql_q -c 'SHOW server_version'), \
+libpq $(dpkg-query -W -f='${Version}' libpq5 2>/dev/null || echo '?')"
 log "starting user-svc on 127.0.0.1:$SVC_PORT: HTTP_THREADS=$THREADS PG_POOL=$POOL ACCESS_LOG=false"
+# In its own session, so that a Ctrl-C reaches this script and not the service: the clean-up
+# still needs it to delete the users.
 HTTP_BIND=127.0.0.1 HTTP_PORT=$SVC_PORT HTTP_THREADS=$THREADS PG_POOL=$POOL ACCESS_LOG=false \
-    LOG_LEVEL=info PG_DSN=$SVC_DSN KAFKA_BROKERS=$KAFKA_BROKERS "$BIN" </dev/null >/dev/null \
-    2>"$SVC_LOG" &
+    LOG_LEVEL=info PG_DSN=$SVC_DSN KAFKA_BROKERS=$KAFKA_BROKERS setsid "$BIN" </dev/null \
+    >/dev/null 2>"$SVC_LOG" &
 SVC_PID=$!
 wait_http "http://127.0.0.1:$SVC_PORT/readyz" "$SVC_PID" ||
     { check_svc; tail_log "$SVC_LOG"; die "user-svc did not become ready"; }
@@ -205,28 +222,34 @@ log "creating $USERS users through POST /v1/users"
 for ((i = 1; i <= USERS; i++)); do
     printf 'url = "http://127.0.0.1:%s/v1/users"\nrequest = "POST"\n' "$SVC_PORT"
     printf 'header = "Content-Type: application/json"\n'
-    printf 'data = "{\\"email\\": \\"bench-%s-%d@example.com\\", \\"name\\": \\"Bench User %d\\"}"\n' \
-        "$tag" "$i" "$i"
+    printf 'data = "{\\"email\\": \\"bench-%s-%d@example.com\\", ' "$tag" "$i"
+    printf '\\"name\\": \\"Bench User %d\\"}"\n' "$i"
     printf 'output = "/dev/null"\nwrite-out = "%%{http_code} %%header{location}\\n"\n'
+    printf 'max-time = 10\n'
     [ "$i" -lt "$USERS" ] && printf 'next\n'
 done >"$TMP/create.curl"
-curl -sS --max-time $((60 + USERS / 10)) -K "$TMP/create.curl" >"$TMP/created.txt" 2>"$TMP/curl.err" ||
+curl -sS -K "$TMP/create.curl" >"$TMP/created.txt" 2>"$TMP/curl.err" ||
     { check_svc; tail_log "$TMP/curl.err"; die "creating users failed"; }
 awk '$1 == 201 { sub(/.*\//, "", $2); print $2 }' "$TMP/created.txt" >"$IDS"
+USERS_CREATED=1
 created=$(wc -l <"$IDS")
-[ "$created" -eq "$USERS" ] ||
-    { awk '$1 != 201' "$TMP/created.txt" | sort | uniq -c | head >&2; die "created $created of $USERS users"; }
+if [ "$created" -ne "$USERS" ]; then
+    awk '$1 != 201 { print "    status", $1 }' "$TMP/created.txt" | sort | uniq -c | head >&2
+    die "created $created of $USERS users"
+fi
+# delete_users: through the API, unless BENCH_KEEP_USERS=1; once.
 delete_users() {
+    USERS_CREATED=0
     [ "$KEEP_USERS" = 1 ] && { log "kept the $USERS users (bench-$tag-*@example.com)"; return 0; }
     local id n=0
     while read -r id; do
         [ "$n" -gt 0 ] && printf 'next\n'
         printf 'url = "http://127.0.0.1:%s/v1/users/%s"\nrequest = "DELETE"\n' "$SVC_PORT" "$id"
-        printf 'output = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n'
+        printf 'output = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nmax-time = 10\n'
         n=$((n + 1))
     done <"$IDS" >"$TMP/delete.curl"
-    n=$(curl -sS --max-time $((60 + USERS / 10)) -K "$TMP/delete.curl" | grep -c '^204$' || true)
-    log "deleted $n of $USERS users through DELETE /v1/users/{id} (their tombstones stay)"
+    n=$(curl -sS -K "$TMP/delete.curl" | grep -c '^204$' || true)
+    log "deleted $n of $(wc -l <"$IDS") users through DELETE /v1/users/{id} (tombstones stay)"
 }
 RSS_SEEDED=$(rss_kb "$SVC_PID")
 
@@ -241,23 +264,32 @@ log "keep-alive: user-svc $(keepalive "http://127.0.0.1:$SVC_PORT/v1/users/$firs
 # same ids: a constant array in the prepared statement, so each execution sends one integer,
 # subscripts the array in O(1) (uuid has a fixed size) and does the same one lookup in the
 # primary key that user-svc's execution does.
-ARRAY="'{$(paste -sd, "$IDS")}'::uuid[]"
-BENCH_SQL=${SQL//\$1/($ARRAY)[:k]}
-printf '\\set k random(1, %d)\n%s;\n' "$USERS" "$BENCH_SQL" >"$TMP/get_user.sql"
-check=$(psql_q -c "PREPARE b(int) AS ${SQL//\$1/($ARRAY)[\$1]}" -c 'EXECUTE b(1)' \
-    -c 'SET plan_cache_mode = force_generic_plan' -c 'EXPLAIN (COSTS OFF) EXECUTE b(1)')
+ARRAY="('{$(paste -sd, "$IDS")}'::uuid[])"
+pgb_arg="$ARRAY[:k]" psql_arg="$ARRAY[\$1]"
+PGB_SQL=${SQL//'$1'/"$pgb_arg"}
+PSQL_SQL=${SQL//'$1'/"$psql_arg"}
+printf '\\set k random(1, %d)\n%s;\n' "$USERS" "$PGB_SQL" >"$TMP/get_user.sql"
+# Checked once with psql (through stdin: the statement may be too long for a command line).
+check=$(psql_q <<EOF
+PREPARE b(int) AS $PSQL_SQL;
+EXECUTE b(1);
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE b(1);
+EOF
+)
 [[ $check == "$first|"* ]] || die "pgbench's statement does not return the first user: $check"
 [[ $check == *'Index Scan using users_pkey on users'* ]] ||
     die "pgbench's statement does not use the primary key: $check"
 log "pgbench's statement: ${SQL%% FROM *} FROM users WHERE id = ('{<$USERS ids>}'::uuid[])[:k] \
-AND deleted_at IS NULL (generic plan: $(grep -o 'Index Scan using users_pkey on users' <<<"$check"))"
+AND deleted_at IS NULL (generic plan: Index Scan using users_pkey on users)"
 log "user-svc's statement: $SQL"
 
 # ---- runs ----------------------------------------------------------------------------------
 
 RESULTS=$TMP/results.tsv
-printf 'round\tside\trate\tp50_ms\tp99_ms\trequests\tbad\tsvc_cpu_us\tpg_cpu_us\tclient_cpu_us\trss_max_kb\n' \
+printf '%s\t' round side rate p50_ms p99_ms requests bad svc_cpu_us pg_cpu_us client_cpu_us \
     >"$RESULTS"
+printf 'rss_max_kb\n' >>"$RESULTS"
 
 # percentiles FILE: p50 and p99, in ms, of pgbench's per-transaction log (latency in µs is the
 # third field).
@@ -273,6 +305,7 @@ percentiles() {
 # (SIDE pgbench), its figures appended to $RESULTS (ROUND "-" for warm-ups).
 bench() {
     local round=$1 side=$2 secs=$3 out rss_file rss_max s0 s1 p0 p1 c0 c1 rps p50 p99 reqs bad
+    local scpu pcpu ccpu
     out=$TMP/$side-$round.txt
     rss_file=$TMP/rss-$side-$round.txt
     : >"$rss_file"
@@ -280,7 +313,7 @@ bench() {
     SAMPLER_PID=$!
     s0=$(cpu_ticks "$SVC_PID")
     p0=$(pg_ticks)
-    c0=$(child_us)
+    child_us c0
     if [ "$side" = user-svc ]; then
         timeout $((secs + 30)) wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s --latency \
             -s "$here/get_user.lua" "http://127.0.0.1:$SVC_PORT" -- "$IDS" >"$out" 2>&1 ||
@@ -291,7 +324,7 @@ bench() {
             -f "$TMP/get_user.sql" -l --log-prefix="$TMP/pgb-$round" >"$out" 2>&1 ||
             { tail_log "$out"; die "pgbench failed"; }
     fi
-    c1=$(child_us)
+    child_us c1
     # pgbench's backends are reaped by the postmaster just after pgbench ends.
     [ "$side" = pgbench ] && sleep 0.2
     p1=$(pg_ticks)
@@ -312,19 +345,20 @@ bench() {
     else
         rps=$(awk '/^tps = / { print $3 }' "$out")
         read -r p50 p99 < <(percentiles "$TMP/pgb-$round".*)
-        reqs=$(awk -F': ' '/^number of transactions actually processed/ { split($2, a, "/"); print a[1] }' "$out")
+        reqs=$(awk -F': ' '/^number of transactions actually processed/ {
+            split($2, a, "/"); print a[1] }' "$out")
         bad=$(awk -F': ' '/^number of failed transactions/ { print $2 + 0 }' "$out")
     fi
     [ -n "$rps" ] && [ -n "$reqs" ] && [ "$reqs" -gt 0 ] ||
         { tail_log "$out"; die "cannot read the output of $side's run"; }
     read -r scpu pcpu ccpu < <(awk -v s="$((s1 - s0))" -v p="$((p1 - p0))" -v c="$((c1 - c0))" \
         -v hz="$(getconf CLK_TCK)" -v n="$reqs" -v side="$side" \
-        'BEGIN { printf "%s %.2f %.2f\n", side == "pgbench" ? "-" : sprintf("%.2f", s * 1e6 / hz / n),
-                 p * 1e6 / hz / n, c / n }')
+        'BEGIN { svc = side == "pgbench" ? "-" : sprintf("%.2f", s * 1e6 / hz / n)
+                 printf "%s %.2f %.2f\n", svc, p * 1e6 / hz / n, c / n }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$side" "$rps" "$p50" "$p99" \
         "$reqs" "${bad:-0}" "$scpu" "$pcpu" "$ccpu" "${rss_max:-}" >>"$RESULTS"
-    printf '  %-3s %-8s %9.0f /s  p50 %7s ms  p99 %7s ms  cpu us/req: svc %6s pg %6s client %6s%s\n' \
-        "$round" "$side" "$rps" "$p50" "$p99" "$scpu" "$pcpu" "$ccpu" \
+    printf '  %-3s %-8s %9.0f /s  p50 %7s ms  p99 %7s ms' "$round" "$side" "$rps" "$p50" "$p99"
+    printf '  cpu us/req: svc %6s pg %6s client %6s%s\n' "$scpu" "$pcpu" "$ccpu" \
         "$([ "${bad:-0}" -gt 0 ] && printf '  (%s bad)' "$bad")"
 }
 
@@ -353,7 +387,8 @@ done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 RSS_AFTER=$(rss_kb "$SVC_PID")
 HWM=$(hwm_kb "$SVC_PID")
-RSS_LOAD=$(awk -F'\t' 'NR > 1 && $2 == "user-svc" && $11 > m { m = $11 } END { print m + 0 }' "$RESULTS")
+RSS_LOAD=$(awk -F'\t' 'NR > 1 && $2 == "user-svc" && $11 > m { m = $11 } END { print m + 0 }' \
+    "$RESULTS")
 [ "$RSS_LOAD" -gt "$HWM" ] && HWM=$RSS_LOAD
 delete_users
 
@@ -365,7 +400,8 @@ printf 'Medians of %d rounds of %ds, %d clients, 127.0.0.1; user-svc HTTP_THREAD
 printf '%-26s %10s %9s %9s %9s %9s %9s\n' "" rate/s p50_ms p99_ms svc_cpu pg_cpu client_cpu
 printf '%-26s %10s %9s %9s %9s %9s %9s\n' "" "" "" "" "us/req" "us/req" "us/req"
 for side in pgbench user-svc; do
-    label=$([ "$side" = pgbench ] && echo "pgbench (prepared SELECT)" || echo "user-svc GET /v1/users/id")
+    label="user-svc GET /v1/users/id"
+    [ "$side" = pgbench ] && label="pgbench (prepared SELECT)"
     printf '%-26s %10.0f %9.3f %9.3f %9s %9.2f %9.2f\n' "$label" "$(median "$side" rate)" \
         "$(median "$side" p50_ms)" "$(median "$side" p99_ms)" \
         "$([ "$side" = pgbench ] && echo - || printf '%.2f' "$(median "$side" svc_cpu_us)")" \
@@ -379,16 +415,19 @@ printf '%-26s %10s %9s %9s %9s %9s %9s\n' "ratio user-svc/pgbench" \
     "$(ratio "$(median user-svc client_cpu_us)" "$(median pgbench client_cpu_us)")"
 echo "(pg_cpu: every PostgreSQL process of the local cluster; client: wrk or pgbench)"
 mapfile -t rr < <(awk -F'\t' 'NR > 1 && $1 ~ /^[0-9]+$/ { v[$1, $2] = $3; n = $1 > n ? $1 : n }
-    END { for (i = 1; i <= n; i++) if (v[i, "pgbench"] > 0) printf "%.2f\n", v[i, "user-svc"] / v[i, "pgbench"] }' \
+    END { for (i = 1; i <= n; i++)
+              if (v[i, "pgbench"] > 0) printf "%.2f\n", v[i, "user-svc"] / v[i, "pgbench"] }' \
     "$RESULTS")
 RATIO=$(printf '%s\n' "${rr[@]}" | median_of)
 printf 'rate ratio round by round: %s; their median %s\n' "${rr[*]}" "$RATIO"
 printf 'load average: %s at the start of the rounds, %s at the end\n' "$LOAD_START" "$LOAD_END"
 echo
-printf 'user-svc RSS: idle after start %s KiB (%.1f MiB), after creating the users %s KiB, after warm-up %s KiB\n' \
-    "$RSS_IDLE" "$(awk -v k="$RSS_IDLE" 'BEGIN { print k / 1024 }')" "$RSS_SEEDED" "$RSS_WARM"
-printf '              under load max %s KiB (%.1f MiB), idle after load %s KiB, peak %s KiB\n' \
-    "$RSS_LOAD" "$(awk -v k="$RSS_LOAD" 'BEGIN { print k / 1024 }')" "$RSS_AFTER" "$HWM"
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
+printf 'user-svc RSS: idle after start %s KiB (%s MiB), after creating the users %s KiB,\n' \
+    "$RSS_IDLE" "$(mib "$RSS_IDLE")" "$RSS_SEEDED"
+printf '  after warm-up %s KiB, under load max %s KiB (%s MiB), ' "$RSS_WARM" "$RSS_LOAD" \
+    "$(mib "$RSS_LOAD")"
+printf 'idle after the load %s KiB, peak %s KiB\n' "$RSS_AFTER" "$HWM"
 printf 'bad answers (non-2xx, socket errors, failed transactions) over all runs: %s\n' \
     "$(awk -F'\t' 'NR > 1 { n += $7 } END { print n + 0 }' "$RESULTS")"
 rate_ratio=$(ratio "$(median user-svc rate)" "$(median pgbench rate)")
