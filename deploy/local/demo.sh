@@ -40,7 +40,7 @@ require_ready() {
 
 now_ms() { date +%s%3N; }
 
-command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
+apt_install jq
 command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
 USER_PORT=$(port_of user-svc)
 MSG_PORT=$(port_of message-svc)

@@ -6,4 +6,4 @@ set -euo pipefail
 apt_install build-essential pkg-config cmake ninja-build git curl ca-certificates \
     libmicrohttpd-dev libpq-dev libhiredis-dev libmongoc-dev libbson-dev \
     libcurl4-openssl-dev librdkafka-dev libjansson-dev check \
-    python3-jsonschema python3-venv
+    python3-jsonschema python3-venv jq
