@@ -146,3 +146,18 @@ wait_for_quiet() {
         sleep 10
     done
 }
+
+# print_runs RESULTS [OUT]: every run's figures (a tab-separated file with a header line) as an
+# aligned table, and a copy in OUT when given.
+print_runs() {
+    echo "every run:"
+    if command -v column >/dev/null; then
+        column -t -s $'\t' "$1" | sed 's/^/  /'
+    else
+        sed 's/^/  /' "$1"
+    fi
+    if [ -n "${2:-}" ]; then
+        cp "$1" "$2"
+        log "figures of every run written to $2"
+    fi
+}

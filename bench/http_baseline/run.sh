@@ -353,13 +353,4 @@ printf 'goals: /healthz req/s >= nginx: %s (ratio %s); idle RSS < 10 MiB: %s\n' 
     "$(awk -v x="$rps_ratio" 'BEGIN { print (x >= 1) ? "met" : "NOT met" }')" "$rps_ratio" \
     "$([ "$SVC_RSS_IDLE" -lt 10240 ] && echo met || echo 'NOT met')"
 echo
-echo "every run:"
-if command -v column >/dev/null; then
-    column -t -s $'\t' "$RESULTS" | sed 's/^/  /'
-else
-    sed 's/^/  /' "$RESULTS"
-fi
-if [ -n "$OUT" ]; then
-    cp "$RESULTS" "$OUT"
-    log "figures of every run written to $OUT"
-fi
+print_runs "$RESULTS" "$OUT"

@@ -434,13 +434,4 @@ rate_ratio=$(ratio "$(median user-svc rate)" "$(median pgbench rate)")
 printf 'goal: user-svc rate >= 0.5 x pgbench: %s (ratio of the medians %s)\n' \
     "$(awk -v x="$rate_ratio" 'BEGIN { print (x >= 0.5) ? "met" : "NOT met" }')" "$rate_ratio"
 echo
-echo "every run:"
-if command -v column >/dev/null; then
-    column -t -s $'\t' "$RESULTS" | sed 's/^/  /'
-else
-    sed 's/^/  /' "$RESULTS"
-fi
-if [ -n "$OUT" ]; then
-    cp "$RESULTS" "$OUT"
-    log "figures of every run written to $OUT"
-fi
+print_runs "$RESULTS" "$OUT"
