@@ -1,7 +1,8 @@
 # The front door. Two commands do everything on a fresh machine:
 #   make demo   install what is missing, build, start the engines and services, show status
 #   make test   the same set-up, then every test (and unit+http again under ASan+UBSan)
-# The rest: make up | down | status | reset | logs | build | asan | lint | format | help
+# The rest: make up | down | status | reset | logs | build | asan | test-unit | fuzz | bench |
+#           lint | format | help   (README.md says what each does)
 
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
@@ -9,7 +10,7 @@ SHELL := /bin/bash
 .PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http bench-user
 
 help:
-	@sed -n '2,5p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@deploy/local/deps.sh
