@@ -7,7 +7,7 @@
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
-.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http bench-user
+.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http bench-user bench-message
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -72,7 +72,7 @@ fuzz: deps
 	@tools/fuzz.sh
 
 # Benchmarks (bench/README.md): every benchmark, or one. Loopback traffic only, a few minutes.
-bench: bench-http bench-user
+bench: bench-http bench-user bench-message
 
 bench-http:
 	@bench/http_baseline/run.sh
@@ -80,3 +80,7 @@ bench-http:
 # Needs the local PostgreSQL and Kafka: `make up` or `deploy/local/stack.sh up postgres kafka`.
 bench-user:
 	@bench/user_svc/run.sh
+
+# Needs the running stack (make up) with message-svc caught up with user-events.
+bench-message:
+	@bench/message_svc/run.sh
