@@ -1,5 +1,7 @@
 #include "svc/outbox.h"
 
+#include "svc/event.h"
+
 #include "svc/alloc.h"
 #include "svc/error.h"
 #include "svc/log.h"
@@ -127,6 +129,11 @@ static size_t markable(struct svc_outbox_event *events, const struct svc_kafka_m
 
 /* One round: fetch, publish, mark. Returns 0 or the first error; *FULL tells whether the
  * batch was full (more may be pending at once). */
+/* What every outbox event is (struct svc_outbox_event: a rendered envelope), said to
+ * consumers the way svc_producer_publish() says it. */
+static const char ce_type[] = SVC_EVENT_CONTENT_TYPE;
+static const struct svc_kafka_header ce_header = {"content-type", ce_type, sizeof(ce_type) - 1};
+
 static int relay_round(struct svc_outbox_relay *r, bool *full)
 {
     const char *values[] = {r->name};
@@ -149,6 +156,8 @@ static int relay_round(struct svc_outbox_relay *r, bool *full)
         msgs[i].key_len = events[i].key_len;
         msgs[i].value = events[i].value;
         msgs[i].value_len = events[i].value_len;
+        msgs[i].headers = &ce_header;
+        msgs[i].nheaders = 1;
     }
     if (n > 0)
         svc_producer_send_wait(r->producer, msgs, n,

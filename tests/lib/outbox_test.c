@@ -2,6 +2,7 @@
  * The outbox relay over an in-memory source, publishing to librdkafka's mock cluster (one
  * broker) whose broker is taken down and brought back.
  */
+#include "svc/event.h"
 #include "svc/outbox.h"
 
 #include "svc/error.h"
@@ -334,6 +335,18 @@ static void check_topic(struct mem_source *s, bool exact)
         }
         snprintf(value, sizeof(value), "%.*s", (int)m->len, (const char *)m->payload);
         snprintf(key, sizeof(key), "%.*s", (int)m->key_len, (const char *)m->key);
+        {
+            /* Every relayed event says what it is, as svc_producer_publish() does. */
+            rd_kafka_headers_t *hdrs = NULL;
+            const void *ct = NULL;
+            size_t ct_len = 0;
+
+            ck_assert_int_eq(rd_kafka_message_headers(m, &hdrs), RD_KAFKA_RESP_ERR_NO_ERROR);
+            ck_assert_int_eq(rd_kafka_header_get_last(hdrs, "content-type", &ct, &ct_len),
+                             RD_KAFKA_RESP_ERR_NO_ERROR);
+            ck_assert_int_eq((int)ct_len, (int)strlen(SVC_EVENT_CONTENT_TYPE));
+            ck_assert(memcmp(ct, SVC_EVENT_CONTENT_TYPE, ct_len) == 0);
+        }
         rd_kafka_message_destroy(m);
         bar = strchr(value, '|');
         ck_assert_ptr_nonnull(bar);
