@@ -12,6 +12,7 @@
 #include "svc/metrics.h"
 #include "svc/server.h"
 #include "svc/uuid.h"
+#include "testapi.h"
 #include "testenv.h"
 
 #include <curl/curl.h>
@@ -388,138 +389,6 @@ static int live_messages(void)
 static struct svc_server *srv;
 static char base[64];
 
-struct reply {
-    long status;
-    char body[262144];
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t k = size * n;
-
-    if (r->len + k >= sizeof(r->body))
-        k = sizeof(r->body) - r->len - 1;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t k = size * n;
-
-    if (r->hlen + k >= sizeof(r->headers))
-        k = sizeof(r->headers) - r->hlen - 1;
-    memcpy(r->headers + r->hlen, p, k);
-    r->hlen += k;
-    r->headers[r->hlen] = '\0';
-    return size * n;
-}
-
-/* One request. HEADERS is NULL-terminated (may be NULL). A body is sent as application/json
- * unless HEADERS say otherwise. The reply is static: one at a time. */
-static struct reply *call_h(const char *method, const char *path, const char *const *headers,
-                            const char *body)
-{
-    static struct reply r;
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = NULL;
-    bool has_ct = false;
-    char url[2048];
-    CURLcode rc;
-
-    memset(&r, 0, sizeof(r));
-    snprintf(url, sizeof(url), "%s%s", base, path);
-    for (int i = 0; headers != NULL && headers[i] != NULL; i++) {
-        hl = curl_slist_append(hl, headers[i]);
-        has_ct |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
-    }
-    if (body != NULL && !has_ct)
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    /* Paths are sent exactly as written, so that the tests choose what the server decodes. */
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    rc = curl_easy_perform(h);
-    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
-    return &r;
-}
-
-static struct reply *call(const char *method, const char *path, const char *body)
-{
-    return call_h(method, path, NULL, body);
-}
-
-/* The value of response header NAME ("" when absent), in a static buffer. */
-static const char *header(const struct reply *r, const char *name)
-{
-    static char out[1024];
-    size_t n = strlen(name);
-    const char *p = r->headers;
-
-    out[0] = '\0';
-    while (p != NULL && *p != '\0') {
-        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1, *end;
-
-            while (*v == ' ')
-                v++;
-            end = v + strcspn(v, "\r\n");
-            snprintf(out, sizeof(out), "%.*s", (int)(end - v), v);
-            return out;
-        }
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    return out;
-}
-
-static json_t *body_json(const struct reply *r)
-{
-    json_error_t err;
-    json_t *j = json_loads(r->body, 0, &err);
-
-    ck_assert_msg(j != NULL, "body is not JSON (%s): %s", err.text, r->body);
-    return j;
-}
-
-static const char *str(json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-
-    ck_assert_msg(s != NULL, "member '%s' is not a string", key);
-    return s;
-}
-
-static long long num(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-
-    ck_assert_msg(json_is_integer(v), "member '%s' is not an integer", key);
-    return json_integer_value(v);
-}
-
 static bool is_null(json_t *j, const char *key)
 {
     json_t *v = json_object_get(j, key);
@@ -527,43 +396,18 @@ static bool is_null(json_t *j, const char *key)
     return v != NULL && json_is_null(v);
 }
 
-/*
- * Asserts R is an RFC 9457 problem: STATUS, type urn:polyglot:problem:SLUG, a detail that
- * contains WANT, the request id as instance and, when FIELD is not NULL, that `field`.
- */
-static void assert_problem(const struct reply *r, long status, const char *slug, const char *want,
-                           const char *field)
-{
-    char type[128], rid[160];
-    json_t *j;
-
-    ck_assert_msg(r->status == status, "status %ld, not %ld: %s", r->status, status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/problem+json");
-    snprintf(rid, sizeof(rid), "%s", header(r, "X-Request-Id"));
-    j = body_json(r);
-    snprintf(type, sizeof(type), "urn:polyglot:problem:%s", slug);
-    ck_assert_str_eq(str(j, "type"), type);
-    ck_assert_int_gt(strlen(str(j, "title")), 0);
-    ck_assert_int_eq(num(j, "status"), status);
-    ck_assert_msg(strstr(str(j, "detail"), want) != NULL, "detail '%s' does not say '%s'",
-                  str(j, "detail"), want);
-    ck_assert_str_eq(str(j, "instance"), rid);
-    if (field != NULL)
-        ck_assert_str_eq(str(j, "field"), field);
-    json_decref(j);
-}
-
 /* A 400 naming FIELD ("" for the body as a whole), and the store never asked. */
 static void assert_refused_h(const char *method, const char *path, const char *const *headers,
                              const char *body, const char *field, const char *want)
 {
     int before = total_calls();
-    struct reply *r = call_h(method, path, headers, body);
+    struct testapi_reply *r = testapi_call_h(method, path, headers, body);
 
-    assert_problem(r, 400,
-                   strcmp(field, "") == 0 && strstr(want, "malformed") != NULL ? "malformed-json"
-                                                                               : "invalid-request",
-                   want, field[0] != '\0' ? field : NULL);
+    testapi_assert_problem(r, 400,
+                           strcmp(field, "") == 0 && strstr(want, "malformed") != NULL
+                               ? "malformed-json"
+                               : "invalid-request",
+                           want, field[0] != '\0' ? field : NULL);
     ck_assert_msg(total_calls() == before, "%s %s %s reached the store", method, path,
                   body != NULL ? body : "");
 }
@@ -606,7 +450,7 @@ static const char *send_body(const char *from, const char *to, const char *subje
 }
 
 /* Keeps a copy of R's body in OUT (CAP bytes). */
-static void keep(char *out, size_t cap, const struct reply *r)
+static void keep(char *out, size_t cap, const struct testapi_reply *r)
 {
     ck_assert_uint_lt(r->len, cap);
     memcpy(out, r->body + 0, r->len + 1);
@@ -641,6 +485,7 @@ static void setup(void)
     srv = svc_server_start(&msg_def, &o);
     ck_assert_ptr_nonnull(srv);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", svc_server_port(srv));
+    testapi_base(base);
 }
 
 static void teardown(void)
@@ -659,23 +504,23 @@ static void assert_message(json_t *j, const char *id, const char *recipient, con
 {
     ck_assert_int_eq(json_object_size(j), 9);
     if (id != NULL)
-        ck_assert_str_eq(str(j, "id"), id);
-    ck_assert_msg(is_uuid_lower(str(j, "id")), "id '%s'", str(j, "id"));
-    ck_assert_str_eq(str(j, "recipient"), recipient);
-    ck_assert_str_eq(str(j, "sender"), sender);
+        ck_assert_str_eq(testapi_str(j, "id"), id);
+    ck_assert_msg(is_uuid_lower(testapi_str(j, "id")), "id '%s'", testapi_str(j, "id"));
+    ck_assert_str_eq(testapi_str(j, "recipient"), recipient);
+    ck_assert_str_eq(testapi_str(j, "sender"), sender);
     if (sender_name != NULL)
-        ck_assert_str_eq(str(j, "sender_name"), sender_name);
+        ck_assert_str_eq(testapi_str(j, "sender_name"), sender_name);
     else
         ck_assert(is_null(j, "sender_name"));
-    ck_assert_str_eq(str(j, "subject"), subject);
-    ck_assert_str_eq(str(j, "body"), body);
-    ck_assert_str_eq(str(j, "created_at"), created_at);
+    ck_assert_str_eq(testapi_str(j, "subject"), subject);
+    ck_assert_str_eq(testapi_str(j, "body"), body);
+    ck_assert_str_eq(testapi_str(j, "created_at"), created_at);
     if (read_at != NULL)
-        ck_assert_str_eq(str(j, "read_at"), read_at);
+        ck_assert_str_eq(testapi_str(j, "read_at"), read_at);
     else
         ck_assert(is_null(j, "read_at"));
     if (source_event_id != NULL)
-        ck_assert_str_eq(str(j, "source_event_id"), source_event_id);
+        ck_assert_str_eq(testapi_str(j, "source_event_id"), source_event_id);
     else
         ck_assert(is_null(j, "source_event_id"));
 }
@@ -684,12 +529,13 @@ static void assert_message(json_t *j, const char *id, const char *recipient, con
 static const char *send_one(const char *subject)
 {
     static char id[MSG_ID_LEN + 1];
-    struct reply *r = call("POST", "/v1/messages", send_body(ANN, BOB, subject, "hi"));
+    struct testapi_reply *r =
+        testapi_call("POST", "/v1/messages", send_body(ANN, BOB, subject, "hi"));
     json_t *j;
 
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    j = body_json(r);
-    snprintf(id, sizeof(id), "%s", str(j, "id"));
+    j = testapi_json(r);
+    snprintf(id, sizeof(id), "%s", testapi_str(j, "id"));
     json_decref(j);
     return id;
 }
@@ -698,33 +544,33 @@ static const char *send_one(const char *subject)
 
 START_TEST(send_answers_201_with_location_and_the_message)
 {
-    struct reply *r = call("POST", "/v1/messages",
-                           send_body(ANN, BOB, "Hello \\u00e9t\\u00e9", "Line 1\\nLine 2"));
+    struct testapi_reply *r = testapi_call(
+        "POST", "/v1/messages", send_body(ANN, BOB, "Hello \\u00e9t\\u00e9", "Line 1\\nLine 2"));
     char loc[128], first_key[256];
     json_t *j;
 
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "");
-    j = body_json(r);
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
+    j = testapi_json(r);
     assert_message(j, NULL, BOB, ANN, "Ann", "Hello \xc3\xa9t\xc3\xa9", "Line 1\nLine 2",
                    "2026-01-01T00:00:00.123Z", NULL, NULL);
-    snprintf(loc, sizeof(loc), "/v1/messages/%s", str(j, "id"));
-    ck_assert_str_eq(header(r, "Location"), loc);
+    snprintf(loc, sizeof(loc), "/v1/messages/%s", testapi_str(j, "id"));
+    ck_assert_str_eq(testapi_header(r, "Location"), loc);
     json_decref(j);
     ck_assert_int_eq(calls(C_SEND), 1);
     ck_assert_int_eq(total_calls(), 1);
     /* Without Idempotency-Key every request is a new message: a fresh UUID as its key. */
     ck_assert_msg(is_uuid_lower(fake.last_dedup_key), "dedup key '%s'", fake.last_dedup_key);
     snprintf(first_key, sizeof(first_key), "%s", fake.last_dedup_key);
-    r = call("POST", "/v1/messages",
-             send_body(ANN, BOB, "Hello \\u00e9t\\u00e9", "Line 1\\nLine 2"));
+    r = testapi_call("POST", "/v1/messages",
+                     send_body(ANN, BOB, "Hello \\u00e9t\\u00e9", "Line 1\\nLine 2"));
     ck_assert_int_eq(r->status, 201);
     ck_assert_str_ne(fake.last_dedup_key, first_key);
     ck_assert_int_eq(live_messages(), 2);
 
     /* The message is there to read at its Location. */
-    r = call("GET", loc, NULL);
+    r = testapi_call("GET", loc, NULL);
     ck_assert_int_eq(r->status, 200);
 }
 END_TEST
@@ -733,30 +579,31 @@ START_TEST(send_with_an_idempotency_key_is_201_then_200_replayed_then_409_when_c
 {
     const char *key[] = {"Idempotency-Key: order-42:retry_1.a", NULL};
     char first[4096], loc[128];
-    struct reply *r;
+    struct testapi_reply *r;
 
-    r = call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "only once"));
+    r = testapi_call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "only once"));
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
     ck_assert_str_eq(fake.last_dedup_key, "dm:" ANN ":order-42:retry_1.a");
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
     keep(first, sizeof(first), r);
-    snprintf(loc, sizeof(loc), "%s", header(r, "Location"));
+    snprintf(loc, sizeof(loc), "%s", testapi_header(r, "Location"));
 
-    r = call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "only once"));
+    r = testapi_call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "only once"));
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "true");
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    ck_assert_str_eq(header(r, "Location"), loc);
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "Location"), loc);
     ck_assert_str_eq(r->body, first);
     ck_assert_int_eq(live_messages(), 1);
 
-    r = call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "something else"));
-    assert_problem(r, 409, "idempotency-key-reused",
-                   "Idempotency-Key 'order-42:retry_1.a' was already used", "Idempotency-Key");
+    r = testapi_call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "something else"));
+    testapi_assert_problem(r, 409, "idempotency-key-reused",
+                           "Idempotency-Key 'order-42:retry_1.a' was already used",
+                           "Idempotency-Key");
     ck_assert_int_eq(live_messages(), 1);
 
     /* Keys are scoped to the sender: Bob may use the same one. */
-    r = call_h("POST", "/v1/messages", key, send_body(BOB, ANN, "Once", "only once"));
+    r = testapi_call_h("POST", "/v1/messages", key, send_body(BOB, ANN, "Once", "only once"));
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
     ck_assert_str_eq(fake.last_dedup_key, "dm:" BOB ":order-42:retry_1.a");
     ck_assert_int_eq(live_messages(), 2);
@@ -789,7 +636,7 @@ START_TEST(send_refuses_bad_idempotency_keys_without_touching_the_store)
         const char *h[] = {ok, NULL};
 
         snprintf(ok, sizeof(ok), "Idempotency-Key: %0128d", 7);
-        ck_assert_int_eq(call_h("POST", "/v1/messages", h, body_copy)->status, 201);
+        ck_assert_int_eq(testapi_call_h("POST", "/v1/messages", h, body_copy)->status, 201);
     }
     ck_assert_int_eq(total_calls(), 1);
 }
@@ -797,21 +644,21 @@ END_TEST
 
 START_TEST(send_to_or_from_unknown_or_deleted_users_is_404_naming_the_field)
 {
-    struct reply *r;
+    struct testapi_reply *r;
 
-    r = call("POST", "/v1/messages", send_body(NOONE, BOB, "s", "b"));
-    assert_problem(r, 404, "user-not-known", "user '" NOONE "' (from_user_id) is not known",
-                   "from_user_id");
-    r = call("POST", "/v1/messages", send_body(ANN, NOONE, "s", "b"));
-    assert_problem(r, 404, "user-not-known", "registered a moment ago", "to_user_id");
-    r = call("POST", "/v1/messages", send_body(GONE, BOB, "s", "b"));
-    assert_problem(r, 404, "user-deleted", "user '" GONE "' (from_user_id) is deleted",
-                   "from_user_id");
-    r = call("POST", "/v1/messages", send_body(ANN, GONE, "s", "b"));
-    assert_problem(r, 404, "user-deleted", "(to_user_id) is deleted", "to_user_id");
+    r = testapi_call("POST", "/v1/messages", send_body(NOONE, BOB, "s", "b"));
+    testapi_assert_problem(r, 404, "user-not-known", "user '" NOONE "' (from_user_id) is not known",
+                           "from_user_id");
+    r = testapi_call("POST", "/v1/messages", send_body(ANN, NOONE, "s", "b"));
+    testapi_assert_problem(r, 404, "user-not-known", "registered a moment ago", "to_user_id");
+    r = testapi_call("POST", "/v1/messages", send_body(GONE, BOB, "s", "b"));
+    testapi_assert_problem(r, 404, "user-deleted", "user '" GONE "' (from_user_id) is deleted",
+                           "from_user_id");
+    r = testapi_call("POST", "/v1/messages", send_body(ANN, GONE, "s", "b"));
+    testapi_assert_problem(r, 404, "user-deleted", "(to_user_id) is deleted", "to_user_id");
     /* Both unknown: the sender is named first. */
-    r = call("POST", "/v1/messages", send_body(NOONE, GONE, "s", "b"));
-    assert_problem(r, 404, "user-not-known", "(from_user_id)", "from_user_id");
+    r = testapi_call("POST", "/v1/messages", send_body(NOONE, GONE, "s", "b"));
+    testapi_assert_problem(r, 404, "user-not-known", "(from_user_id)", "from_user_id");
     ck_assert_int_eq(live_messages(), 0);
     ck_assert_int_eq(calls(C_SEND), 5);
 }
@@ -861,21 +708,21 @@ START_TEST(send_refuses_bad_bodies_without_touching_the_store)
              "\",\"subject\":\"%s\",\"body\":\"%s\"}",
              s200, b10000);
     {
-        struct reply *r = call("POST", "/v1/messages", body);
+        struct testapi_reply *r = testapi_call("POST", "/v1/messages", body);
         json_t *j;
 
         ck_assert_msg(r->status == 201, "%ld %.300s", r->status, r->body);
-        j = body_json(r);
-        ck_assert_str_eq(str(j, "subject"), s200);
-        ck_assert_str_eq(str(j, "body"), b10000);
+        j = testapi_json(r);
+        ck_assert_str_eq(testapi_str(j, "subject"), s200);
+        ck_assert_str_eq(testapi_str(j, "body"), b10000);
         json_decref(j);
     }
     /* Not JSON at all. */
     {
         const char *h[] = {"Content-Type: text/plain", NULL};
-        struct reply *r = call_h("POST", "/v1/messages", h, "hello");
+        struct testapi_reply *r = testapi_call_h("POST", "/v1/messages", h, "hello");
 
-        assert_problem(r, 415, "unsupported-media-type", "", NULL);
+        testapi_assert_problem(r, 415, "unsupported-media-type", "", NULL);
     }
     ck_assert_int_eq(total_calls(), 1);
     free(s200);
@@ -946,15 +793,16 @@ START_TEST(operator_injection_through_every_input_is_400_and_never_reaches_the_s
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int before = total_calls();
-        struct reply *r = call(cases[i].method, cases[i].path, cases[i].body);
+        struct testapi_reply *r = testapi_call(cases[i].method, cases[i].path, cases[i].body);
         json_t *j;
 
         ck_assert_msg(r->status == 400, "%s %s %s: %ld %s", cases[i].method, cases[i].path,
                       cases[i].body != NULL ? cases[i].body : "", r->status, r->body);
-        ck_assert_str_eq(header(r, "Content-Type"), "application/problem+json");
-        j = body_json(r);
-        ck_assert_msg(strcmp(str(j, "field"), cases[i].field) == 0, "%s %s: field '%s', not '%s'",
-                      cases[i].method, cases[i].path, str(j, "field"), cases[i].field);
+        ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/problem+json");
+        j = testapi_json(r);
+        ck_assert_msg(strcmp(testapi_str(j, "field"), cases[i].field) == 0,
+                      "%s %s: field '%s', not '%s'", cases[i].method, cases[i].path,
+                      testapi_str(j, "field"), cases[i].field);
         json_decref(j);
         ck_assert_msg(total_calls() == before, "%s %s reached the store", cases[i].method,
                       cases[i].path);
@@ -970,12 +818,12 @@ START_TEST(operator_injection_through_every_input_is_400_and_never_reaches_the_s
         };
 
         for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-            struct reply *r = call("GET", paths[i][0], NULL);
+            struct testapi_reply *r = testapi_call("GET", paths[i][0], NULL);
             json_t *j;
 
             ck_assert_msg(r->status == 400, "%s: %ld %s", paths[i][0], r->status, r->body);
-            j = body_json(r);
-            ck_assert_str_eq(str(j, "field"), paths[i][1]);
+            j = testapi_json(r);
+            ck_assert_str_eq(testapi_str(j, "field"), paths[i][1]);
             json_decref(j);
         }
         ck_assert_int_eq(total_calls(), 0);
@@ -1002,16 +850,16 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
     }
     add_msg(ANN, BOB, "not Bob's", T0 + 99000);
     for (;;) {
-        struct reply *r;
+        struct testapi_reply *r;
         json_t *j, *items, *next;
 
         snprintf(path, sizeof(path), "/v1/users/%s/messages%s%s", BOB, cursor[0] ? "?cursor=" : "",
                  cursor);
-        r = call("GET", path, NULL);
+        r = testapi_call("GET", path, NULL);
         ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
-        ck_assert_str_eq(header(r, "Content-Type"), "application/json");
+        ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
         ck_assert_int_eq(fake.last_limit, 20);
-        j = body_json(r);
+        j = testapi_json(r);
         ck_assert_int_eq(json_object_size(j), 2);
         items = json_object_get(j, "items");
         next = json_object_get(j, "next_cursor");
@@ -1020,12 +868,12 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
         ck_assert_int_eq(json_array_size(items), pages < 3 ? 20 : 5);
         for (size_t k = 0; k < json_array_size(items); k++) {
             json_t *m = json_array_get(items, k);
-            const char *id = str(m, "id");
+            const char *id = testapi_str(m, "id");
             int n;
             int64_t ms;
 
-            ck_assert_str_eq(str(m, "recipient"), BOB);
-            n = (int)strtol(str(m, "subject") + 1, NULL, 10);
+            ck_assert_str_eq(testapi_str(m, "recipient"), BOB);
+            n = (int)strtol(testapi_str(m, "subject") + 1, NULL, 10);
             ck_assert_int_ge(n, 0);
             ck_assert_int_lt(n, 45);
             ck_assert_str_eq(ids[n], id);
@@ -1057,8 +905,8 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
 
     /* limit is passed on. */
     {
-        struct reply *r = call("GET", "/v1/users/" BOB "/messages?limit=100", NULL);
-        json_t *j = body_json(r);
+        struct testapi_reply *r = testapi_call("GET", "/v1/users/" BOB "/messages?limit=100", NULL);
+        json_t *j = testapi_json(r);
 
         ck_assert_int_eq(r->status, 200);
         ck_assert_int_eq(fake.last_limit, 100);
@@ -1072,39 +920,41 @@ END_TEST
 START_TEST(inbox_filters_unread_and_read)
 {
     char a[MSG_ID_LEN + 1], b[MSG_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j, *items;
 
     snprintf(a, sizeof(a), "%s", send_one("first"));
     snprintf(b, sizeof(b), "%s", send_one("second"));
     send_one("third");
-    ck_assert_int_eq(call("PATCH", cat("/v1/messages/", a, ""), "{\"read\":true}")->status, 200);
-    ck_assert_int_eq(call("PATCH", cat("/v1/messages/", b, ""), "{\"read\":true}")->status, 200);
+    ck_assert_int_eq(testapi_call("PATCH", cat("/v1/messages/", a, ""), "{\"read\":true}")->status,
+                     200);
+    ck_assert_int_eq(testapi_call("PATCH", cat("/v1/messages/", b, ""), "{\"read\":true}")->status,
+                     200);
 
-    r = call("GET", "/v1/users/" BOB "/messages?unread=true", NULL);
+    r = testapi_call("GET", "/v1/users/" BOB "/messages?unread=true", NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_int_eq(fake.last_unread, 1);
-    j = body_json(r);
+    j = testapi_json(r);
     items = json_object_get(j, "items");
     ck_assert_int_eq(json_array_size(items), 1);
-    ck_assert_str_eq(str(json_array_get(items, 0), "subject"), "third");
+    ck_assert_str_eq(testapi_str(json_array_get(items, 0), "subject"), "third");
     ck_assert(is_null(json_array_get(items, 0), "read_at"));
     json_decref(j);
 
-    r = call("GET", "/v1/users/" BOB "/messages?unread=false", NULL);
+    r = testapi_call("GET", "/v1/users/" BOB "/messages?unread=false", NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_int_eq(fake.last_unread, 0);
-    j = body_json(r);
+    j = testapi_json(r);
     items = json_object_get(j, "items");
     ck_assert_int_eq(json_array_size(items), 2);
-    ck_assert_str_eq(str(json_array_get(items, 0), "subject"), "second");
-    ck_assert_str_eq(str(json_array_get(items, 1), "subject"), "first");
-    ck_assert_str_eq(str(json_array_get(items, 0), "read_at"), "2026-01-01T00:00:03.123Z");
+    ck_assert_str_eq(testapi_str(json_array_get(items, 0), "subject"), "second");
+    ck_assert_str_eq(testapi_str(json_array_get(items, 1), "subject"), "first");
+    ck_assert_str_eq(testapi_str(json_array_get(items, 0), "read_at"), "2026-01-01T00:00:03.123Z");
     json_decref(j);
 
-    r = call("GET", "/v1/users/" BOB "/messages", NULL);
+    r = testapi_call("GET", "/v1/users/" BOB "/messages", NULL);
     ck_assert_int_eq(fake.last_unread, -1);
-    j = body_json(r);
+    j = testapi_json(r);
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 3);
     json_decref(j);
 }
@@ -1112,16 +962,16 @@ END_TEST
 
 START_TEST(inbox_of_unknown_or_deleted_users_is_404_and_an_empty_one_is_200)
 {
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
-    r = call("GET", "/v1/users/" NOONE "/messages", NULL);
-    assert_problem(r, 404, "user-not-known", "user '" NOONE "' (id) is not known", "id");
-    r = call("GET", "/v1/users/" GONE "/messages?unread=true", NULL);
-    assert_problem(r, 404, "user-deleted", "user '" GONE "' (id) is deleted", "id");
-    r = call("GET", "/v1/users/" ANN "/messages", NULL);
+    r = testapi_call("GET", "/v1/users/" NOONE "/messages", NULL);
+    testapi_assert_problem(r, 404, "user-not-known", "user '" NOONE "' (id) is not known", "id");
+    r = testapi_call("GET", "/v1/users/" GONE "/messages?unread=true", NULL);
+    testapi_assert_problem(r, 404, "user-deleted", "user '" GONE "' (id) is deleted", "id");
+    r = testapi_call("GET", "/v1/users/" ANN "/messages", NULL);
     ck_assert_int_eq(r->status, 200);
-    j = body_json(r);
+    j = testapi_json(r);
     ck_assert_int_eq(json_object_size(j), 2);
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
     ck_assert(is_null(j, "next_cursor"));
@@ -1158,23 +1008,23 @@ START_TEST(get_answers_the_message_exactly)
 {
     struct fake_msg *sys = add_msg(BOB, MSG_SYSTEM, "Welcome, Bob", T0 + 5);
     struct fake_msg *old = add_msg(BOB, GONE, "From the departed", T0 + 6);
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
     char upper[MSG_ID_LEN + 1];
 
     snprintf(sys->source_event_id, sizeof(sys->source_event_id), "%s", EVENT);
-    r = call("GET", cat("/v1/messages/", sys->id, ""), NULL);
+    r = testapi_call("GET", cat("/v1/messages/", sys->id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    j = body_json(r);
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    j = testapi_json(r);
     assert_message(j, sys->id, BOB, "system", "polyglot", "Welcome, Bob", "body of Welcome, Bob",
                    "2026-01-01T00:00:00.005Z", NULL, EVENT);
     json_decref(j);
 
     /* A deleted sender's name is gone: null, not "". */
-    r = call("GET", cat("/v1/messages/", old->id, ""), NULL);
+    r = testapi_call("GET", cat("/v1/messages/", old->id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
-    j = body_json(r);
+    j = testapi_json(r);
     assert_message(j, old->id, BOB, GONE, NULL, "From the departed", "body of From the departed",
                    "2026-01-01T00:00:00.006Z", NULL, NULL);
     json_decref(j);
@@ -1182,11 +1032,11 @@ START_TEST(get_answers_the_message_exactly)
     /* Ids in upper case are the same id. */
     for (size_t i = 0; i <= MSG_ID_LEN; i++)
         upper[i] = (char)(sys->id[i] >= 'a' && sys->id[i] <= 'f' ? sys->id[i] - 32 : sys->id[i]);
-    r = call("GET", cat("/v1/messages/", upper, ""), NULL);
+    r = testapi_call("GET", cat("/v1/messages/", upper, ""), NULL);
     ck_assert_int_eq(r->status, 200);
 
-    r = call("GET", "/v1/messages/" NOONE, NULL);
-    assert_problem(r, 404, "not-found", "message '" NOONE "' not found", NULL);
+    r = testapi_call("GET", "/v1/messages/" NOONE, NULL);
+    testapi_assert_problem(r, 404, "not-found", "message '" NOONE "' not found", NULL);
     assert_refused("GET", "/v1/messages/42", NULL, "id", "path parameter 'id' must be a UUID");
 }
 END_TEST
@@ -1194,14 +1044,14 @@ END_TEST
 START_TEST(patch_marks_read_and_unread_and_answers_the_message)
 {
     char id[MSG_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", send_one("to read"));
-    r = call("PATCH", cat("/v1/messages/", id, ""), "{\"read\":true}");
+    r = testapi_call("PATCH", cat("/v1/messages/", id, ""), "{\"read\":true}");
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    j = body_json(r);
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    j = testapi_json(r);
     assert_message(j, id, BOB, ANN, "Ann", "to read", "hi", "2026-01-01T00:00:00.123Z",
                    "2026-01-01T00:00:01.123Z", NULL);
     json_decref(j);
@@ -1209,16 +1059,16 @@ START_TEST(patch_marks_read_and_unread_and_answers_the_message)
     {
         const char *h[] = {"Content-Type: application/merge-patch+json", NULL};
 
-        r = call_h("PATCH", cat("/v1/messages/", id, ""), h, "{\"read\":false}");
+        r = testapi_call_h("PATCH", cat("/v1/messages/", id, ""), h, "{\"read\":false}");
     }
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
-    j = body_json(r);
+    j = testapi_json(r);
     ck_assert(is_null(j, "read_at"));
     json_decref(j);
     ck_assert_int_eq(calls(C_SET_READ), 2);
 
-    r = call("PATCH", "/v1/messages/" NOONE, "{\"read\":true}");
-    assert_problem(r, 404, "not-found", "message '" NOONE "' not found", NULL);
+    r = testapi_call("PATCH", "/v1/messages/" NOONE, "{\"read\":true}");
+    testapi_assert_problem(r, 404, "not-found", "message '" NOONE "' not found", NULL);
 
     assert_refused("PATCH", cat("/v1/messages/", id, ""), "{}", "read", "field 'read' is required");
     assert_refused("PATCH", cat("/v1/messages/", id, ""), "{\"read\":1}", "read",
@@ -1236,17 +1086,17 @@ END_TEST
 START_TEST(delete_answers_204_then_the_message_is_gone)
 {
     char id[MSG_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
 
     snprintf(id, sizeof(id), "%s", send_one("to delete"));
-    r = call("DELETE", cat("/v1/messages/", id, ""), NULL);
+    r = testapi_call("DELETE", cat("/v1/messages/", id, ""), NULL);
     ck_assert_int_eq(r->status, 204);
     ck_assert_uint_eq(r->len, 0);
     ck_assert_int_eq(live_messages(), 0);
-    r = call("GET", cat("/v1/messages/", id, ""), NULL);
-    assert_problem(r, 404, "not-found", "not found", NULL);
-    r = call("DELETE", cat("/v1/messages/", id, ""), NULL);
-    assert_problem(r, 404, "not-found", "not found", NULL);
+    r = testapi_call("GET", cat("/v1/messages/", id, ""), NULL);
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
+    r = testapi_call("DELETE", cat("/v1/messages/", id, ""), NULL);
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
     assert_refused("DELETE", "/v1/messages/not-an-id", NULL, "id", "must be a UUID");
     ck_assert_int_eq(calls(C_REMOVE), 2);
 }
@@ -1272,18 +1122,18 @@ START_TEST(store_unavailable_is_503_with_retry_after_on_every_route)
 
     fake.fail = SVC_EUNAVAILABLE;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        struct reply *r = call(routes[i].method, routes[i].path, routes[i].body);
+        struct testapi_reply *r = testapi_call(routes[i].method, routes[i].path, routes[i].body);
 
-        assert_problem(r, 503, "unavailable", "the message database is unavailable", NULL);
-        ck_assert_msg(strcmp(header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
-                      routes[i].method, routes[i].path, header(r, "Retry-After"));
+        testapi_assert_problem(r, 503, "unavailable", "the message database is unavailable", NULL);
+        ck_assert_msg(strcmp(testapi_header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
+                      routes[i].method, routes[i].path, testapi_header(r, "Retry-After"));
         ck_assert_msg(calls(routes[i].c) == 1, "%s %s did not reach the store", routes[i].method,
                       routes[i].path);
     }
     /* Anything unexpected from the store is a 500 without its details. */
     fake.fail = SVC_EINTERNAL;
-    assert_problem(call("GET", "/v1/messages/" ANN, NULL), 500, "internal",
-                   "could not be completed", NULL);
+    testapi_assert_problem(testapi_call("GET", "/v1/messages/" ANN, NULL), 500, "internal",
+                           "could not be completed", NULL);
 }
 END_TEST
 
@@ -1305,26 +1155,26 @@ static int f_send_unknown(void *ctx, struct svc_arena *a, const struct msg_new *
 
 START_TEST(send_whose_user_lookup_fails_is_503)
 {
-    struct reply *r;
+    struct testapi_reply *r;
 
     app.store.send = f_send_unknown;
-    r = call("POST", "/v1/messages", send_body(ANN, NOONE, "s", "b"));
+    r = testapi_call("POST", "/v1/messages", send_body(ANN, NOONE, "s", "b"));
     app.store.send = f_send;
-    assert_problem(r, 503, "unavailable", "unavailable", NULL);
-    ck_assert_str_eq(header(r, "Retry-After"), "1");
+    testapi_assert_problem(r, 503, "unavailable", "unavailable", NULL);
+    ck_assert_str_eq(testapi_header(r, "Retry-After"), "1");
     ck_assert_int_eq(calls(C_USER_GET), 1);
 }
 END_TEST
 
 START_TEST(openapi_yaml_is_served_and_names_every_route)
 {
-    struct reply *r = call("GET", "/openapi.yaml", NULL);
+    struct testapi_reply *r = testapi_call("GET", "/openapi.yaml", NULL);
     static const char *const problems[] = {
         "user-not-known",  "user-deleted", "idempotency-key-reused",
         "invalid-request", "unavailable",  NULL};
 
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/yaml");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/yaml");
     ck_assert(strncmp(r->body, "openapi: 3.1", 12) == 0);
     ck_assert_msg(r->len < sizeof(r->body) - 1, "the document is bigger than the test's buffer");
     for (const struct svc_route *rt = msg_routes; rt->path != NULL; rt++) {

@@ -11,6 +11,7 @@
 #include "svc/metrics.h"
 #include "svc/server.h"
 #include "svc/uuid.h"
+#include "testapi.h"
 #include "testenv.h"
 
 #include <curl/curl.h>
@@ -451,175 +452,18 @@ static int calls(enum call c)
 static struct svc_server *srv;
 static char base[64];
 
-struct reply {
-    long status;
-    char body[131072];
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t k = size * n;
-
-    if (r->len + k >= sizeof(r->body))
-        k = sizeof(r->body) - r->len - 1;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t k = size * n;
-
-    if (r->hlen + k >= sizeof(r->headers))
-        k = sizeof(r->headers) - r->hlen - 1;
-    memcpy(r->headers + r->hlen, p, k);
-    r->hlen += k;
-    r->headers[r->hlen] = '\0';
-    return size * n;
-}
-
-/* One request. HEADERS is NULL-terminated (may be NULL). A body is sent as application/json
- * unless HEADERS say otherwise. The reply is static: one at a time. */
-static struct reply *call_h(const char *method, const char *path, const char *const *headers,
-                            const char *body)
-{
-    static struct reply r;
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = NULL;
-    bool has_ct = false;
-    char url[1024];
-    CURLcode rc;
-
-    memset(&r, 0, sizeof(r));
-    snprintf(url, sizeof(url), "%s%s", base, path);
-    for (int i = 0; headers != NULL && headers[i] != NULL; i++) {
-        hl = curl_slist_append(hl, headers[i]);
-        has_ct |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
-    }
-    if (body != NULL && !has_ct)
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    rc = curl_easy_perform(h);
-    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
-    return &r;
-}
-
-static struct reply *call(const char *method, const char *path, const char *body)
-{
-    return call_h(method, path, NULL, body);
-}
-
-/* The value of response header NAME ("" when absent), in a static buffer. */
-static const char *header(const struct reply *r, const char *name)
-{
-    static char out[1024];
-    size_t n = strlen(name);
-    const char *p = r->headers;
-
-    out[0] = '\0';
-    while (p != NULL && *p != '\0') {
-        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1, *end;
-
-            while (*v == ' ')
-                v++;
-            end = v + strcspn(v, "\r\n");
-            snprintf(out, sizeof(out), "%.*s", (int)(end - v), v);
-            return out;
-        }
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    return out;
-}
-
-static json_t *body_json(const struct reply *r)
-{
-    json_error_t err;
-    json_t *j = json_loads(r->body, 0, &err);
-
-    ck_assert_msg(j != NULL, "body is not JSON (%s): %s", err.text, r->body);
-    return j;
-}
-
-static const char *str(json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-
-    ck_assert_msg(s != NULL, "member '%s' is not a string", key);
-    return s;
-}
-
-static long long num(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-
-    ck_assert_msg(json_is_integer(v), "member '%s' is not an integer", key);
-    return json_integer_value(v);
-}
-
-/*
- * Asserts R is an RFC 9457 problem: STATUS, type urn:polyglot:problem:SLUG, a detail that
- * contains WANT, the request id as instance and, when FIELD is not NULL, that `field`.
- */
-static void assert_problem(const struct reply *r, long status, const char *slug, const char *want,
-                           const char *field)
-{
-    char type[128], rid[160];
-    json_t *j;
-
-    ck_assert_msg(r->status == status, "status %ld, not %ld: %s", r->status, status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/problem+json");
-    snprintf(rid, sizeof(rid), "%s", header(r, "X-Request-Id"));
-    j = body_json(r);
-    snprintf(type, sizeof(type), "urn:polyglot:problem:%s", slug);
-    ck_assert_str_eq(str(j, "type"), type);
-    ck_assert_int_gt(strlen(str(j, "title")), 0);
-    ck_assert_int_eq(num(j, "status"), status);
-    ck_assert_msg(strstr(str(j, "detail"), want) != NULL, "detail '%s' does not say '%s'",
-                  str(j, "detail"), want);
-    ck_assert_str_eq(str(j, "instance"), rid);
-    if (field != NULL)
-        ck_assert_str_eq(str(j, "field"), field);
-    json_decref(j);
-}
-
 /* A 400 naming FIELD, and the store never asked. */
 static void assert_refused(const char *method, const char *path, const char *body,
                            const char *field, const char *want)
 {
     int before = total_calls();
-    struct reply *r = call(method, path, body);
+    struct testapi_reply *r = testapi_call(method, path, body);
 
-    assert_problem(r, 400,
-                   strcmp(field, "") == 0 && strstr(want, "malformed") != NULL ? "malformed-json"
-                                                                               : "invalid-request",
-                   want, field[0] != '\0' ? field : NULL);
+    testapi_assert_problem(r, 400,
+                           strcmp(field, "") == 0 && strstr(want, "malformed") != NULL
+                               ? "malformed-json"
+                               : "invalid-request",
+                           want, field[0] != '\0' ? field : NULL);
     ck_assert_msg(total_calls() == before, "%s %s %s reached the store", method, path,
                   body != NULL ? body : "");
 }
@@ -639,14 +483,14 @@ static const char *register_user(const char *email, const char *name)
 {
     static char id[USER_ID_LEN + 1];
     char body[1024];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(body, sizeof(body), "{\"email\":\"%s\",\"name\":\"%s\"}", email, name);
-    r = call("POST", "/v1/users", body);
+    r = testapi_call("POST", "/v1/users", body);
     ck_assert_msg(r->status == 201, "register %s: %ld %s", email, r->status, r->body);
-    j = body_json(r);
-    snprintf(id, sizeof(id), "%s", str(j, "id"));
+    j = testapi_json(r);
+    snprintf(id, sizeof(id), "%s", testapi_str(j, "id"));
     json_decref(j);
     return id;
 }
@@ -661,7 +505,7 @@ static const char *cat(const char *a, const char *b, const char *c)
 }
 
 /* Keeps a copy of R's body in OUT (CAP bytes). */
-static void keep(char *out, size_t cap, const struct reply *r)
+static void keep(char *out, size_t cap, const struct testapi_reply *r)
 {
     ck_assert_uint_lt(r->len, cap);
     memcpy(out, r->body, r->len + 1);
@@ -680,6 +524,7 @@ static void setup(void)
     srv = svc_server_start(&user_def, &o);
     ck_assert_ptr_nonnull(srv);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", svc_server_port(srv));
+    testapi_base(base);
 }
 
 static void teardown(void)
@@ -697,26 +542,27 @@ START_TEST(create_answers_201_with_location_etag_and_the_user)
 {
     const char *hdrs[] = {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
                           NULL};
-    struct reply *r = call_h("POST", "/v1/users", hdrs,
-                             "{\"email\":\"  Ann.Example+tag@Example.COM \",\"name\":\"  Ann "
-                             "Example \\t\"}");
+    struct testapi_reply *r =
+        testapi_call_h("POST", "/v1/users", hdrs,
+                       "{\"email\":\"  Ann.Example+tag@Example.COM \",\"name\":\"  Ann "
+                       "Example \\t\"}");
     char want_location[128];
     json_t *j;
 
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    ck_assert_str_eq(header(r, "ETag"), "\"1\"");
-    j = body_json(r);
-    ck_assert(is_uuid_lower(str(j, "id")));
-    snprintf(want_location, sizeof(want_location), "/v1/users/%s", str(j, "id"));
-    ck_assert_str_eq(header(r, "Location"), want_location);
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "ETag"), "\"1\"");
+    j = testapi_json(r);
+    ck_assert(is_uuid_lower(testapi_str(j, "id")));
+    snprintf(want_location, sizeof(want_location), "/v1/users/%s", testapi_str(j, "id"));
+    ck_assert_str_eq(testapi_header(r, "Location"), want_location);
     /* Trimmed, domain lower-cased, local part as written. */
-    ck_assert_str_eq(str(j, "email"), "Ann.Example+tag@example.com");
-    ck_assert_str_eq(str(j, "name"), "Ann Example");
-    ck_assert_str_eq(str(j, "status"), "active");
-    ck_assert_int_eq(num(j, "version"), 1);
-    ck_assert_str_eq(str(j, "created_at"), "2026-01-01T00:00:00.123Z");
-    ck_assert_str_eq(str(j, "updated_at"), "2026-01-01T00:00:00.123Z");
+    ck_assert_str_eq(testapi_str(j, "email"), "Ann.Example+tag@example.com");
+    ck_assert_str_eq(testapi_str(j, "name"), "Ann Example");
+    ck_assert_str_eq(testapi_str(j, "status"), "active");
+    ck_assert_int_eq(testapi_num(j, "version"), 1);
+    ck_assert_str_eq(testapi_str(j, "created_at"), "2026-01-01T00:00:00.123Z");
+    ck_assert_str_eq(testapi_str(j, "updated_at"), "2026-01-01T00:00:00.123Z");
     ck_assert_int_eq(json_object_size(j), 7);
     json_decref(j);
     ck_assert_int_eq(calls(C_CREATE), 1);
@@ -767,9 +613,9 @@ START_TEST(create_refuses_bad_bodies_without_touching_the_store)
                    "control characters");
     assert_refused("POST", "/v1/users", "{\"email\":\"a@example.com\",\"name\":\"a\\u0085b\"}",
                    "name", "control characters");
-    assert_problem(
-        call("POST", "/v1/users", "{\"email\":\"a@example.com\",\"name\":\"a\\u0000b\"}"), 400,
-        "malformed-json", "\\u0000 is not allowed", NULL);
+    testapi_assert_problem(
+        testapi_call("POST", "/v1/users", "{\"email\":\"a@example.com\",\"name\":\"a\\u0000b\"}"),
+        400, "malformed-json", "\\u0000 is not allowed", NULL);
 
     /* Emails: a practical check, each rule named. */
     assert_refused("POST", "/v1/users", "{\"email\":\"'; DROP TABLE users;--\",\"name\":\"A\"}",
@@ -828,7 +674,7 @@ START_TEST(create_takes_names_verbatim_and_emails_at_their_limits)
                            "<script>alert(1)</script>", "Zoë Åström 山田 太郎",
                            "${jndi:x} %s %n",           NULL};
     char body[2048], name100[512], local64[80], domain[300];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j, *in;
 
     for (int i = 0; names[i] != NULL; i++) {
@@ -839,13 +685,13 @@ START_TEST(create_takes_names_verbatim_and_emails_at_their_limits)
         {
             char *s = json_dumps(in, 0);
 
-            r = call("POST", "/v1/users", s);
+            r = testapi_call("POST", "/v1/users", s);
             free(s);
         }
         json_decref(in);
         ck_assert_msg(r->status == 201, "%s: %ld %s", names[i], r->status, r->body);
-        j = body_json(r);
-        ck_assert_str_eq(str(j, "name"), names[i]);
+        j = testapi_json(r);
+        ck_assert_str_eq(testapi_str(j, "name"), names[i]);
         json_decref(j);
         ck_assert_str_eq(fake.users[i].name, names[i]);
     }
@@ -854,7 +700,7 @@ START_TEST(create_takes_names_verbatim_and_emails_at_their_limits)
     for (int i = 0; i < 100; i++)
         memcpy(name100 + (size_t)2 * i, "\xc3\xa9", 3);
     snprintf(body, sizeof(body), "{\"email\":\"e@example.com\",\"name\":\"%s\"}", name100);
-    r = call("POST", "/v1/users", body);
+    r = testapi_call("POST", "/v1/users", body);
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
     /* A 64-character local part and a 254-character address are accepted. */
     memset(local64, 'a', 64);
@@ -864,28 +710,31 @@ START_TEST(create_takes_names_verbatim_and_emails_at_their_limits)
         domain[i] = '.';
     domain[185] = '\0';
     snprintf(body, sizeof(body), "{\"email\":\"%s@%s.com\",\"name\":\"Max\"}", local64, domain);
-    r = call("POST", "/v1/users", body);
+    r = testapi_call("POST", "/v1/users", body);
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    j = body_json(r);
-    ck_assert_int_eq(strlen(str(j, "email")), 254);
+    j = testapi_json(r);
+    ck_assert_int_eq(strlen(testapi_str(j, "email")), 254);
     json_decref(j);
-    r = call("POST", "/v1/users",
-             "{\"email\":\"o'brien!#$%&*+-/=?^_`{|}~.x@sub-1.Example.co.UK\",\"name\":\"O\"}");
+    r = testapi_call(
+        "POST", "/v1/users",
+        "{\"email\":\"o'brien!#$%&*+-/=?^_`{|}~.x@sub-1.Example.co.UK\",\"name\":\"O\"}");
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "email"), "o'brien!#$%&*+-/=?^_`{|}~.x@sub-1.example.co.uk");
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "email"), "o'brien!#$%&*+-/=?^_`{|}~.x@sub-1.example.co.uk");
     json_decref(j);
 }
 END_TEST
 
 START_TEST(create_duplicate_email_is_409_email_taken)
 {
-    struct reply *r;
+    struct testapi_reply *r;
 
     register_user("ann@example.com", "Ann");
-    r = call("POST", "/v1/users", "{\"email\":\" ann@EXAMPLE.com\",\"name\":\"Other Ann\"}");
-    assert_problem(r, 409, "email-taken", "email 'ann@example.com' is already registered", NULL);
-    ck_assert_str_eq(header(r, "Location"), "");
+    r = testapi_call("POST", "/v1/users",
+                     "{\"email\":\" ann@EXAMPLE.com\",\"name\":\"Other Ann\"}");
+    testapi_assert_problem(r, 409, "email-taken", "email 'ann@example.com' is already registered",
+                           NULL);
+    ck_assert_str_eq(testapi_header(r, "Location"), "");
     ck_assert_int_eq(calls(C_CREATE), 2);
     ck_assert_int_eq(fake.nusers, 1);
 }
@@ -895,18 +744,18 @@ START_TEST(create_refuses_non_json_and_oversized_bodies)
 {
     const char *text[] = {"Content-Type: text/plain", NULL};
     static char big[20000];
-    struct reply *r;
+    struct testapi_reply *r;
 
-    r = call_h("POST", "/v1/users", text, "email=a@example.com&name=A");
-    assert_problem(r, 415, "unsupported-media-type", "send application/json", NULL);
+    r = testapi_call_h("POST", "/v1/users", text, "email=a@example.com&name=A");
+    testapi_assert_problem(r, 415, "unsupported-media-type", "send application/json", NULL);
     /* A valid body padded with spaces past the limit. */
     snprintf(big, sizeof(big), "%-*s", (int)sizeof(big) - 1,
              "{\"email\":\"a@example.com\",\"name\":\"A\"}");
-    r = call("POST", "/v1/users", big);
-    assert_problem(r, 413, "payload-too-large", "exceeds the limit of 16384 bytes", NULL);
-    r = call("PUT", "/v1/users", "{}");
-    assert_problem(r, 405, "method-not-allowed", "not allowed", NULL);
-    ck_assert_str_eq(header(r, "Allow"), "GET, HEAD, POST");
+    r = testapi_call("POST", "/v1/users", big);
+    testapi_assert_problem(r, 413, "payload-too-large", "exceeds the limit of 16384 bytes", NULL);
+    r = testapi_call("PUT", "/v1/users", "{}");
+    testapi_assert_problem(r, 405, "method-not-allowed", "not allowed", NULL);
+    ck_assert_str_eq(testapi_header(r, "Allow"), "GET, HEAD, POST");
     ck_assert_int_eq(total_calls(), 0);
 }
 END_TEST
@@ -914,32 +763,32 @@ END_TEST
 START_TEST(get_answers_the_user_with_its_etag)
 {
     char id[USER_ID_LEN + 1], upper[USER_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("bob@example.com", "Bob"));
-    r = call("GET", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("GET", cat("/v1/users/", id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    ck_assert_str_eq(header(r, "ETag"), "\"1\"");
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "id"), id);
-    ck_assert_str_eq(str(j, "email"), "bob@example.com");
-    ck_assert_str_eq(str(j, "name"), "Bob");
-    ck_assert_str_eq(str(j, "status"), "active");
-    ck_assert_int_eq(num(j, "version"), 1);
-    ck_assert_str_eq(str(j, "created_at"), "2026-01-01T00:00:00.123Z");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "ETag"), "\"1\"");
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "id"), id);
+    ck_assert_str_eq(testapi_str(j, "email"), "bob@example.com");
+    ck_assert_str_eq(testapi_str(j, "name"), "Bob");
+    ck_assert_str_eq(testapi_str(j, "status"), "active");
+    ck_assert_int_eq(testapi_num(j, "version"), 1);
+    ck_assert_str_eq(testapi_str(j, "created_at"), "2026-01-01T00:00:00.123Z");
     json_decref(j);
     /* An id in capitals is the same id. */
     for (size_t i = 0; i <= USER_ID_LEN; i++)
         upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 'a' + 'A' : id[i]);
-    r = call("GET", cat("/v1/users/", upper, ""), NULL);
+    r = testapi_call("GET", cat("/v1/users/", upper, ""), NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(fake.last_id, id);
     /* HEAD answers like GET, without a body. */
-    r = call("HEAD", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("HEAD", cat("/v1/users/", id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "ETag"), "\"1\"");
+    ck_assert_str_eq(testapi_header(r, "ETag"), "\"1\"");
 }
 END_TEST
 
@@ -953,41 +802,41 @@ START_TEST(get_refuses_bad_ids_and_answers_404_for_unknown_ones)
                          "%27%3B%20DROP%20TABLE%20users%3B--",
                          "0f8e1d2c-3b4a-4968-8776-55443322110g",
                          NULL};
-    struct reply *r;
+    struct testapi_reply *r;
 
     for (int i = 0; bad[i] != NULL; i++)
         assert_refused("GET", cat("/v1/users/", bad[i], ""), NULL, "id",
                        "path parameter 'id' must be a UUID");
-    r = call("GET", "/v1/users/%27%3B%20DROP", NULL);
-    assert_problem(r, 400, "invalid-request", "not ''; DROP'", "id");
+    r = testapi_call("GET", "/v1/users/%27%3B%20DROP", NULL);
+    testapi_assert_problem(r, 400, "invalid-request", "not ''; DROP'", "id");
     ck_assert_int_eq(total_calls(), 0);
-    r = call("GET", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100", NULL);
-    assert_problem(r, 404, "not-found", "user '0f8e1d2c-3b4a-4968-8776-554433221100' not found",
-                   NULL);
+    r = testapi_call("GET", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100", NULL);
+    testapi_assert_problem(r, 404, "not-found",
+                           "user '0f8e1d2c-3b4a-4968-8776-554433221100' not found", NULL);
     ck_assert_int_eq(calls(C_GET), 1);
 }
 END_TEST
 
 START_TEST(list_by_email_answers_zero_or_one_item)
 {
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j, *items;
     char id[USER_ID_LEN + 1];
 
     snprintf(id, sizeof(id), "%s", register_user("a+b@example.com", "Plus"));
-    r = call("GET", "/v1/users?email=a%2Bb@EXAMPLE.com", NULL);
+    r = testapi_call("GET", "/v1/users?email=a%2Bb@EXAMPLE.com", NULL);
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    j = body_json(r);
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    j = testapi_json(r);
     items = json_object_get(j, "items");
     ck_assert_int_eq(json_array_size(items), 1);
-    ck_assert_str_eq(str(json_array_get(items, 0), "id"), id);
+    ck_assert_str_eq(testapi_str(json_array_get(items, 0), "id"), id);
     ck_assert(json_is_null(json_object_get(j, "next_cursor")));
     json_decref(j);
 
-    r = call("GET", "/v1/users?email=nobody@example.com", NULL);
+    r = testapi_call("GET", "/v1/users?email=nobody@example.com", NULL);
     ck_assert_int_eq(r->status, 200);
-    j = body_json(r);
+    j = testapi_json(r);
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
     ck_assert(json_is_null(json_object_get(j, "next_cursor")));
     json_decref(j);
@@ -1020,16 +869,16 @@ START_TEST(list_walks_45_users_in_pages_of_20_exactly_once)
     }
     qsort(want, 45, sizeof(struct fake_user *), by_key);
     for (;;) {
-        struct reply *r = call("GET", path, NULL);
+        struct testapi_reply *r = testapi_call("GET", path, NULL);
         json_t *items, *next;
 
         ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
         ck_assert_int_lt(pages, 5);
-        j = body_json(r);
+        j = testapi_json(r);
         items = json_object_get(j, "items");
         sizes[pages++] = (int)json_array_size(items);
         for (size_t i = 0; i < json_array_size(items); i++) {
-            const char *id = str(json_array_get(items, i), "id");
+            const char *id = testapi_str(json_array_get(items, i), "id");
 
             for (int k = 0; k < nseen; k++)
                 ck_assert_msg(strcmp(seen[k], id) != 0, "user %s listed twice", id);
@@ -1057,11 +906,11 @@ START_TEST(list_walks_45_users_in_pages_of_20_exactly_once)
     ck_assert_int_eq(calls(C_LIST), 3);
 
     /* The default page is 20, and 100 is allowed. */
-    j = body_json(call("GET", "/v1/users", NULL));
+    j = testapi_json(testapi_call("GET", "/v1/users", NULL));
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 20);
     ck_assert_int_eq(fake.last_limit, 20);
     json_decref(j);
-    j = body_json(call("GET", "/v1/users?limit=100", NULL));
+    j = testapi_json(testapi_call("GET", "/v1/users?limit=100", NULL));
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 45);
     ck_assert(json_is_null(json_object_get(j, "next_cursor")));
     ck_assert_int_eq(fake.last_limit, 100);
@@ -1094,29 +943,29 @@ START_TEST(patch_renames_with_if_match_and_bumps_the_etag)
     const char *hdrs[] = {"If-Match: \"1\"", NULL};
     const char *merge[] = {"If-Match: \"2\"", "Content-Type: application/merge-patch+json", NULL};
     char id[USER_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("cat@example.com", "Cat"));
-    r = call_h("PATCH", cat("/v1/users/", id, ""), hdrs, "{\"name\":\"  Catherine  \"}");
+    r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), hdrs, "{\"name\":\"  Catherine  \"}");
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "ETag"), "\"2\"");
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "name"), "Catherine");
-    ck_assert_str_eq(str(j, "email"), "cat@example.com");
-    ck_assert_int_eq(num(j, "version"), 2);
-    ck_assert_str_eq(str(j, "created_at"), "2026-01-01T00:00:00.123Z");
-    ck_assert_str_eq(str(j, "updated_at"), "2026-01-01T00:00:01.123Z");
+    ck_assert_str_eq(testapi_header(r, "ETag"), "\"2\"");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "name"), "Catherine");
+    ck_assert_str_eq(testapi_str(j, "email"), "cat@example.com");
+    ck_assert_int_eq(testapi_num(j, "version"), 2);
+    ck_assert_str_eq(testapi_str(j, "created_at"), "2026-01-01T00:00:00.123Z");
+    ck_assert_str_eq(testapi_str(j, "updated_at"), "2026-01-01T00:00:01.123Z");
     json_decref(j);
     ck_assert_int_eq(fake.expected_version, 1);
     ck_assert_int_eq(strlen(fake.traceparent), 55);
 
-    r = call_h("PATCH", cat("/v1/users/", id, ""), merge, "{\"name\":\"Cathy\"}");
+    r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), merge, "{\"name\":\"Cathy\"}");
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "ETag"), "\"3\"");
-    r = call("GET", cat("/v1/users/", id, ""), NULL);
-    ck_assert_str_eq(header(r, "ETag"), "\"3\"");
+    ck_assert_str_eq(testapi_header(r, "ETag"), "\"3\"");
+    r = testapi_call("GET", cat("/v1/users/", id, ""), NULL);
+    ck_assert_str_eq(testapi_header(r, "ETag"), "\"3\"");
 }
 END_TEST
 
@@ -1124,17 +973,17 @@ START_TEST(patch_with_a_stale_version_is_412)
 {
     const char *stale[] = {"If-Match: \"1\"", NULL};
     char id[USER_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
 
     snprintf(id, sizeof(id), "%s", register_user("dan@example.com", "Dan"));
-    ck_assert_int_eq(call_h("PATCH", cat("/v1/users/", id, ""), stale, "{\"name\":\"D\"}")->status,
-                     200);
-    r = call_h("PATCH", cat("/v1/users/", id, ""), stale, "{\"name\":\"Late\"}");
-    assert_problem(r, 412, "precondition-failed", "is no longer at version 1", NULL);
+    ck_assert_int_eq(
+        testapi_call_h("PATCH", cat("/v1/users/", id, ""), stale, "{\"name\":\"D\"}")->status, 200);
+    r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), stale, "{\"name\":\"Late\"}");
+    testapi_assert_problem(r, 412, "precondition-failed", "is no longer at version 1", NULL);
     ck_assert_str_eq(fake.users[0].name, "D");
-    r = call_h("PATCH", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100", stale,
-               "{\"name\":\"Nobody\"}");
-    assert_problem(r, 404, "not-found", "not found", NULL);
+    r = testapi_call_h("PATCH", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100", stale,
+                       "{\"name\":\"Nobody\"}");
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
 }
 END_TEST
 
@@ -1153,31 +1002,34 @@ START_TEST(patch_without_if_match_is_428_and_a_bad_one_400)
                          "'1'",
                          NULL};
     char id[USER_ID_LEN + 1], h[128];
-    struct reply *r;
+    struct testapi_reply *r;
     int before;
 
     snprintf(id, sizeof(id), "%s", register_user("eve@example.com", "Eve"));
     before = total_calls();
-    r = call("PATCH", cat("/v1/users/", id, ""), "{\"name\":\"Mallory\"}");
-    assert_problem(r, 428, "precondition-required", "send If-Match", NULL);
+    r = testapi_call("PATCH", cat("/v1/users/", id, ""), "{\"name\":\"Mallory\"}");
+    testapi_assert_problem(r, 428, "precondition-required", "send If-Match", NULL);
     for (int i = 0; bad[i] != NULL; i++) {
         const char *hdrs[] = {h, NULL};
 
         snprintf(h, sizeof(h), "If-Match: %s", bad[i]);
-        r = call_h("PATCH", cat("/v1/users/", id, ""), hdrs, "{\"name\":\"Mallory\"}");
-        assert_problem(r, 400, "invalid-request", "header 'If-Match' must be one ETag", "If-Match");
+        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), hdrs, "{\"name\":\"Mallory\"}");
+        testapi_assert_problem(r, 400, "invalid-request", "header 'If-Match' must be one ETag",
+                               "If-Match");
     }
     {
         const char *ok[] = {"If-Match: \"1\"", NULL};
 
-        r = call_h("PATCH", cat("/v1/users/", id, ""), ok, "{\"name\":\"Eve\",\"email\":\"x\"}");
-        assert_problem(r, 400, "invalid-request", "field 'email' is not allowed", "email");
-        r = call_h("PATCH", cat("/v1/users/", id, ""), ok, "{}");
-        assert_problem(r, 400, "invalid-request", "field 'name' is required", "name");
-        r = call_h("PATCH", cat("/v1/users/", id, ""), ok, "{\"name\":12}");
-        assert_problem(r, 400, "invalid-request", "field 'name' must be a string", "name");
-        r = call_h("PATCH", "/v1/users/nope", ok, "{\"name\":\"x\"}");
-        assert_problem(r, 400, "invalid-request", "path parameter 'id' must be a UUID", "id");
+        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), ok,
+                           "{\"name\":\"Eve\",\"email\":\"x\"}");
+        testapi_assert_problem(r, 400, "invalid-request", "field 'email' is not allowed", "email");
+        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), ok, "{}");
+        testapi_assert_problem(r, 400, "invalid-request", "field 'name' is required", "name");
+        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), ok, "{\"name\":12}");
+        testapi_assert_problem(r, 400, "invalid-request", "field 'name' must be a string", "name");
+        r = testapi_call_h("PATCH", "/v1/users/nope", ok, "{\"name\":\"x\"}");
+        testapi_assert_problem(r, 400, "invalid-request", "path parameter 'id' must be a UUID",
+                               "id");
     }
     ck_assert_int_eq(total_calls(), before);
     ck_assert_str_eq(fake.users[0].name, "Eve");
@@ -1189,22 +1041,22 @@ START_TEST(delete_answers_204_then_the_user_is_gone)
     const char *hdrs[] = {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
                           NULL};
     char id[USER_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("fay@example.com", "Fay"));
-    r = call_h("DELETE", cat("/v1/users/", id, ""), hdrs, NULL);
+    r = testapi_call_h("DELETE", cat("/v1/users/", id, ""), hdrs, NULL);
     ck_assert_int_eq(r->status, 204);
     ck_assert_int_eq(r->len, 0);
     ck_assert_int_eq(calls(C_ERASE), 1);
     ck_assert(strncmp(fake.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36) == 0);
-    r = call("GET", cat("/v1/users/", id, ""), NULL);
-    assert_problem(r, 404, "not-found", "not found", NULL);
-    r = call("DELETE", cat("/v1/users/", id, ""), NULL);
-    assert_problem(r, 404, "not-found", "not found", NULL);
-    r = call("GET", cat("/v1/users/", id, "/wallet"), NULL);
-    assert_problem(r, 404, "not-found", "not found", NULL);
-    j = body_json(call("GET", "/v1/users?email=fay@example.com", NULL));
+    r = testapi_call("GET", cat("/v1/users/", id, ""), NULL);
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
+    r = testapi_call("DELETE", cat("/v1/users/", id, ""), NULL);
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
+    r = testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL);
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
+    j = testapi_json(testapi_call("GET", "/v1/users?email=fay@example.com", NULL));
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
     json_decref(j);
     assert_refused("DELETE", "/v1/users/fay", NULL, "id", "must be a UUID");
@@ -1219,22 +1071,22 @@ END_TEST
 START_TEST(wallet_starts_empty)
 {
     char id[USER_ID_LEN + 1];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("gus@example.com", "Gus"));
-    r = call("GET", cat("/v1/users/", id, "/wallet"), NULL);
+    r = testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL);
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "user_id"), id);
-    ck_assert_int_eq(num(j, "balance_cents"), 0);
-    ck_assert_str_eq(str(j, "updated_at"), "2026-01-01T00:00:00.123Z");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "user_id"), id);
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 0);
+    ck_assert_str_eq(testapi_str(j, "updated_at"), "2026-01-01T00:00:00.123Z");
     ck_assert_int_eq(json_object_size(j), 3);
     json_decref(j);
-    r = call("GET", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100/wallet", NULL);
-    assert_problem(r, 404, "not-found", "user '0f8e1d2c-3b4a-4968-8776-554433221100' not found",
-                   NULL);
+    r = testapi_call("GET", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100/wallet", NULL);
+    testapi_assert_problem(r, 404, "not-found",
+                           "user '0f8e1d2c-3b4a-4968-8776-554433221100' not found", NULL);
     assert_refused("GET", "/v1/users/x/wallet", NULL, "id", "must be a UUID");
 }
 END_TEST
@@ -1242,44 +1094,46 @@ END_TEST
 START_TEST(credit_is_201_then_200_on_replay_and_409_on_a_changed_request)
 {
     char id[USER_ID_LEN + 1], other[USER_ID_LEN + 1], first[1024];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(other, sizeof(other), "%s", register_user("hal@example.com", "Hal"));
     snprintf(id, sizeof(id), "%s", register_user("ida@example.com", "Ida"));
-    r = call("POST", cat("/v1/users/", id, "/wallet/credits"),
-             "{\"credit_id\":\"5A4C6E0E-3B8F-4A52-9D3C-1F0E2B7A9C11\",\"amount_cents\":5000}");
+    r = testapi_call(
+        "POST", cat("/v1/users/", id, "/wallet/credits"),
+        "{\"credit_id\":\"5A4C6E0E-3B8F-4A52-9D3C-1F0E2B7A9C11\",\"amount_cents\":5000}");
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
     keep(first, sizeof(first), r);
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "credit_id"), CREDIT1);
-    ck_assert_str_eq(str(j, "user_id"), id);
-    ck_assert_int_eq(num(j, "amount_cents"), 5000);
-    ck_assert_int_eq(num(j, "balance_cents"), 5000);
-    ck_assert_str_eq(str(j, "created_at"), "2026-01-01T00:00:02.123Z");
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "credit_id"), CREDIT1);
+    ck_assert_str_eq(testapi_str(j, "user_id"), id);
+    ck_assert_int_eq(testapi_num(j, "amount_cents"), 5000);
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 5000);
+    ck_assert_str_eq(testapi_str(j, "created_at"), "2026-01-01T00:00:02.123Z");
     json_decref(j);
     ck_assert_int_eq(strlen(fake.traceparent), 55);
 
-    r = call("POST", cat("/v1/users/", id, "/wallet/credits"),
-             "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":5000}");
+    r = testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+                     "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":5000}");
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "true");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
     ck_assert_str_eq(r->body, first);
-    j = body_json(call("GET", cat("/v1/users/", id, "/wallet"), NULL));
-    ck_assert_int_eq(num(j, "balance_cents"), 5000);
+    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 5000);
     json_decref(j);
 
-    r = call("POST", cat("/v1/users/", id, "/wallet/credits"),
-             "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":6000}");
-    assert_problem(r, 409, "idempotency-key-reused", "credit '" CREDIT1 "' was already made", NULL);
-    r = call("POST", cat("/v1/users/", other, "/wallet/credits"),
-             "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":5000}");
-    assert_problem(r, 409, "idempotency-key-reused", "different amount or user", NULL);
-    r = call("POST", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100/wallet/credits",
-             "{\"credit_id\":\"0f8e1d2c-3b4a-4968-8776-554433221101\",\"amount_cents\":1}");
-    assert_problem(r, 404, "not-found", "not found", NULL);
+    r = testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+                     "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":6000}");
+    testapi_assert_problem(r, 409, "idempotency-key-reused",
+                           "credit '" CREDIT1 "' was already made", NULL);
+    r = testapi_call("POST", cat("/v1/users/", other, "/wallet/credits"),
+                     "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":5000}");
+    testapi_assert_problem(r, 409, "idempotency-key-reused", "different amount or user", NULL);
+    r = testapi_call("POST", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100/wallet/credits",
+                     "{\"credit_id\":\"0f8e1d2c-3b4a-4968-8776-554433221101\",\"amount_cents\":1}");
+    testapi_assert_problem(r, 404, "not-found", "not found", NULL);
 }
 END_TEST
 
@@ -1328,54 +1182,55 @@ END_TEST
 START_TEST(payment_is_201_then_200_on_replay_409_when_short_or_reused)
 {
     char id[USER_ID_LEN + 1], body[512], first[1024];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("kim@example.com", "Kim"));
-    call("POST", cat("/v1/users/", id, "/wallet/credits"),
-         "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":1000}");
+    testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+                 "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":1000}");
 
     snprintf(body, sizeof(body),
              "{\"payment_id\":\"" PAY1 "\",\"user_id\":\"%s\",\"amount_cents\":1999}", id);
-    r = call("POST", "/v1/payments", body);
-    assert_problem(r, 409, "insufficient-funds", "holds less than 1999 cents", NULL);
-    j = body_json(call("GET", cat("/v1/users/", id, "/wallet"), NULL));
-    ck_assert_int_eq(num(j, "balance_cents"), 1000);
+    r = testapi_call("POST", "/v1/payments", body);
+    testapi_assert_problem(r, 409, "insufficient-funds", "holds less than 1999 cents", NULL);
+    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 1000);
     json_decref(j);
 
     snprintf(body, sizeof(body),
              "{\"payment_id\":\"" PAY1 "\",\"user_id\":\"%s\",\"amount_cents\":999}", id);
-    r = call("POST", "/v1/payments", body);
+    r = testapi_call("POST", "/v1/payments", body);
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     keep(first, sizeof(first), r);
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "payment_id"), PAY1);
-    ck_assert_str_eq(str(j, "user_id"), id);
-    ck_assert_int_eq(num(j, "amount_cents"), 999);
-    ck_assert_str_eq(str(j, "status"), "captured");
-    ck_assert_int_eq(num(j, "balance_cents"), 1);
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "payment_id"), PAY1);
+    ck_assert_str_eq(testapi_str(j, "user_id"), id);
+    ck_assert_int_eq(testapi_num(j, "amount_cents"), 999);
+    ck_assert_str_eq(testapi_str(j, "status"), "captured");
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 1);
     ck_assert(json_is_null(json_object_get(j, "refunded_at")));
     ck_assert_int_eq(json_object_size(j), 7);
     json_decref(j);
 
-    r = call("POST", "/v1/payments", body);
+    r = testapi_call("POST", "/v1/payments", body);
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "true");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
     ck_assert_str_eq(r->body, first);
-    j = body_json(call("GET", cat("/v1/users/", id, "/wallet"), NULL));
-    ck_assert_int_eq(num(j, "balance_cents"), 1);
+    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 1);
     json_decref(j);
 
     snprintf(body, sizeof(body),
              "{\"payment_id\":\"" PAY1 "\",\"user_id\":\"%s\",\"amount_cents\":1}", id);
-    r = call("POST", "/v1/payments", body);
-    assert_problem(r, 409, "idempotency-key-reused", "payment '" PAY1 "' was already made", NULL);
-    r = call("POST", "/v1/payments",
-             "{\"payment_id\":\"0f8e1d2c-3b4a-4968-8776-554433221101\",\"user_id\":"
-             "\"0f8e1d2c-3b4a-4968-8776-554433221100\",\"amount_cents\":1}");
-    assert_problem(r, 404, "not-found", "user '0f8e1d2c-3b4a-4968-8776-554433221100' not found",
-                   NULL);
+    r = testapi_call("POST", "/v1/payments", body);
+    testapi_assert_problem(r, 409, "idempotency-key-reused", "payment '" PAY1 "' was already made",
+                           NULL);
+    r = testapi_call("POST", "/v1/payments",
+                     "{\"payment_id\":\"0f8e1d2c-3b4a-4968-8776-554433221101\",\"user_id\":"
+                     "\"0f8e1d2c-3b4a-4968-8776-554433221100\",\"amount_cents\":1}");
+    testapi_assert_problem(r, 404, "not-found",
+                           "user '0f8e1d2c-3b4a-4968-8776-554433221100' not found", NULL);
 }
 END_TEST
 
@@ -1409,40 +1264,40 @@ END_TEST
 START_TEST(refund_is_idempotent)
 {
     char id[USER_ID_LEN + 1], body[512], first[1024];
-    struct reply *r;
+    struct testapi_reply *r;
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("lee@example.com", "Lee"));
-    call("POST", cat("/v1/users/", id, "/wallet/credits"),
-         "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":1000}");
+    testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+                 "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":1000}");
     snprintf(body, sizeof(body),
              "{\"payment_id\":\"" PAY1 "\",\"user_id\":\"%s\",\"amount_cents\":600}", id);
-    ck_assert_int_eq(call("POST", "/v1/payments", body)->status, 201);
+    ck_assert_int_eq(testapi_call("POST", "/v1/payments", body)->status, 201);
 
-    r = call("POST", "/v1/payments/" PAY1 "/refund", NULL);
+    r = testapi_call("POST", "/v1/payments/" PAY1 "/refund", NULL);
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/json");
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
     keep(first, sizeof(first), r);
-    j = body_json(r);
-    ck_assert_str_eq(str(j, "payment_id"), PAY1);
-    ck_assert_str_eq(str(j, "status"), "refunded");
-    ck_assert_int_eq(num(j, "balance_cents"), 1000);
-    ck_assert_str_eq(str(j, "refunded_at"), "2026-01-01T00:00:03.123Z");
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "payment_id"), PAY1);
+    ck_assert_str_eq(testapi_str(j, "status"), "refunded");
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 1000);
+    ck_assert_str_eq(testapi_str(j, "refunded_at"), "2026-01-01T00:00:03.123Z");
     json_decref(j);
     ck_assert_int_eq(strlen(fake.traceparent), 55);
 
-    r = call("POST", "/v1/payments/" PAY1 "/refund", "{}");
+    r = testapi_call("POST", "/v1/payments/" PAY1 "/refund", "{}");
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Idempotent-Replayed"), "true");
+    ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
     ck_assert_str_eq(r->body, first);
-    j = body_json(call("GET", cat("/v1/users/", id, "/wallet"), NULL));
-    ck_assert_int_eq(num(j, "balance_cents"), 1000);
+    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    ck_assert_int_eq(testapi_num(j, "balance_cents"), 1000);
     json_decref(j);
 
-    r = call("POST", "/v1/payments/0f8e1d2c-3b4a-4968-8776-554433221100/refund", NULL);
-    assert_problem(r, 404, "not-found", "payment '0f8e1d2c-3b4a-4968-8776-554433221100' not found",
-                   NULL);
+    r = testapi_call("POST", "/v1/payments/0f8e1d2c-3b4a-4968-8776-554433221100/refund", NULL);
+    testapi_assert_problem(r, 404, "not-found",
+                           "payment '0f8e1d2c-3b4a-4968-8776-554433221100' not found", NULL);
     {
         int before = total_calls();
 
@@ -1482,27 +1337,28 @@ START_TEST(store_unavailable_is_503_with_retry_after_on_every_route)
 
     fake.fail = SVC_EUNAVAILABLE;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        struct reply *r = call_h(routes[i].method, routes[i].path, hdrs, routes[i].body);
+        struct testapi_reply *r =
+            testapi_call_h(routes[i].method, routes[i].path, hdrs, routes[i].body);
 
-        assert_problem(r, 503, "unavailable", "the user database is unavailable", NULL);
-        ck_assert_msg(strcmp(header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
-                      routes[i].method, routes[i].path, header(r, "Retry-After"));
+        testapi_assert_problem(r, 503, "unavailable", "the user database is unavailable", NULL);
+        ck_assert_msg(strcmp(testapi_header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
+                      routes[i].method, routes[i].path, testapi_header(r, "Retry-After"));
         ck_assert_msg(calls(routes[i].c) == 1, "%s %s did not reach the store", routes[i].method,
                       routes[i].path);
     }
     /* Anything unexpected from the store is a 500 without its details. */
     fake.fail = SVC_EINTERNAL;
-    assert_problem(call("GET", "/v1/users/" PAY1, NULL), 500, "internal", "could not be completed",
-                   NULL);
+    testapi_assert_problem(testapi_call("GET", "/v1/users/" PAY1, NULL), 500, "internal",
+                           "could not be completed", NULL);
 }
 END_TEST
 
 START_TEST(openapi_yaml_is_served_and_names_every_route)
 {
-    struct reply *r = call("GET", "/openapi.yaml", NULL);
+    struct testapi_reply *r = testapi_call("GET", "/openapi.yaml", NULL);
 
     ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(header(r, "Content-Type"), "application/yaml");
+    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/yaml");
     ck_assert(strncmp(r->body, "openapi: 3.1", 12) == 0);
     ck_assert_msg(r->len < sizeof(r->body) - 1, "the document is bigger than the test's buffer");
     for (const struct svc_route *rt = user_routes; rt->path != NULL; rt++) {
