@@ -471,10 +471,11 @@ int svc_server_stop(struct svc_server *s)
     int left;
 
     svc_server_drain(s);
-    /* Stop accepting; connections already open may finish their requests. */
+    /* Stop accepting; connections already open may finish their requests. The listening
+     * socket is closed only after the daemon has stopped: with a thread pool each worker takes
+     * it out of its own epoll set when it notices the quiesce, and closing it earlier makes
+     * that fail, which libmicrohttpd treats as fatal (seen in CI). */
     fd = MHD_quiesce_daemon(s->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
     deadline = svc__now_ns() + (uint64_t)s->opts.shutdown_grace_ms * 1000000u;
     while (atomic_load(&s->inflight) > 0 && svc__now_ns() < deadline) {
         struct timespec ts = {0, 10L * 1000 * 1000};
@@ -486,6 +487,8 @@ int svc_server_stop(struct svc_server *s)
         svc_log_warn("shutdown grace of %d ms over with %d requests in flight",
                      s->opts.shutdown_grace_ms, left);
     MHD_stop_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     free(s);
     return left;
 }
