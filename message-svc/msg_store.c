@@ -2,24 +2,39 @@
  * msg_store.c: message-svc's MongoDB store (FerretDB locally), the only file that includes
  * libmongoc.
  *
- * Two collections in the URI's database:
+ * Collections in the URI's database:
  *   messages  {_id: message id, recipient, sender (user id or "system"), sender_name (null once
  *             the sender is deleted), subject, body, created_at (date), read (bool), read_at
- *             (date or null), source_event_id (or null), dedup_key}
+ *             (date or null), source_event_id (or null)}
  *   users     {_id: user id, name (null once deleted), deleted (bool), version}
- * Indexes, created at start-up with the createIndexes command (idempotent): messages
- * {recipient: 1, created_at: -1, _id: -1} for the inbox, unique {dedup_key: 1} for
- * idempotency, {sender: 1} for renames and deletions; users are found by _id.
+ *   inboxes   {_id: user id, m: {<message id>: {t: created_at, r: read}}}: the user's inbox as
+ *             an index document
+ *   sent      {_id: user id, m: {<message id>: {t: created_at, r: false}}}: what the user sent,
+ *             for renames and the deletion of the user
+ *   dedup     {_id: Idempotency-Key of a sender, message_id, created_at}
+ *   meta      {_id: "layout", version}: the layout of the data, for the upgrade at start-up
+ *
+ * Every read and every write is addressed by _id alone, because that is the only filter
+ * FerretDB 1.24 (SQLite) looks up by index (internal/backends/sqlite/collection.go pushes down
+ * `{_id: <string>}` and nothing else): a filter on any other member scans the collection and
+ * decodes every document, and a secondary index does not change that. So the inbox is not a
+ * query on messages but an index document per user, cut into pages here; renames and deletions
+ * walk the user's index documents and write each message by _id in one bulk write; welcome
+ * messages take their event's id, so a replay is a duplicate _id. The one scan left is the
+ * retention sweep, once per SWEEP_INTERVAL. On MongoDB the same layout costs the same.
  *
  * Only what both FerretDB 1.24 and MongoDB 7 do is used: no transactions, no TTL or partial
- * indexes, no $lookup. So every consumer function is a sequence of single-document or
- * single-filter writes, each idempotent, whose order makes a crash between two of them harmless:
- * the event is delivered again and the sequence finishes. Versions make them safe against
- * out-of-order delivery: the read model is changed only by an update whose filter requires an
- * older version, and the messages then follow the read model's state, not the event's.
+ * indexes, no $lookup. So every function is a sequence of single-document writes, each
+ * idempotent, whose order makes a crash between two of them harmless: the event (or the
+ * request with its Idempotency-Key) comes again and the sequence finishes, and readers pass
+ * over an index entry whose message is gone. Versions make the consumer safe against
+ * out-of-order delivery: the read model is changed only when the event's version is newer, and
+ * the messages then follow the read model's state, not the event's.
  *
  * Every filter and update is built with BCON from typed values: a client string is only ever
- * a UTF-8 value, never a key, so "$gt", "$where" or "a.b" are stored and matched verbatim.
+ * a UTF-8 value, never a key, so "$gt", "$where" or "a.b" are stored and matched verbatim. The
+ * only keys built from data are index entries' "m.<message id>", and message ids are UUIDs of
+ * this store's own making (checked before use).
  *
  * Driver errors are translated here, once, and logged once with their context; only SVC_E*
  * and MSG_E* codes leave this file. Connection and server-selection failures are
@@ -33,6 +48,7 @@
 #include "svc/log.h"
 #include "svc/uuid.h"
 
+#include <inttypes.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -42,6 +58,15 @@
 
 #define MESSAGES "messages"
 #define USERS    "users"
+#define INBOXES  "inboxes"
+#define SENT     "sent"
+#define DEDUP    "dedup"
+#define META     "meta"
+/* The layout this code reads and writes (see above); 1 was a messages collection queried by
+ * recipient and sender, without index documents. */
+#define LAYOUT 2
+/* Mutexes serialising this replica's updates of one index document (stripe()). */
+#define STRIPES 64
 /* The display name of the platform on system messages. */
 #define SYSTEM_NAME "polyglot"
 /* "database unreachable" warnings are logged at most this often. */
@@ -53,6 +78,7 @@ struct msg_mongo {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     char *db;
+    pthread_mutex_t inbox_locks[STRIPES], sent_locks[STRIPES];
     pthread_mutex_t mu; /* guards what follows */
     bool down;
     char why[BSON_ERROR_BUFFER_SIZE];
@@ -266,9 +292,9 @@ static int insert(struct msg_mongo *m, mongoc_client_t *c, const char *name, con
     return rc;
 }
 
-/* update_one (MANY false) or update_many; *MATCHED (may be NULL) says how many matched. */
-static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, bool many,
-                  const bson_t *filter, const bson_t *upd, const char *what, int64_t *matched)
+/* update_one with OPTS (may be NULL); *MATCHED (may be NULL) says how many matched. */
+static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, const bson_t *filter,
+                  const bson_t *upd, const bson_t *opts, const char *what, int64_t *matched)
 {
     mongoc_collection_t *co = coll(m, c, name);
     bson_error_t err;
@@ -276,8 +302,7 @@ static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, boo
     bool ok;
     int rc = 0;
 
-    ok = many ? mongoc_collection_update_many(co, filter, upd, NULL, &reply, &err)
-              : mongoc_collection_update_one(co, filter, upd, NULL, &reply, &err);
+    ok = mongoc_collection_update_one(co, filter, upd, opts, &reply, &err);
     if (!ok)
         rc = fail(m, &err, what);
     else
@@ -346,10 +371,12 @@ static int active_user(struct msg_mongo *m, mongoc_client_t *c, const char *user
     return u->deleted ? MSG_EUSER_DELETED : 0;
 }
 
+/* The message _id (a UUID, from this store) as stored; the row has no "read" member of its own,
+ * read_at says it. */
 static int get_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena *a,
-                       const char *key, const char *value, struct msg_message *out)
+                       const char *id, struct msg_message *out)
 {
-    bson_t *filter = BCON_NEW(key, BCON_UTF8(value));
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *doc = NULL;
     int rc = find_one(m, c, MESSAGES, filter, "message lookup", &doc);
 
@@ -363,69 +390,271 @@ static int get_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
     return rc;
 }
 
+/* ---- the index documents ------------------------------------------------------------------- */
+
+/*
+ * FerretDB 1.24 applies an update as a read, a change in Go and a write, with nothing held in
+ * between (internal/handler/msg_update.go), so two concurrent updates of one document can lose
+ * one. The index documents are the only documents this service updates concurrently, so it
+ * serialises its own updates of each one: a mutex per index document, striped by a hash of the
+ * owner's id. That covers one replica; MongoDB applies an update atomically, so replicas on
+ * MongoDB need nothing more. Lock order: a sent stripe before an inbox stripe, never the other
+ * way round (mg_send holds its sender's while it files the message in the recipient's inbox).
+ */
+static pthread_mutex_t *stripe(pthread_mutex_t *locks, const char *owner)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (const unsigned char *p = (const unsigned char *)owner; *p != '\0'; p++)
+        h = (h ^ *p) * 16777619u;
+    return &locks[h % STRIPES];
+}
+
+/* An index entry's key is "m.<message id>": ids are this store's own UUIDs (or event ids it
+ * checked to be UUIDs), so the path has no '.' or '$' of a client's. */
+static bool entry_path(const char *mid, char out[2 + MSG_ID_LEN + 1])
+{
+    if (!svc_uuid_valid(mid))
+        return false;
+    snprintf(out, 2 + MSG_ID_LEN + 1, "m.%s", mid);
+    return true;
+}
+
+/* One entry of an index document. */
+struct entry {
+    char id[MSG_ID_LEN + 1];
+    int64_t t;   /* the message's created_at */
+    bool read;   /* inboxes: whether it is read */
+};
+
+/* Reads OWNER's index document of NAME (inboxes or sent) into *OUT (malloc'd, *N entries; the
+ * caller frees it). None is no entries. */
+static int index_read(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *owner,
+                      struct entry **out, size_t *n)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(owner));
+    bson_t *doc = NULL;
+    bson_iter_t it, sub, f;
+    size_t cap = 0;
+    int rc = find_one(m, c, name, filter, "index lookup", &doc);
+
+    *out = NULL;
+    *n = 0;
+    if (rc == 0 && doc != NULL && bson_iter_init_find(&it, doc, "m") &&
+        BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &sub)) {
+        while (bson_iter_next(&sub)) {
+            struct entry *e;
+
+            if (!BSON_ITER_HOLDS_DOCUMENT(&sub) || strlen(bson_iter_key(&sub)) != MSG_ID_LEN)
+                continue;
+            if (*n == cap) {
+                cap = cap != 0 ? 2 * cap : 64;
+                *out = svc_realloc(*out, cap * sizeof(**out));
+            }
+            e = &(*out)[(*n)++];
+            memset(e, 0, sizeof(*e));
+            memcpy(e->id, bson_iter_key(&sub), MSG_ID_LEN);
+            bson_iter_recurse(&sub, &f);
+            while (bson_iter_next(&f)) {
+                if (strcmp(bson_iter_key(&f), "t") == 0 && BSON_ITER_HOLDS_DATE_TIME(&f))
+                    e->t = bson_iter_date_time(&f);
+                else if (strcmp(bson_iter_key(&f), "r") == 0 && BSON_ITER_HOLDS_BOOL(&f))
+                    e->read = bson_iter_bool(&f);
+            }
+        }
+    }
+    if (doc != NULL)
+        bson_destroy(doc);
+    bson_destroy(filter);
+    return rc;
+}
+
+/* Files message MID (created at T, READ or not) in OWNER's index document of NAME, creating the
+ * document when there is none. The caller holds OWNER's stripe. */
+static int index_put(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *owner,
+                     const char *mid, int64_t t, bool read)
+{
+    char path[2 + MSG_ID_LEN + 1];
+    bson_t *filter, *upd, *opts;
+    int rc;
+
+    if (!entry_path(mid, path)) {
+        svc_log_error("message id '%.64s' is not a UUID: not filed", mid);
+        return SVC_EINTERNAL;
+    }
+    filter = BCON_NEW("_id", BCON_UTF8(owner));
+    upd = BCON_NEW("$set", "{", path, "{", "t", BCON_DATE_TIME(t), "r", BCON_BOOL(read), "}", "}");
+    opts = BCON_NEW("upsert", BCON_BOOL(true));
+    rc = update(m, c, name, filter, upd, opts, "index update", NULL);
+    bson_destroy(opts);
+    bson_destroy(upd);
+    bson_destroy(filter);
+    return rc;
+}
+
+/* Removes the N entries IDS from OWNER's index document of NAME. The caller holds OWNER's
+ * stripe. */
+static int index_drop(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *owner,
+                      const char (*ids)[MSG_ID_LEN + 1], size_t n)
+{
+    char path[2 + MSG_ID_LEN + 1];
+    bson_t *filter, upd, unset;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    filter = BCON_NEW("_id", BCON_UTF8(owner));
+    bson_init(&upd);
+    bson_append_document_begin(&upd, "$unset", -1, &unset);
+    for (size_t i = 0; i < n; i++)
+        if (entry_path(ids[i], path))
+            bson_append_utf8(&unset, path, -1, "", 0);
+    bson_append_document_end(&upd, &unset);
+    rc = update(m, c, name, filter, &upd, NULL, "index update", NULL);
+    bson_destroy(&upd);
+    bson_destroy(filter);
+    return rc;
+}
+
+/* Deletes OWNER's index document of NAME. */
+static int index_delete(struct msg_mongo *m, mongoc_client_t *c, const char *name,
+                        const char *owner)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(owner));
+    int rc = delete_many(m, c, name, filter, "index delete", NULL);
+
+    bson_destroy(filter);
+    return rc;
+}
+
+/*
+ * One bulk write of N single-document operations on messages, each addressed by _id alone (the
+ * only filter FerretDB 1.24 looks up by index): UPD an update of each, or NULL to delete each.
+ * *DONE (may be NULL) says how many matched or were deleted.
+ */
+static int messages_by_id(struct msg_mongo *m, mongoc_client_t *c,
+                          const char (*ids)[MSG_ID_LEN + 1], size_t n, const bson_t *upd,
+                          const char *what, int64_t *done)
+{
+    mongoc_collection_t *co;
+    mongoc_bulk_operation_t *bulk;
+    bson_t *opts, reply;
+    bson_error_t err;
+    int rc = 0;
+
+    if (done != NULL)
+        *done = 0;
+    if (n == 0)
+        return 0;
+    co = coll(m, c, MESSAGES);
+    opts = BCON_NEW("ordered", BCON_BOOL(false));
+    bulk = mongoc_collection_create_bulk_operation_with_opts(co, opts);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        bson_t *filter = BCON_NEW("_id", BCON_UTF8(ids[i]));
+        bool ok = upd != NULL
+                      ? mongoc_bulk_operation_update_one_with_opts(bulk, filter, upd, NULL, &err)
+                      : mongoc_bulk_operation_remove_one_with_opts(bulk, filter, NULL, &err);
+
+        if (!ok)
+            rc = fail(m, &err, what);
+        bson_destroy(filter);
+    }
+    if (rc == 0) {
+        if (mongoc_bulk_operation_execute(bulk, &reply, &err) == 0)
+            rc = fail(m, &err, what);
+        else
+            note_up(m);
+        if (rc == 0 && done != NULL)
+            *done = reply_count(&reply, upd != NULL ? "nMatched" : "nRemoved");
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(opts);
+    mongoc_collection_destroy(co);
+    return rc;
+}
+
+/* The ids of ENTRIES, for messages_by_id() and index_drop() (malloc'd). */
+static char (*entry_ids(const struct entry *entries, size_t n))[MSG_ID_LEN + 1]
+{
+    char(*ids)[MSG_ID_LEN + 1] = svc_malloc((n != 0 ? n : 1) * sizeof(*ids));
+
+    for (size_t i = 0; i < n; i++)
+        memcpy(ids[i], entries[i].id, MSG_ID_LEN + 1);
+    return ids;
+}
+
 /* ---- the API ------------------------------------------------------------------------------- */
 
+/* Newest first; equal times by id, descending, as the keyset says. */
+static int entry_newest_first(const void *x, const void *y)
+{
+    const struct entry *a = x, *b = y;
+
+    if (a->t != b->t)
+        return a->t > b->t ? -1 : 1;
+    return -strcmp(a->id, b->id);
+}
+
+/*
+ * A page is cut from the recipient's index document (one lookup by _id), sorted here, then
+ * each message on it is read by _id: the inbox never asks the engine to filter or sort. An entry
+ * whose message is gone (deleted between the two writes that remove it) is passed over; so is
+ * one whose read state moved since the entry was read.
+ */
 static int mg_inbox(void *ctx, struct svc_arena *a, const char *user_id, int unread, int limit,
                     int64_t after_created_at_ms, const char *after_id, struct msg_page *out)
 {
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    mongoc_collection_t *co = NULL;
-    mongoc_cursor_t *cur = NULL;
-    bson_t *filter = NULL, *opts = NULL;
-    const bson_t *doc;
+    struct entry *es = NULL;
     struct user_row u;
-    bson_error_t err;
-    size_t cap;
+    size_t n = 0, cap;
     int rc;
 
     memset(out, 0, sizeof(*out));
     if (limit < 1)
         limit = 1;
+    cap = (size_t)limit;
     rc = active_user(m, c, user_id, &u);
+    if (rc == 0)
+        rc = index_read(m, c, INBOXES, user_id, &es, &n);
     if (rc != 0)
         goto out;
-
-    filter = BCON_NEW("recipient", BCON_UTF8(user_id));
-    if (unread >= 0)
-        BCON_APPEND(filter, "read", BCON_BOOL(unread == 0));
-    /* The keyset: strictly after (older than) the last item seen, ties broken by id. */
-    if (after_id != NULL)
-        BCON_APPEND(filter, "$or", "[", "{", "created_at", "{", "$lt",
-                    BCON_DATE_TIME(after_created_at_ms), "}", "}", "{", "created_at",
-                    BCON_DATE_TIME(after_created_at_ms), "_id", "{", "$lt", BCON_UTF8(after_id),
-                    "}", "}", "]");
-    opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "limit",
-                    BCON_INT64((int64_t)limit + 1));
-    co = coll(m, c, MESSAGES);
-    cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
-    cap = (size_t)limit;
+    qsort(es, n, sizeof(*es), entry_newest_first);
     out->items = svc_arena_calloc(a, cap * sizeof(*out->items));
-    while (mongoc_cursor_next(cur, &doc)) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct entry *e = &es[i];
+        struct msg_message msg;
+
+        /* The keyset: strictly after (older than) the last item seen, ties broken by id. */
+        if (after_id != NULL && (e->t > after_created_at_ms ||
+                                 (e->t == after_created_at_ms && strcmp(e->id, after_id) >= 0)))
+            continue;
+        if (unread >= 0 && e->read != (unread == 0))
+            continue;
+        rc = get_message(m, c, a, e->id, &msg);
+        if (rc == SVC_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc != 0 || (unread >= 0 && (msg.read_at_ms != 0) != (unread == 0)))
+            continue;
         if (out->n == cap) {
-            out->more = true;
+            out->more = true; /* one more exists: the page is full */
             break;
         }
-        row_message(doc, a, &out->items[out->n++]);
+        out->items[out->n++] = msg;
     }
-    if (!out->more && mongoc_cursor_error(cur, &err)) {
-        rc = fail(m, &err, "inbox");
+    if (rc != 0) {
         out->n = 0;
-        goto out;
-    }
-    note_up(m);
-    if (out->more) {
+        out->more = false;
+    } else if (out->more) {
         out->next_created_at_ms = out->items[out->n - 1].created_at_ms;
         memcpy(out->next_id, out->items[out->n - 1].id, sizeof(out->next_id));
     }
 out:
-    mongoc_cursor_destroy(cur);
-    if (co != NULL)
-        mongoc_collection_destroy(co);
-    if (opts != NULL)
-        bson_destroy(opts);
-    if (filter != NULL)
-        bson_destroy(filter);
+    free(es);
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
@@ -434,43 +663,86 @@ static int mg_get(void *ctx, struct svc_arena *a, const char *id, struct msg_mes
 {
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    int rc = get_message(m, c, a, "_id", id, out);
+    int rc = get_message(m, c, a, id, out);
 
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
 
+/*
+ * The message first, then its inbox entry, both under the recipient's stripe: the check of the
+ * state and the write are one step for this replica, so read_at keeps the time of the first
+ * reading. Only a change of state is written.
+ */
 static int mg_set_read(void *ctx, struct svc_arena *a, const char *id, bool read,
                        struct msg_message *out)
 {
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    /* Only a change of state is written, so read_at keeps the time of the first reading. */
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "read", BCON_BOOL(!read));
-    bson_t *upd = read ? BCON_NEW("$set", "{", "read", BCON_BOOL(true), "read_at",
-                                  BCON_DATE_TIME(now_ms()), "}")
-                       : BCON_NEW("$set", "{", "read", BCON_BOOL(false), "read_at", BCON_NULL, "}");
-    int rc = update(m, c, MESSAGES, false, filter, upd, "message read state", NULL);
+    pthread_mutex_t *mu = NULL;
+    bson_t *filter = NULL, *upd = NULL;
+    int64_t at = now_ms();
+    int rc = get_message(m, c, a, id, out);
 
+    if (rc != 0)
+        goto out;
+    mu = stripe(m->inbox_locks, out->recipient);
+    pthread_mutex_lock(mu);
+    /* Again under the stripe: another request may have changed it meanwhile. */
+    if ((rc = get_message(m, c, a, id, out)) != 0 || (out->read_at_ms != 0) == read)
+        goto out;
+    filter = BCON_NEW("_id", BCON_UTF8(id));
+    upd = read ? BCON_NEW("$set", "{", "read", BCON_BOOL(true), "read_at", BCON_DATE_TIME(at), "}")
+               : BCON_NEW("$set", "{", "read", BCON_BOOL(false), "read_at", BCON_NULL, "}");
+    rc = update(m, c, MESSAGES, filter, upd, NULL, "message read state", NULL);
     if (rc == 0)
-        rc = get_message(m, c, a, "_id", id, out);
-    bson_destroy(upd);
-    bson_destroy(filter);
+        rc = index_put(m, c, INBOXES, out->recipient, id, out->created_at_ms, read);
+    if (rc == 0)
+        out->read_at_ms = read ? at : 0;
+out:
+    if (mu != NULL)
+        pthread_mutex_unlock(mu);
+    if (upd != NULL)
+        bson_destroy(upd);
+    if (filter != NULL)
+        bson_destroy(filter);
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
 
+/* The message, then its entries in the recipient's inbox and the sender's sent index: a crash
+ * between leaves an entry without a message, which readers pass over. */
 static int mg_remove(void *ctx, const char *id)
 {
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_arena *a = svc_arena_new();
+    char ids[1][MSG_ID_LEN + 1];
+    struct msg_message msg;
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    pthread_mutex_t *mu;
     int64_t n = 0;
-    int rc = delete_many(m, c, MESSAGES, filter, "message delete", &n);
+    int rc = get_message(m, c, a, id, &msg);
 
+    if (rc == 0)
+        rc = delete_many(m, c, MESSAGES, filter, "message delete", &n);
     if (rc == 0 && n == 0)
         rc = SVC_ENOTFOUND;
+    if (rc == 0) {
+        snprintf(ids[0], sizeof(ids[0]), "%s", id);
+        mu = stripe(m->inbox_locks, msg.recipient);
+        pthread_mutex_lock(mu);
+        rc = index_drop(m, c, INBOXES, msg.recipient, (const char(*)[MSG_ID_LEN + 1])ids, 1);
+        pthread_mutex_unlock(mu);
+        if (rc == 0 && strcmp(msg.sender, MSG_SYSTEM) != 0) {
+            mu = stripe(m->sent_locks, msg.sender);
+            pthread_mutex_lock(mu);
+            rc = index_drop(m, c, SENT, msg.sender, (const char(*)[MSG_ID_LEN + 1])ids, 1);
+            pthread_mutex_unlock(mu);
+        }
+    }
     bson_destroy(filter);
+    svc_arena_free(a);
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
@@ -480,23 +752,85 @@ static bool same_str(const char *a, const char *b)
     return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
 }
 
-/* Inserts one message; a dedup-key hit returns the stored one with *REPLAYED, or
- * MSG_EIDEMPOTENCY when it is not the same message. */
+/*
+ * The message's id. A system message caused by an event takes the event's id (a UUID, checked),
+ * so a second delivery of the event inserts the same _id and is a duplicate: no lookup on the
+ * way. A message with another dedup key (a sender's Idempotency-Key) claims the key in the dedup
+ * collection, {_id: key, message_id}; when the key is claimed already, the message keeps the id
+ * it was given then. *CLAIMED says the key was there before.
+ */
+static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_new *in,
+                      int64_t at_ms, char id[MSG_ID_LEN + 1], bool *claimed)
+{
+    struct svc_uuid uuid;
+    bson_t *doc, *filter, *found = NULL;
+    bson_iter_t it;
+    int rc;
+
+    *claimed = false;
+    if (in->source_event_id != NULL &&
+        svc_uuid_parse(in->source_event_id, strlen(in->source_event_id), &uuid)) {
+        svc_uuid_format(&uuid, id);
+        return 0;
+    }
+    svc_uuid_v4_str(id);
+    if (in->dedup_key == NULL)
+        return 0;
+    doc = BCON_NEW("_id", BCON_UTF8(in->dedup_key), "message_id", BCON_UTF8(id), "created_at",
+                   BCON_DATE_TIME(at_ms));
+    rc = insert(m, c, DEDUP, doc, "idempotency key insert");
+    bson_destroy(doc);
+    if (rc != E_DUP)
+        return rc;
+    *claimed = true;
+    filter = BCON_NEW("_id", BCON_UTF8(in->dedup_key));
+    rc = find_one(m, c, DEDUP, filter, "idempotency key lookup", &found);
+    if (rc == 0 && found == NULL)
+        rc = SVC_EUNAVAILABLE; /* swept meanwhile: the caller tries again */
+    if (rc == 0 && (!bson_iter_init_find(&it, found, "message_id") || !BSON_ITER_HOLDS_UTF8(&it) ||
+                    !svc_uuid_valid(bson_iter_utf8(&it, NULL)))) {
+        svc_log_error("dedup entry '%.80s' holds no message id", in->dedup_key);
+        rc = SVC_EINTERNAL;
+    }
+    if (rc == 0)
+        snprintf(id, MSG_ID_LEN + 1, "%s", bson_iter_utf8(&it, NULL));
+    if (found != NULL)
+        bson_destroy(found);
+    bson_destroy(filter);
+    return rc;
+}
+
+/*
+ * Inserts one message and files it in its recipient's inbox (and its sender's sent index). A
+ * repeated dedup key or event returns the stored message with *REPLAYED, or MSG_EIDEMPOTENCY
+ * when it is not the same message. Every step is idempotent, and each is taken again on a
+ * replay, so a crash between two of them is finished by the retry: the message with its own
+ * _id, then the index entries with the stored message's time and read state. A message whose
+ * key outlived it (deleted by its recipient) is written again under its old id.
+ * The caller holds the sender's sent stripe (for a user's message).
+ */
 static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena *a,
                        const struct msg_new *in, const char *sender_name, int64_t at_ms,
                        struct msg_message *out, bool *replayed)
 {
-    char id[SVC_UUID_STR_LEN + 1];
-    const char *key;
+    struct svc_arena *own = a != NULL ? NULL : svc_arena_new();
+    char id[MSG_ID_LEN + 1];
+    struct msg_message stored;
+    pthread_mutex_t *mu;
+    bool claimed;
     bson_t *doc;
     int rc;
 
-    svc_uuid_v4_str(id);
-    key = in->dedup_key != NULL ? in->dedup_key : id;
+    if (own != NULL)
+        a = own;
+    if (replayed != NULL)
+        *replayed = false;
+    if ((rc = message_id(m, c, in, at_ms, id, &claimed)) != 0)
+        goto out;
     doc = BCON_NEW("_id", BCON_UTF8(id), "recipient", BCON_UTF8(in->to_user_id), "sender",
                    BCON_UTF8(in->from_user_id), "subject", BCON_UTF8(in->subject), "body",
                    BCON_UTF8(in->body), "created_at", BCON_DATE_TIME(at_ms), "read",
-                   BCON_BOOL(false), "read_at", BCON_NULL, "dedup_key", BCON_UTF8(key));
+                   BCON_BOOL(false), "read_at", BCON_NULL);
     if (sender_name != NULL)
         BCON_APPEND(doc, "sender_name", BCON_UTF8(sender_name));
     else
@@ -507,29 +841,35 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
         BCON_APPEND(doc, "source_event_id", BCON_NULL);
     rc = insert(m, c, MESSAGES, doc, "message insert");
     bson_destroy(doc);
-    if (replayed != NULL)
-        *replayed = false;
-    if (rc == 0) {
-        if (out != NULL && a != NULL)
-            rc = get_message(m, c, a, "_id", id, out);
-        return rc;
-    }
-    if (rc != E_DUP)
-        return rc;
-    if (out == NULL || a == NULL) {
-        if (replayed != NULL)
-            *replayed = true;
-        return 0;
-    }
-    rc = get_message(m, c, a, "dedup_key", key, out);
-    if (rc != 0)
-        return rc == SVC_ENOTFOUND ? SVC_EUNAVAILABLE : rc; /* deleted meanwhile: try again */
-    if (strcmp(out->recipient, in->to_user_id) != 0 || !same_str(out->sender, in->from_user_id) ||
-        !same_str(out->subject, in->subject) || !same_str(out->body, in->body))
-        return MSG_EIDEMPOTENCY;
-    if (replayed != NULL)
+    if (rc != 0 && rc != E_DUP)
+        goto out;
+    if (rc == E_DUP && replayed != NULL)
         *replayed = true;
-    return 0;
+    rc = 0;
+
+    /* The index entries follow the stored message, read under the recipient's stripe so that a
+     * concurrent change of its read state is not undone. */
+    mu = stripe(m->inbox_locks, in->to_user_id);
+    pthread_mutex_lock(mu);
+    rc = get_message(m, c, a, id, &stored);
+    if (rc == 0 && (strcmp(stored.recipient, in->to_user_id) != 0 ||
+                    !same_str(stored.sender, in->from_user_id) ||
+                    !same_str(stored.subject, in->subject) || !same_str(stored.body, in->body)))
+        rc = MSG_EIDEMPOTENCY;
+    if (rc == 0)
+        rc = index_put(m, c, INBOXES, stored.recipient, id, stored.created_at_ms,
+                       stored.read_at_ms != 0);
+    pthread_mutex_unlock(mu);
+    if (rc == SVC_ENOTFOUND)
+        rc = SVC_EUNAVAILABLE; /* deleted meanwhile: the caller tries again */
+    if (rc == 0 && strcmp(in->from_user_id, MSG_SYSTEM) != 0)
+        rc = index_put(m, c, SENT, in->from_user_id, id, stored.created_at_ms, false);
+    if (rc == 0 && out != NULL)
+        *out = stored;
+out:
+    if (own != NULL)
+        svc_arena_free(own);
+    return rc;
 }
 
 static int mg_send(void *ctx, struct svc_arena *a, const struct msg_new *in,
@@ -537,12 +877,17 @@ static int mg_send(void *ctx, struct svc_arena *a, const struct msg_new *in,
 {
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    pthread_mutex_t *mu = NULL;
     struct user_row from, to;
     const char *sender_name = SYSTEM_NAME;
     int rc = 0;
 
     *replayed = false;
     if (strcmp(in->from_user_id, MSG_SYSTEM) != 0) {
+        /* Held until the message is in the sender's sent index, so a rename of the sender
+         * (sync_sender_name) either sees the message or happened before its name was read. */
+        mu = stripe(m->sent_locks, in->from_user_id);
+        pthread_mutex_lock(mu);
         rc = active_user(m, c, in->from_user_id, &from);
         sender_name = from.has_name ? from.name : NULL;
     }
@@ -550,6 +895,8 @@ static int mg_send(void *ctx, struct svc_arena *a, const struct msg_new *in,
         rc = active_user(m, c, in->to_user_id, &to);
     if (rc == 0)
         rc = put_message(m, c, a, in, sender_name, now_ms(), out, replayed);
+    if (mu != NULL)
+        pthread_mutex_unlock(mu);
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
@@ -628,7 +975,7 @@ static int user_apply(struct msg_mongo *m, mongoc_client_t *c, const char *user_
         else if (rc == E_DUP)
             rc = 0; /* written meanwhile, by a redelivery elsewhere: the caller reads it */
     } else if (u.version < version) {
-        rc = update(m, c, USERS, false, filter, upd, "user update", NULL);
+        rc = update(m, c, USERS, filter, upd, NULL, "user update", NULL);
         *applied = rc == 0;
     }
 out:
@@ -656,19 +1003,35 @@ static int user_after(struct msg_mongo *m, mongoc_client_t *c, const char *user_
     return 0;
 }
 
-/* The messages USER_ID sent show the read model's name for that user now (null once deleted);
- * idempotent, and right whatever order the events came in. */
+/*
+ * The messages USER_ID sent show the read model's name for that user now (null once deleted):
+ * each one found through the user's sent index and updated by _id, in one bulk write.
+ * Idempotent, and right whatever order the events came in. Holds the user's sent stripe, so a
+ * message being sent meanwhile is either in the index already or read the new name.
+ */
 static int sync_sender_name(struct msg_mongo *m, mongoc_client_t *c, const char *user_id,
                             const struct user_row *u)
 {
-    bson_t *filter = BCON_NEW("sender", BCON_UTF8(user_id));
+    pthread_mutex_t *mu = stripe(m->sent_locks, user_id);
     bson_t *upd = u->has_name && !u->deleted
                       ? BCON_NEW("$set", "{", "sender_name", BCON_UTF8(u->name), "}")
                       : BCON_NEW("$set", "{", "sender_name", BCON_NULL, "}");
-    int rc = update(m, c, MESSAGES, true, filter, upd, "sender name update", NULL);
+    struct entry *es = NULL;
+    char(*ids)[MSG_ID_LEN + 1] = NULL;
+    size_t n = 0;
+    int rc;
 
+    pthread_mutex_lock(mu);
+    rc = index_read(m, c, SENT, user_id, &es, &n);
+    if (rc == 0 && n > 0) {
+        ids = entry_ids(es, n);
+        rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1])ids, n, upd,
+                            "sender name update", NULL);
+    }
+    pthread_mutex_unlock(mu);
+    free(ids);
+    free(es);
     bson_destroy(upd);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -717,27 +1080,103 @@ static int mg_user_updated(void *ctx, const char *user_id, const char *name, int
     return rc;
 }
 
+/*
+ * The user marked deleted first (so the API answers user-deleted at once), then every message
+ * of the inbox deleted by _id, then the inbox's index document, then the name off the messages
+ * the user sent. A crash on the way leaves the index document in place, and the redelivered
+ * event finds it and finishes.
+ */
 static int mg_user_deleted(void *ctx, const char *user_id, int64_t version)
 {
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    bson_t *inbox = BCON_NEW("recipient", BCON_UTF8(user_id));
+    pthread_mutex_t *mu = stripe(m->inbox_locks, user_id);
+    struct entry *es = NULL;
+    char(*ids)[MSG_ID_LEN + 1] = NULL;
     struct user_row u;
+    size_t n = 0;
     bool applied;
     int rc = user_apply(m, c, user_id, NULL, true, version, false, &applied);
 
     if (rc == 0)
         rc = user_after(m, c, user_id, NULL, true, version, applied, &u);
     if (rc == 0 && u.found && u.deleted) {
-        rc = delete_many(m, c, MESSAGES, inbox, "inbox delete", NULL);
+        pthread_mutex_lock(mu);
+        rc = index_read(m, c, INBOXES, user_id, &es, &n);
+        if (rc == 0 && n > 0) {
+            ids = entry_ids(es, n);
+            rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1])ids, n, NULL,
+                                "inbox delete", NULL);
+        }
+        if (rc == 0)
+            rc = index_delete(m, c, INBOXES, user_id);
+        pthread_mutex_unlock(mu);
         if (rc == 0)
             rc = sync_sender_name(m, c, user_id, &u);
     }
-    bson_destroy(inbox);
+    free(ids);
+    free(es);
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
 
+/* Drops the entries older than BEFORE_MS from every index document of NAME (their messages are
+ * deleted by the sweep). A document left without entries is deleted. */
+static int prune_indexes(struct msg_mongo *m, mongoc_client_t *c, const char *name,
+                         pthread_mutex_t *locks, int64_t before_ms)
+{
+    mongoc_collection_t *co = coll(m, c, name);
+    bson_t *filter = bson_new();
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
+    const bson_t *doc;
+    bson_iter_t it;
+    bson_error_t err;
+    struct svc_buf owners;
+    int rc = 0;
+
+    /* The owners first, the cursor closed, then each document read and changed under its
+     * stripe: a cursor's batch may be older than the document. */
+    svc_buf_init(&owners, 0);
+    while (mongoc_cursor_next(cur, &doc))
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it) &&
+            strlen(bson_iter_utf8(&it, NULL)) == MSG_ID_LEN)
+            svc_buf_add(&owners, bson_iter_utf8(&it, NULL), MSG_ID_LEN + 1);
+    if (mongoc_cursor_error(cur, &err))
+        rc = fail(m, &err, "index scan");
+    mongoc_cursor_destroy(cur);
+    for (size_t off = 0; rc == 0 && off < owners.len; off += MSG_ID_LEN + 1) {
+        const char *owner = owners.data + off;
+        pthread_mutex_t *mu = stripe(locks, owner);
+        struct entry *es = NULL;
+        char(*old)[MSG_ID_LEN + 1];
+        size_t n = 0, k = 0;
+
+        pthread_mutex_lock(mu);
+        rc = index_read(m, c, name, owner, &es, &n);
+        old = entry_ids(es, n);
+        for (size_t i = 0; i < n; i++)
+            if (es[i].t < before_ms)
+                memcpy(old[k++], es[i].id, MSG_ID_LEN + 1);
+        if (rc == 0 && k > 0 && k == n)
+            rc = index_delete(m, c, name, owner);
+        else if (rc == 0 && k > 0)
+            rc = index_drop(m, c, name, owner, (const char(*)[MSG_ID_LEN + 1])old, k);
+        pthread_mutex_unlock(mu);
+        free(old);
+        free(es);
+    }
+    svc_buf_release(&owners);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+    return rc;
+}
+
+/*
+ * Retention: the old messages in one delete (the engine scans for it, once per SWEEP_INTERVAL),
+ * then their entries out of the index documents, then idempotency keys as old as that.
+ */
 static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
 {
     struct msg_mongo *m = ctx;
@@ -745,6 +1184,12 @@ static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
     bson_t *filter = BCON_NEW("created_at", "{", "$lt", BCON_DATE_TIME(before_ms), "}");
     int rc = delete_many(m, c, MESSAGES, filter, "retention sweep", deleted);
 
+    if (rc == 0)
+        rc = prune_indexes(m, c, INBOXES, m->inbox_locks, before_ms);
+    if (rc == 0)
+        rc = prune_indexes(m, c, SENT, m->sent_locks, before_ms);
+    if (rc == 0)
+        rc = delete_many(m, c, DEDUP, filter, "retention sweep of idempotency keys", NULL);
     bson_destroy(filter);
     mongoc_client_pool_push(m->pool, c);
     return rc;
@@ -821,7 +1266,7 @@ int msg_mongo_drop_database(struct msg_mongo *m)
 
 /* ---- start-up ------------------------------------------------------------------------------ */
 
-/* The indexes of the messages collection (users are found by _id). */
+/* The secondary indexes of the messages collection: everything else is found by _id. */
 struct index_def {
     const char *name;
     const char *keys[3]; /* ascending unless listed in desc */
@@ -830,14 +1275,14 @@ struct index_def {
 };
 
 static const struct index_def indexes[] = {
-    /* The inbox, newest first, with the keyset's tie-breaker. */
-    {"inbox", {"recipient", "created_at", "_id"}, {false, true, true}, false},
-    /* Idempotency: the source event id, or the sender's Idempotency-Key. */
-    {"dedup_key_unique", {"dedup_key", NULL, NULL}, {false, false, false}, true},
-    /* Renames and deletions of a sender. */
-    {"sender", {"sender", NULL, NULL}, {false, false, false}, false},
+    /* The retention sweep's range, on MongoDB (FerretDB 1.24 scans either way). */
+    {"created_at", {"created_at", NULL, NULL}, {false, false, false}, false},
     {NULL, {NULL, NULL, NULL}, {false, false, false}, false},
 };
+
+/* Indexes of layout 1, dropped by the upgrade: "dedup_key_unique" would refuse a second message
+ * without a dedup_key, and the others only cost writes. */
+static const char *const old_indexes[] = {"inbox", "dedup_key_unique", "sender", NULL};
 
 /*
  * One createIndexes command per index: FerretDB 1.24 panics on a command listing several
@@ -872,6 +1317,96 @@ static int create_indexes(struct msg_mongo *m, mongoc_client_t *c)
         }
         bson_destroy(cmd);
     }
+    return rc;
+}
+
+/* The layout stored, from the meta collection: 1 when it has no record (a database of layout 1
+ * or an empty one). */
+static int stored_layout(struct msg_mongo *m, mongoc_client_t *c, int64_t *layout)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8("layout"));
+    bson_t *doc = NULL;
+    int rc = find_one(m, c, META, filter, "layout lookup", &doc);
+
+    *layout = 1;
+    if (rc == 0 && doc != NULL && doc_ms(doc, "version") > 0)
+        *layout = doc_ms(doc, "version");
+    if (doc != NULL)
+        bson_destroy(doc);
+    bson_destroy(filter);
+    return rc;
+}
+
+/*
+ * Layout 1 to 2, once, before the service serves: layout 1's indexes dropped, then every stored
+ * message filed in its recipient's inbox and its sender's sent index (idempotent, so an upgrade
+ * cut short is simply run again), then the layout recorded. An empty database costs a lookup
+ * and a write.
+ */
+static int upgrade_layout(struct msg_mongo *m, mongoc_client_t *c)
+{
+    mongoc_collection_t *co;
+    mongoc_cursor_t *cur;
+    struct svc_arena *a;
+    bson_t *filter, *opts, *upd;
+    const bson_t *doc;
+    bson_error_t err;
+    int64_t layout, n = 0;
+    int rc = stored_layout(m, c, &layout);
+
+    if (rc != 0 || layout >= LAYOUT)
+        return rc;
+    for (const char *const *name = old_indexes; *name != NULL && rc == 0; name++) {
+        bson_t *cmd = BCON_NEW("dropIndexes", BCON_UTF8(MESSAGES), "index", BCON_UTF8(*name));
+
+        /* 26 NamespaceNotFound and 27 IndexNotFound: nothing to drop. */
+        if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err) &&
+            !(err.domain == MONGOC_ERROR_SERVER && (err.code == 26 || err.code == 27)))
+            rc = fail(m, &err, "dropIndexes of layout 1");
+        bson_destroy(cmd);
+    }
+    if (rc != 0)
+        return rc;
+    co = coll(m, c, MESSAGES);
+    filter = bson_new();
+    opts = BCON_NEW("projection", "{", "recipient", BCON_INT32(1), "sender", BCON_INT32(1),
+                    "created_at", BCON_INT32(1), "read_at", BCON_INT32(1), "}");
+    cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
+    while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
+        struct msg_message msg;
+
+        a = svc_arena_new();
+        row_message(doc, a, &msg);
+        if (!svc_uuid_valid(msg.id) || !svc_uuid_valid(msg.recipient)) {
+            svc_arena_free(a);
+            continue;
+        }
+        rc = index_put(m, c, INBOXES, msg.recipient, msg.id, msg.created_at_ms,
+                       msg.read_at_ms != 0);
+        if (rc == 0 && svc_uuid_valid(msg.sender))
+            rc = index_put(m, c, SENT, msg.sender, msg.id, msg.created_at_ms, false);
+        if (++n % 1000 == 0)
+            svc_log_info("layout upgrade: %" PRId64 " messages filed", n);
+        svc_arena_free(a);
+    }
+    if (rc == 0 && mongoc_cursor_error(cur, &err))
+        rc = fail(m, &err, "layout upgrade scan");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+    if (rc != 0)
+        return rc;
+    filter = BCON_NEW("_id", BCON_UTF8("layout"));
+    upd = BCON_NEW("$set", "{", "version", BCON_INT64(LAYOUT), "}");
+    opts = BCON_NEW("upsert", BCON_BOOL(true));
+    rc = update(m, c, META, filter, upd, opts, "layout record", NULL);
+    if (rc == 0 && n > 0)
+        svc_log_info("layout upgrade: data moved from layout %" PRId64 " to %d, %" PRId64
+                     " messages filed in index documents", layout, LAYOUT, n);
+    bson_destroy(opts);
+    bson_destroy(upd);
+    bson_destroy(filter);
     return rc;
 }
 
@@ -918,6 +1453,10 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     mongoc_log_set_handler(on_log, NULL);
     m = svc_calloc(1, sizeof(*m));
     pthread_mutex_init(&m->mu, NULL);
+    for (size_t i = 0; i < STRIPES; i++) {
+        pthread_mutex_init(&m->inbox_locks[i], NULL);
+        pthread_mutex_init(&m->sent_locks[i], NULL);
+    }
     m->uri = mongoc_uri_new_with_error(o->uri, &err);
     if (m->uri == NULL) {
         /* The driver's message quotes no part of the URI, so no password is logged. */
@@ -945,6 +1484,8 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     rc = ping(m, c);
     if (rc == 0)
         rc = create_indexes(m, c);
+    if (rc == 0)
+        rc = upgrade_layout(m, c);
     mongoc_client_pool_push(m->pool, c);
     if (rc != 0) {
         svc_log_error("mongodb database '%s' not ready: %s", m->db, svc_err_title(rc));
@@ -964,6 +1505,10 @@ void msg_mongo_close(struct msg_mongo *m)
     if (m->uri != NULL)
         mongoc_uri_destroy(m->uri);
     pthread_mutex_destroy(&m->mu);
+    for (size_t i = 0; i < STRIPES; i++) {
+        pthread_mutex_destroy(&m->inbox_locks[i]);
+        pthread_mutex_destroy(&m->sent_locks[i]);
+    }
     free(m->db);
     free(m);
 }

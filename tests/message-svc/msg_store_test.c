@@ -14,6 +14,8 @@
 #include "svc/uuid.h"
 
 #include <inttypes.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,17 +52,22 @@ static void uri_with_db(const char *db, char *out, size_t cap)
     snprintf(out, cap, "%.*s/%s%s", (int)(slash - base), base, db, query != NULL ? query : "");
 }
 
+/* Opens the store on the database of URI as the tests' store. */
+static void open_store(const char *uri)
+{
+    struct msg_mongo_opts o = {.uri = uri, .pool_size = 4, .timeout_ms = 5000};
+    int rc = msg_mongo_open(&o, &mongo);
+
+    ck_assert_msg(rc == 0, "ferretdb: message-svc store does not open: %s", svc_err_name(rc));
+    msg_mongo_store(mongo, &st);
+}
+
 static void setup(void)
 {
     char uri[512];
-    struct msg_mongo_opts o = {.pool_size = 4, .timeout_ms = 5000};
-    int rc;
 
     uri_with_db(testenv_unique("msgtest"), uri, sizeof(uri));
-    o.uri = uri;
-    rc = msg_mongo_open(&o, &mongo);
-    ck_assert_msg(rc == 0, "ferretdb: message-svc store does not open: %s", svc_err_name(rc));
-    msg_mongo_store(mongo, &st);
+    open_store(uri);
     arena = svc_arena_new();
 }
 
@@ -460,6 +467,181 @@ START_TEST(database_down_is_unavailable_quickly)
 }
 END_TEST
 
+/* ---- concurrency and the stored layout ----------------------------------------------------- */
+
+enum { SENDERS = 6, EACH = 12 };
+
+struct sender_arg {
+    const char *from, *to;
+    int failures;
+};
+
+static void *send_many(void *arg)
+{
+    struct sender_arg *s = arg;
+    struct svc_arena *a = svc_arena_new();
+
+    for (int i = 0; i < EACH; i++) {
+        struct msg_new in = {.from_user_id = s->from, .to_user_id = s->to, .subject = "burst",
+                             .body = "one of many"};
+        struct msg_message m;
+        bool replayed;
+
+        if (st.send(st.ctx, a, &in, &m, &replayed) != 0)
+            s->failures++;
+    }
+    svc_arena_free(a);
+    return NULL;
+}
+
+/* Senders in parallel into one inbox: every message is in it, none lost by two updates of the
+ * inbox's index document racing, and a rename reaches every message the sender sent. */
+START_TEST(parallel_sends_to_one_inbox_all_arrive)
+{
+    const char *to = registered("Popular");
+    struct sender_arg args[SENDERS];
+    pthread_t th[SENDERS];
+    struct msg_page p;
+    struct msg_message got;
+
+    for (int i = 0; i < SENDERS; i++) {
+        args[i] = (struct sender_arg){.from = registered("Fan"), .to = to};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, send_many, &args[i]), 0);
+    }
+    for (int i = 0; i < SENDERS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(args[i].failures, 0);
+    }
+    ck_assert_int_eq(st.inbox(st.ctx, arena, to, -1, 100, 0, NULL, &p), 0);
+    ck_assert_uint_eq(p.n, 1 + SENDERS * EACH);
+    ck_assert(!p.more);
+    ck_assert_int_eq(st.user_updated(st.ctx, args[0].from, "Fan renamed", 2), 0);
+    ck_assert_int_eq(st.inbox(st.ctx, arena, to, -1, 100, 0, NULL, &p), 0);
+    for (size_t i = 0, renamed = 0; i < p.n; i++) {
+        if (strcmp(p.items[i].sender, args[0].from) == 0) {
+            ck_assert_str_eq(p.items[i].sender_name, "Fan renamed");
+            renamed++;
+        }
+        if (i + 1 == p.n)
+            ck_assert_uint_eq(renamed, EACH);
+    }
+    ck_assert_int_eq(st.get(st.ctx, arena, p.items[0].id, &got), 0);
+}
+END_TEST
+
+/* Inserts DOC (BCON) into COLL of CLIENT's database DB. */
+static void raw_insert(mongoc_client_t *client, const char *db, const char *coll, bson_t *doc)
+{
+    mongoc_collection_t *co = mongoc_client_get_collection(client, db, coll);
+    bson_error_t err;
+
+    ck_assert_msg(mongoc_collection_insert_one(co, doc, NULL, NULL, &err), "insert: %s",
+                  err.message);
+    mongoc_collection_destroy(co);
+    bson_destroy(doc);
+}
+
+static bson_t *v1_message(const char *id, const char *to, const char *from, const char *name,
+                          int64_t at, bool read, const char *dedup)
+{
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "recipient", BCON_UTF8(to), "sender",
+                           BCON_UTF8(from), "sender_name", BCON_UTF8(name), "subject",
+                           BCON_UTF8("old"), "body", BCON_UTF8("from layout 1"), "created_at",
+                           BCON_DATE_TIME(at), "read", BCON_BOOL(read), "source_event_id",
+                           BCON_NULL, "dedup_key", BCON_UTF8(dedup));
+
+    if (read)
+        BCON_APPEND(doc, "read_at", BCON_DATE_TIME(at + 1));
+    else
+        BCON_APPEND(doc, "read_at", BCON_NULL);
+    return doc;
+}
+
+/* A database written by the first layout (messages queried by recipient and sender, a unique
+ * index on dedup_key) is upgraded when the store opens: its messages are in the inboxes, renames
+ * and deletions reach them, new messages are accepted; an entry whose message is gone is
+ * passed over. */
+START_TEST(layout_1_database_is_upgraded)
+{
+    const char *ann = new_id(), *bob = new_id();
+    const char *welcome = new_id(), *to_ann = new_id(), *to_bob = new_id();
+    int64_t t0 = now_ms() - 10000;
+    char uri[512], dbname[64];
+    mongoc_client_t *client;
+    mongoc_collection_t *co;
+    bson_error_t err;
+    bson_t *cmd, *filter;
+    struct msg_message got;
+    struct msg_page p;
+
+    snprintf(dbname, sizeof(dbname), "%s", testenv_unique("msglayout"));
+    uri_with_db(dbname, uri, sizeof(uri));
+    client = mongoc_client_new(uri);
+    ck_assert_ptr_nonnull(client);
+    raw_insert(client, dbname, "users",
+               BCON_NEW("_id", BCON_UTF8(ann), "name", BCON_UTF8("Ann"), "deleted",
+                        BCON_BOOL(false), "version", BCON_INT64(1)));
+    raw_insert(client, dbname, "users",
+               BCON_NEW("_id", BCON_UTF8(bob), "name", BCON_UTF8("Bob"), "deleted",
+                        BCON_BOOL(false), "version", BCON_INT64(1)));
+    raw_insert(client, dbname, "messages",
+               v1_message(welcome, ann, MSG_SYSTEM, "polyglot", t0, false, new_id()));
+    raw_insert(client, dbname, "messages", v1_message(to_ann, ann, bob, "Bob", t0 + 1000, true,
+                                                      new_id()));
+    raw_insert(client, dbname, "messages", v1_message(to_bob, bob, ann, "Ann", t0 + 2000, false,
+                                                      new_id()));
+    cmd = BCON_NEW("createIndexes", BCON_UTF8("messages"), "indexes", "[", "{", "key", "{",
+                   "dedup_key", BCON_INT32(1), "}", "name", BCON_UTF8("dedup_key_unique"),
+                   "unique", BCON_BOOL(true), "}", "]");
+    ck_assert_msg(mongoc_client_write_command_with_opts(client, dbname, cmd, NULL, NULL, &err),
+                  "createIndexes: %s", err.message);
+    bson_destroy(cmd);
+
+    /* The store of setup() goes; this database's takes its place (teardown drops it). */
+    msg_mongo_drop_database(mongo);
+    msg_mongo_close(mongo);
+    mongo = NULL;
+    open_store(uri);
+
+    p = inbox(ann, -1, 0);
+    ck_assert_uint_eq(p.n, 2);
+    ck_assert_str_eq(p.items[0].id, to_ann);
+    ck_assert_str_eq(p.items[1].id, welcome);
+    p = inbox(ann, 1, 0);
+    ck_assert_uint_eq(p.n, 1);
+    ck_assert_str_eq(p.items[0].id, welcome);
+    /* Two new messages without a dedup key: layout 1's unique index is gone. */
+    sent(bob, ann, "new", "one", NULL);
+    sent(bob, ann, "new", "two", NULL);
+    ck_assert_uint_eq(inbox(ann, -1, 0).n, 4);
+    /* The sent index knows Bob's old message. */
+    ck_assert_int_eq(st.user_updated(st.ctx, bob, "Robert", 2), 0);
+    ck_assert_int_eq(st.get(st.ctx, arena, to_ann, &got), 0);
+    ck_assert_str_eq(got.sender_name, "Robert");
+
+    /* A message gone without its entry (a crash between the two writes): passed over. */
+    co = mongoc_client_get_collection(client, dbname, "messages");
+    filter = BCON_NEW("_id", BCON_UTF8(welcome));
+    ck_assert(mongoc_collection_delete_one(co, filter, NULL, NULL, &err));
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+    ck_assert_int_eq(st.inbox(st.ctx, arena, ann, -1, 3, 0, NULL, &p), 0);
+    ck_assert_uint_eq(p.n, 3);
+    ck_assert(!p.more);
+
+    /* Opening again upgrades nothing twice. */
+    msg_mongo_close(mongo);
+    mongo = NULL;
+    open_store(uri);
+    ck_assert_uint_eq(inbox(ann, -1, 0).n, 3);
+    ck_assert_int_eq(st.user_deleted(st.ctx, ann, 2), 0);
+    ck_assert_int_eq(st.get(st.ctx, arena, to_ann, &got), SVC_ENOTFOUND);
+    ck_assert_int_eq(st.get(st.ctx, arena, to_bob, &got), 0);
+    ck_assert_ptr_null(got.sender_name);
+    mongoc_client_destroy(client);
+}
+END_TEST
+
 /* ---- the consumer's handler on the real store ---------------------------------------------- */
 
 static enum svc_ev_result handle(const char *json, struct svc_buf *reason)
@@ -576,6 +758,8 @@ int main(void)
     tcase_add_test(tc, unknown_users_and_idempotency_keys);
     tcase_add_test(tc, pages_are_stable_with_equal_times);
     tcase_add_test(tc, operator_injection_is_stored_verbatim);
+    tcase_add_test(tc, parallel_sends_to_one_inbox_all_arrive);
+    tcase_add_test(tc, layout_1_database_is_upgraded);
     tcase_add_test(tc, handler_applies_valid_events_and_poisons_the_rest);
     tcase_add_test(tc, handler_retries_while_the_database_is_down);
     suite_add_tcase(s, tc);
