@@ -817,7 +817,7 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
     char id[MSG_ID_LEN + 1];
     struct msg_message stored;
     pthread_mutex_t *mu;
-    bool claimed;
+    bool claimed, fresh;
     bson_t *doc;
     int rc;
 
@@ -843,15 +843,30 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
     bson_destroy(doc);
     if (rc != 0 && rc != E_DUP)
         goto out;
-    if (rc == E_DUP && replayed != NULL)
+    fresh = rc == 0;
+    if (!fresh && replayed != NULL)
         *replayed = true;
-    rc = 0;
 
-    /* The index entries follow the stored message, read under the recipient's stripe so that a
-     * concurrent change of its read state is not undone. */
+    /* The index entries follow the stored message, under the recipient's stripe so that a
+     * concurrent change of its read state is not undone. A message just inserted is what was
+     * given, unread (nobody has its id yet); one stored before is read back. */
     mu = stripe(m->inbox_locks, in->to_user_id);
     pthread_mutex_lock(mu);
-    rc = get_message(m, c, a, id, &stored);
+    rc = 0;
+    if (fresh) {
+        memset(&stored, 0, sizeof(stored));
+        memcpy(stored.id, id, sizeof(stored.id));
+        snprintf(stored.recipient, sizeof(stored.recipient), "%s", in->to_user_id);
+        stored.sender = svc_arena_strdup(a, in->from_user_id);
+        stored.sender_name = sender_name != NULL ? svc_arena_strdup(a, sender_name) : NULL;
+        stored.subject = svc_arena_strdup(a, in->subject);
+        stored.body = svc_arena_strdup(a, in->body);
+        stored.created_at_ms = at_ms;
+        stored.source_event_id =
+            in->source_event_id != NULL ? svc_arena_strdup(a, in->source_event_id) : NULL;
+    } else {
+        rc = get_message(m, c, a, id, &stored);
+    }
     if (rc == 0 && (strcmp(stored.recipient, in->to_user_id) != 0 ||
                     !same_str(stored.sender, in->from_user_id) ||
                     !same_str(stored.subject, in->subject) || !same_str(stored.body, in->body)))

@@ -8,10 +8,20 @@
 //
 // Flags default to the environment variables FERRETDB_LISTEN, FERRETDB_SQLITE_DIR and
 // FERRETDB_LOG_LEVEL. Logs go to stderr. SIGTERM or SIGINT stops it cleanly.
+//
+// It also works around a FerretDB 1.24 bug that makes every `{_id: x}` lookup scan its table:
+// the SQLite backend looks a document up with `WHERE _ferretdb_sjson->'$._id' = ?`
+// (internal/backends/sqlite/metadata: IDColumn), but the unique index it creates for _id is on
+// `_ferretdb_sjson->"_id"`, and SQLite uses an index on an expression only for the same
+// expression, written the same way. So, before serving and then every -index-every, the
+// wrapper adds to each collection's table an index on the expression FerretDB queries by
+// (idIndexes). FerretDB does not know of it (listIndexes does not show it) and drops it with
+// the table. docs/local.md has the measurements.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -28,6 +38,7 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/bson"
+	_ "modernc.org/sqlite" // the SQLite driver FerretDB itself uses, for idIndexes
 )
 
 func envOr(key, def string) string {
@@ -43,6 +54,7 @@ func main() {
 	level := flag.String("log-level", envOr("FERRETDB_LOG_LEVEL", "info"), "debug, info, warn or error")
 	ping := flag.String("ping", "", "instead of serving, send `ping` to this address and exit 0 on success")
 	timeout := flag.Duration("timeout", 2*time.Second, "deadline of -ping")
+	every := flag.Duration("index-every", time.Second, "how often new collections get their _id lookup index (0: never)")
 	flag.Parse()
 
 	if *ping != "" {
@@ -59,12 +71,12 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	if err := serve(logger, *listen, *dir); err != nil {
+	if err := serve(logger, *listen, *dir, *every); err != nil {
 		fatal("%v", err)
 	}
 }
 
-func serve(logger *slog.Logger, listen, dir string) error {
+func serve(logger *slog.Logger, listen, dir string, every time.Duration) error {
 	if dir == "" {
 		return errors.New("-sqlite-dir (or FERRETDB_SQLITE_DIR) is required")
 	}
@@ -91,10 +103,94 @@ func serve(logger *slog.Logger, listen, dir string) error {
 		return err
 	}
 
+	if every > 0 {
+		idIndexes(ctx, logger, abs) // the databases already there, before the first query
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					idIndexes(ctx, logger, abs)
+				}
+			}
+		}()
+	}
+
 	logger.Info("ferretdb-wrapper starting", "listen", listen, "sqlite", sqliteURL)
 	err = f.Run(ctx)
 	logger.Info("ferretdb-wrapper stopped")
 	return err
+}
+
+// idIndexSuffix names the index idIndexes adds to a collection's table.
+const idIndexSuffix = "__id_lookup"
+
+// idIndexes adds the _id lookup index (see the package comment) to every collection table of
+// every database in dir that lacks it. A database dropped meanwhile is skipped; other errors
+// are logged and tried again next time.
+func idIndexes(ctx context.Context, logger *slog.Logger, dir string) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+	if err != nil {
+		logger.Warn("id index: cannot list databases", "dir", dir, "error", err)
+		return
+	}
+	for _, f := range files {
+		if err = idIndexFile(ctx, logger, f); err != nil && ctx.Err() == nil {
+			if _, serr := os.Stat(f); errors.Is(serr, os.ErrNotExist) {
+				continue // dropped meanwhile
+			}
+			logger.Warn("id index: not created", "database", f, "error", err)
+		}
+	}
+}
+
+func idIndexFile(ctx context.Context, logger *slog.Logger, path string) error {
+	// mode=rw: never create a database FerretDB has just dropped. FerretDB keeps its files in
+	// WAL mode with a busy timeout; this connection waits for its locks the same way.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "mode=rw&_pragma=busy_timeout(10000)"}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	// Collection tables: every table but FerretDB's own catalogue (_ferretdb_collections).
+	rows, err := db.QueryContext(ctx, `SELECT t.name FROM sqlite_master t
+		WHERE t.type = 'table' AND t.name NOT LIKE '\_ferretdb\_%' ESCAPE '\'
+		AND NOT EXISTS (SELECT 1 FROM sqlite_master i
+			WHERE i.type = 'index' AND i.tbl_name = t.name AND i.name = t.name || ?)`,
+		idIndexSuffix)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err = rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, name)
+	}
+	if err = rows.Close(); err != nil {
+		return err
+	}
+	if err = rows.Err(); err != nil {
+		return err
+	}
+
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`,
+			t+idIndexSuffix, t)
+		if _, err = db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+		logger.Info("id index: created", "database", filepath.Base(path), "table", t)
+	}
+	return nil
 }
 
 // doPing does a real round trip over the wire protocol: one OP_MSG `ping` on one connection,
