@@ -75,8 +75,8 @@ struct msg_new {
     const char *to_user_id;
     const char *subject, *body;
     /* Uniqueness: the event id for system messages, "dm:<from>:<Idempotency-Key>" for direct
-     * messages sent with one, a fresh UUID otherwise. A unique index makes a second insert
-     * with the same key a no-op (*replayed). */
+     * messages sent with one, NULL otherwise (every call a new message). A second call with
+     * the same key is a replay (*replayed), or MSG_EIDEMPOTENCY with another message. */
     const char *dedup_key;
     const char *source_event_id; /* system messages: the event id; else NULL */
 };

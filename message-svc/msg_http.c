@@ -17,7 +17,6 @@
 #include "svc/event.h"
 #include "svc/http.h"
 #include "svc/json.h"
-#include "svc/uuid.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -278,7 +277,6 @@ static int message_send(struct svc_req *req, struct svc_resp *resp)
     struct msg_new n = {0};
     struct msg_message m;
     const char *key = NULL;
-    char fresh[SVC_UUID_STR_LEN + 1];
     bool replayed = false;
     int rc;
 
@@ -289,13 +287,10 @@ static int message_send(struct svc_req *req, struct svc_resp *resp)
     n.to_user_id = in.to_user_id;
     n.subject = in.subject;
     n.body = in.body;
-    /* The key is scoped to the sender, so two senders never collide on the same key. */
-    if (key != NULL) {
+    /* The key is scoped to the sender, so two senders never collide on the same key; without
+     * one, every request is a new message. */
+    if (key != NULL)
         n.dedup_key = svc_arena_printf(svc_req_arena(req), "dm:%s:%s", in.from_user_id, key);
-    } else {
-        svc_uuid_v4_str(fresh);
-        n.dedup_key = fresh;
-    }
     memset(&m, 0, sizeof(m));
     rc = st->send(st->ctx, svc_req_arena(req), &n, &m, &replayed);
     if (rc == MSG_EUSER_UNKNOWN || rc == MSG_EUSER_DELETED)
