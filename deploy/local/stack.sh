@@ -71,7 +71,14 @@ start_service() {
     local svc=$1 bin
     bin=$(svc_binary "$svc")
     [ -x "$bin" ] || return 0
-    if running "$svc" && svc_health "$svc"; then return 0; fi
+    if running "$svc"; then
+        svc_health "$svc" && return 0
+        # Running but not ready: it is reconnecting to an engine that was just restarted
+        # (readiness follows its engines); give it the time a start would get.
+        log "$svc is running but not ready yet: waiting for it"
+        wait_ready "$svc" 30 "$LOGS/$svc.log" svc_health "$svc"
+        return
+    fi
     require_port_free "$svc" "$(svc_port "$svc")"
     # The service sees its own env file and nothing of the others'.
     spawn "$svc" "$LOGS/$svc.log" bash -c 'set -a; . "$1"; set +a; exec "$2"' _ \

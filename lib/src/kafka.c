@@ -654,11 +654,13 @@ static void part_remove(struct svc_consumer *c, struct part *pt)
     const char *values[2];
     char pnum[16];
 
-    /* The partition's lag is no longer this consumer's to report. */
+    /* The partition's lag is no longer this consumer's to report: its series goes (a zero
+     * left behind would still be summed and listed next to the new owner's), and comes back
+     * with the next lag refresh if the partition is assigned again. */
     snprintf(pnum, sizeof(pnum), "%" PRId32, pt->partition);
     values[0] = pt->topic;
     values[1] = pnum;
-    svc_gauge_set(c->lag, values, 0.0);
+    svc_metric_remove(c->lag, values);
     part_clear_hold(pt);
     free(pt->topic);
     /* The last entry fills the hole; the slot it leaves owns nothing. */
@@ -768,6 +770,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             aerr = rd_kafka_assign(rk, parts);
+        /* librdkafka (2.0.2) keeps a partition paused through a revoke and a new assignment,
+         * but the record it was paused for was dropped above: without this, a partition that
+         * comes back while a retry was pending would never be fetched again. */
+        if (error == NULL && aerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_resume_partitions(rk, parts);
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         /* Finished work is committed while the partitions are still ours; records held for
@@ -1113,6 +1120,10 @@ static void *consumer_thread(void *arg)
     err = rd_kafka_consumer_close(c->rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         svc_log_warn("kafka group '%s' not left cleanly: %s", c->group, rd_kafka_err2str(err));
+    /* Leaving the group revokes the partitions through on_rebalance(); whatever is left (the
+     * close failed) goes too, as a stopped consumer has no lag to report. */
+    while (c->nparts > 0)
+        part_remove(c, &c->parts[0]);
     return NULL;
 }
 
@@ -1232,10 +1243,8 @@ void svc_consumer_free(struct svc_consumer *c)
     svc_consumer_stop(c);
     if (!c->started)
         rd_kafka_consumer_close(c->rk);
-    for (size_t i = 0; i < c->nparts; i++) {
-        part_clear_hold(&c->parts[i]);
-        free(c->parts[i].topic);
-    }
+    while (c->nparts > 0)
+        part_remove(c, &c->parts[0]);
     free(c->parts);
     rd_kafka_destroy(c->rk);
     if (c->own_dlq)

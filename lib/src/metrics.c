@@ -56,6 +56,10 @@ struct svc_metric {
     size_t nbuckets;
     double (*fn)(void *arg);
     void *arg;
+    /* A scrape reads the label values of the series it copied after their shard locks are
+     * released; svc_metric_remove() frees a series only while holding this for writing, and a
+     * scrape of the metric holds it for reading. Updates never take it. */
+    pthread_rwlock_t render_lock;
     struct shard shards[NSHARDS];
 };
 
@@ -188,6 +192,7 @@ static struct svc_metric *declare(enum kind kind, const char *name, const char *
     m->nbuckets = nb;
     m->fn = fn;
     m->arg = arg;
+    pthread_rwlock_init(&m->render_lock, NULL);
     for (size_t i = 0; i < NSHARDS; i++)
         pthread_mutex_init(&m->shards[i].lock, NULL);
     *registry_tail = m;
@@ -359,6 +364,14 @@ static struct series *series_get(struct svc_metric *m, struct shard *s, const ch
     return e;
 }
 
+static void series_free(struct series *e)
+{
+    if (e->shown != e->values)
+        free(e->shown);
+    free(e->values);
+    free(e);
+}
+
 static struct shard *my_shard(struct svc_metric *m)
 {
     if (thread_shard < 0)
@@ -473,6 +486,36 @@ double svc_metric_value(struct svc_metric *m, const char *const *values)
         pthread_mutex_unlock(&s->lock);
     }
     return total;
+}
+
+void svc_metric_remove(struct svc_metric *m, const char *const *values)
+{
+    uint64_t hash;
+
+    if (m->kind == KIND_GAUGE_FN)
+        misuse("metric '%s' has no series to remove", m->name);
+    hash = hash_values(m, values);
+    /* Every shard: a counter or histogram keeps a copy of the series in each shard a thread
+     * updated it from. An update that takes a shard after it was cleared here creates the
+     * series afresh, which is what an update after the removal would do. */
+    pthread_rwlock_wrlock(&m->render_lock);
+    for (size_t i = 0; i < NSHARDS; i++) {
+        struct shard *s = &m->shards[i];
+        struct series **link, *e;
+
+        pthread_mutex_lock(&s->lock);
+        link = s->table != NULL ? &s->table[hash & s->mask] : NULL;
+        for (; link != NULL && (e = *link) != NULL; link = &e->next) {
+            if (e->hash == hash && same_values(m, e->values, values)) {
+                *link = e->next;
+                s->nseries--;
+                series_free(e);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_rwlock_unlock(&m->render_lock);
 }
 
 /* --- rendering -------------------------------------------------------------------------- */
@@ -680,6 +723,8 @@ static void render_metric(struct page *p, struct svc_metric *m, double (*fn)(voi
         puts_(p, "\n");
         return;
     }
+    /* Held until the last label value of the snapshot is written (see render_lock). */
+    pthread_rwlock_rdlock(&m->render_lock);
     take_snapshot(m, &ss);
     for (size_t i = 0; i < ss.n && p->rc == 0; i++) {
         const struct snap *sn = &ss.v[i];
@@ -708,6 +753,7 @@ static void render_metric(struct page *p, struct svc_metric *m, double (*fn)(voi
         put_u64(p, acc);
         puts_(p, "\n");
     }
+    pthread_rwlock_unlock(&m->render_lock);
     free(ss.v);
     free(ss.counts);
 }
@@ -883,15 +929,13 @@ void svc_metrics_reset(void)
                 struct series *e, *enext;
                 for (e = s->table[b]; e != NULL; e = enext) {
                     enext = e->next;
-                    if (e->shown != e->values)
-                        free(e->shown);
-                    free(e->values);
-                    free(e);
+                    series_free(e);
                 }
             }
             free(s->table);
             pthread_mutex_destroy(&s->lock);
         }
+        pthread_rwlock_destroy(&m->render_lock);
         free(m->buckets);
         free(m->help);
         free(m->name);

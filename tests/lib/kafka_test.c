@@ -626,6 +626,140 @@ START_TEST(lag_is_exposed)
 }
 END_TEST
 
+/* Group settings for a quick rebalance on the mock cluster. It waits 3 s for more members of
+ * a new group, and session.timeout.ms - 1 s for the members of a running group to rejoin
+ * (44 s by default); a member idle for session.timeout.ms is dropped, so 4 s is the shortest
+ * session that outlasts the first wait. Frequent heartbeats tell a member of a rebalance at
+ * once. */
+static const char *const quick_group[] = {"session.timeout.ms", "4000", "heartbeat.interval.ms",
+                                          "100", NULL};
+
+/* Writes N records to each of TOPIC's NPARTS partitions, addressed by partition number. */
+static void produce_to_partitions(const char *topic, int nparts, int n)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[256], value[] = "x";
+    rd_kafka_t *rk;
+
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    ck_assert_ptr_nonnull(rk);
+    for (int p = 0; p < nparts; p++) {
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                               RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_VALUE(value, 1),
+                                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                               RD_KAFKA_V_END),
+                             0);
+    }
+    ck_assert_int_eq(rd_kafka_flush(rk, 10000), 0);
+    rd_kafka_destroy(rk);
+}
+
+/* What /metrics lists of kafka_consumer_lag for TOPIC: one bit per partition listed, and the
+ * listed lags summed into *TOTAL. */
+static unsigned lag_listed(const char *topic, double *total)
+{
+    struct svc_buf b = SVC_BUF_INIT;
+    char prefix[128];
+    unsigned listed = 0;
+    const char *p;
+
+    ck_assert_int_eq(svc_metrics_render(&b), 0);
+    snprintf(prefix, sizeof(prefix), "\nkafka_consumer_lag{topic=\"%s\",partition=\"", topic);
+    *total = 0;
+    for (p = svc_buf_str(&b); (p = strstr(p, prefix)) != NULL;) {
+        char *end;
+        long part = strtol(p + strlen(prefix), &end, 10);
+
+        ck_assert(part >= 0 && part < 32 && strncmp(end, "\"} ", 3) == 0);
+        listed |= 1u << part;
+        *total += strtod(end + 3, NULL);
+        p = end;
+    }
+    svc_buf_release(&b);
+    return listed;
+}
+
+START_TEST(revoked_partitions_leave_the_lag_gauge)
+{
+    static const char *const topics[] = {"t2", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .retries_left = 1000};
+    struct svc_consumer_config cfg = {0};
+    rd_kafka_topic_partition_list_t *theirs = NULL;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct svc_consumer *c;
+    rd_kafka_t *other;
+    char errstr[256];
+    unsigned listed = 0, mine = 0;
+    double total = 0;
+    int64_t deadline;
+
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "t2", 2, 1), 0);
+    produce_to_partitions("t2", 2, 3);
+    kcfg.extra = quick_group;
+    cfg.kafka = &kcfg;
+    cfg.group_id = "g-rebalance";
+    cfg.topics = topics;
+    cfg.handler = record_handler;
+    cfg.arg = &s;
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c), 0);
+    ck_assert_int_eq(svc_consumer_start(c), 0);
+
+    /* Alone in the group it owns both partitions, and each one's first record keeps failing:
+     * 3 records behind on each. */
+    deadline = now_ms() + 15000;
+    while ((listed = lag_listed("t2", &total)) != 3u && now_ms() < deadline)
+        sleep_ms(50);
+    ck_assert_uint_eq(listed, 3u);
+    ck_assert(total == 6.0);
+
+    /* A second member joins (a plain client: it reports nothing to this registry) and the
+     * group gives it one partition. That partition's lag is no longer this consumer's: it
+     * leaves the page, and the total is the lag of the partition still owned. (Its 3 also
+     * shows that the partition kept, paused for a retry before the rebalance, is fetched
+     * again: its first record is held anew.) */
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "g-rebalance", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    for (size_t i = 0; quick_group[i] != NULL; i += 2)
+        rd_kafka_conf_set(conf, quick_group[i], quick_group[i + 1], errstr, sizeof(errstr));
+    other = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    ck_assert_ptr_nonnull(other);
+    rd_kafka_poll_set_consumer(other);
+    theirs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(theirs, "t2", RD_KAFKA_PARTITION_UA);
+    ck_assert_int_eq(rd_kafka_subscribe(other, theirs), 0);
+    rd_kafka_topic_partition_list_destroy(theirs);
+    theirs = NULL;
+    deadline = now_ms() + 15000;
+    while (now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(other, 50);
+
+        if (m != NULL)
+            rd_kafka_message_destroy(m);
+        if (theirs != NULL)
+            rd_kafka_topic_partition_list_destroy(theirs);
+        ck_assert_int_eq(rd_kafka_assignment(other, &theirs), 0);
+        mine = theirs->cnt == 1 ? 3u & ~(1u << theirs->elems[0].partition) : 0;
+        listed = lag_listed("t2", &total);
+        if (mine != 0 && listed == mine && total == 3.0)
+            break;
+    }
+    ck_assert_int_eq(theirs->cnt, 1);
+    ck_assert_uint_eq(listed, mine);
+    ck_assert(total == 3.0);
+    rd_kafka_topic_partition_list_destroy(theirs);
+
+    /* A consumer that left the group reports no lag at all. */
+    svc_consumer_free(c);
+    ck_assert_uint_eq(lag_listed("t2", &total), 0);
+    reader_free(other);
+}
+END_TEST
+
 START_TEST(consumer_refuses_incomplete_config)
 {
     struct svc_kafka_config kcfg = kafka_config();
@@ -678,6 +812,7 @@ int main(void)
     tcase_add_test(cons, failed_dlq_copy_is_retried);
     tcase_add_test(cons, broker_errors_are_retried);
     tcase_add_test(cons, lag_is_exposed);
+    tcase_add_test(cons, revoked_partitions_leave_the_lag_gauge);
     tcase_add_test(cons, consumer_refuses_incomplete_config);
     suite_add_tcase(s, cons);
     return testenv_run(s);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -735,6 +736,115 @@ START_TEST(many_series_grow_the_tables)
 }
 END_TEST
 
+static void *inc_a(void *arg)
+{
+    svc_counter_inc(arg, ((const char *[]){"/a"}));
+    return NULL;
+}
+
+START_TEST(removed_series_leave_the_page)
+{
+    static const double bounds[] = {1};
+    struct svc_metric *lag = svc_gauge_new("lag", "Lag.", route_code);
+    struct svc_metric *req = svc_counter_new("rm_total", "Requests.", route);
+    struct svc_metric *lat = svc_histogram_new("rm_seconds", "Latency.", route, bounds, 1);
+    struct svc_metric *temp = svc_gauge_new("rm_temp", "Temperature.", NULL);
+    pthread_t t;
+    char *page;
+
+    svc_gauge_set(lag, (const char *[]){"t", "0"}, 3);
+    svc_gauge_set(lag, (const char *[]){"t", "1"}, 4);
+    svc_gauge_set(lag, (const char *[]){"t", "2"}, 5);
+    /* A counter series updated from two threads lives in two shards: both copies go. */
+    svc_counter_inc(req, ((const char *[]){"/a"}));
+    ck_assert_int_eq(pthread_create(&t, NULL, inc_a, req), 0);
+    pthread_join(t, NULL);
+    svc_counter_inc(req, ((const char *[]){"/b"}));
+    svc_histogram_observe(lat, (const char *[]){"/a"}, 0.5);
+    svc_gauge_set(temp, NULL, 20);
+
+    svc_metric_remove(lag, (const char *[]){"t", "1"});
+    svc_metric_remove(lag, (const char *[]){"t", "9"}); /* never seen: nothing happens */
+    svc_metric_remove(req, (const char *[]){"/a"});
+    svc_metric_remove(lat, (const char *[]){"/a"});
+    svc_metric_remove(temp, NULL);
+    ck_assert_double_eq(svc_metric_value(req, (const char *[]){"/a"}), 0);
+    page = render_own();
+    ck_assert_str_eq(page, "# HELP lag Lag.\n"
+                           "# TYPE lag gauge\n"
+                           "lag{route=\"t\",code=\"0\"} 3\n"
+                           "lag{route=\"t\",code=\"2\"} 5\n"
+                           "# HELP rm_total Requests.\n"
+                           "# TYPE rm_total counter\n"
+                           "rm_total{route=\"/b\"} 1\n"
+                           "# HELP rm_seconds Latency.\n"
+                           "# TYPE rm_seconds histogram\n"
+                           "# HELP rm_temp Temperature.\n"
+                           "# TYPE rm_temp gauge\n"
+                           "rm_temp 0\n");
+    free(page);
+
+    /* An update brings a series back, a counter from zero. */
+    svc_gauge_set(lag, (const char *[]){"t", "1"}, 7);
+    svc_counter_inc(req, ((const char *[]){"/a"}));
+    page = render_own();
+    ck_assert_double_eq(sample(page, "lag{route=\"t\",code=\"1\"}"), 7);
+    ck_assert_double_eq(sample(page, "rm_total{route=\"/a\"}"), 1);
+    free(page);
+}
+END_TEST
+
+START_TEST(removing_from_a_callback_gauge_aborts)
+{
+    svc_metric_remove(svc_gauge_fn_new("calls", NULL, seven, NULL), NULL);
+}
+END_TEST
+
+#define NREMOVERS 4
+
+static atomic_int removers_done;
+
+/* Creates and removes series as fast as it can, with label values long enough that a scrape
+ * reading one after it was freed would be caught by ASan. */
+static void *churn(void *arg)
+{
+    struct svc_metric *const *m = arg;
+    char v[96];
+
+    for (int i = 0; i < 20000; i++) {
+        snprintf(v, sizeof(v), "partition-%d-%s", i % 8,
+                 "of-a-topic-whose-name-is-long-enough-to-live-on-the-heap");
+        svc_gauge_set(m[0], (const char *[]){v}, i);
+        svc_counter_inc(m[1], ((const char *[]){v}));
+        svc_metric_remove(m[0], (const char *[]){v});
+        svc_metric_remove(m[1], (const char *[]){v});
+    }
+    atomic_fetch_add(&removers_done, 1);
+    return NULL;
+}
+
+START_TEST(removal_races_scrapes_safely)
+{
+    struct svc_metric *m[2] = {svc_gauge_new("churn", "Churn.", route),
+                               svc_counter_new("churn_total", "Churn.", route)};
+    pthread_t t[NREMOVERS];
+    char *page;
+
+    atomic_store(&removers_done, 0);
+    for (int i = 0; i < NREMOVERS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, churn, m), 0);
+    /* Scrapes during the churn see valid pages (and, under ASan, read no freed series). */
+    while (atomic_load(&removers_done) < NREMOVERS)
+        free(render_valid());
+    for (int i = 0; i < NREMOVERS; i++)
+        pthread_join(t[i], NULL);
+    page = render_own();
+    ck_assert_str_eq(page, "# HELP churn Churn.\n# TYPE churn gauge\n"
+                           "# HELP churn_total Churn.\n# TYPE churn_total counter\n");
+    free(page);
+}
+END_TEST
+
 START_TEST(render_stops_at_the_cap)
 {
     struct svc_buf b;
@@ -792,6 +902,9 @@ int main(void)
     tcase_add_test(tc, gauge_fn_is_called_at_scrape);
     tcase_add_test(tc, values_of_series);
     tcase_add_test(tc, many_series_grow_the_tables);
+    tcase_add_test(tc, removed_series_leave_the_page);
+    tcase_add_test_raise_signal(tc, removing_from_a_callback_gauge_aborts, SIGABRT);
+    tcase_add_test(tc, removal_races_scrapes_safely);
     tcase_add_test(tc, render_stops_at_the_cap);
     tcase_add_test(tc, reset_forgets_every_metric);
     suite_add_tcase(s, tc);

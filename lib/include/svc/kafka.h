@@ -10,7 +10,9 @@
  * reports and "refused" for a message not even queued; kafka_producer_connected (0 or 1);
  * kafka_consumed_total{topic,result} with the handler's answers "done", "retry", "poison";
  * kafka_consumer_lag{topic,partition}, records between the consumer's position and the end of
- * each assigned partition, refreshed every second; kafka_consumer_commits_total{result}.
+ * each assigned partition, refreshed every second (a partition's series is removed when a
+ * rebalance revokes or loses it and when the consumer stops, and is back within a second of a
+ * new assignment); kafka_consumer_commits_total{result}.
  *
  * Unavailability: a producer whose brokers have all been unreachable for longer than
  * unavailable_after_ms refuses new messages at once with SVC_EUNAVAILABLE, instead of queueing

@@ -5,7 +5,9 @@
  * updated on the hot path without a global lock: each metric keeps its series in shards, and a
  * thread always updates the same shard of a counter or histogram, so updates only ever meet an
  * uncontended lock. The scrape merges the shards. (A gauge series lives in the one shard its
- * label values hash to, since a set cannot be merged from several shards.)
+ * label values hash to, since a set cannot be merged from several shards.) Removing a series
+ * is rare and may wait for a scrape of its metric to finish; it holds a shard's lock no longer
+ * than a scrape does, so updates are not slowed by it.
  *
  * Label values are passed as an array (not NULL-terminated) of exactly as many strings as the
  * metric has label names; they are copied the first time a series is seen. Names must match
@@ -59,6 +61,16 @@ void svc_histogram_observe(struct svc_metric *m, const char *const *values, doub
 /* Reads one series (tests, health checks); 0 when the series does not exist. For histograms,
  * the count of observations. */
 double svc_metric_value(struct svc_metric *m, const char *const *values);
+
+/*
+ * Removes the series VALUES of a counter, gauge or histogram (a callback gauge aborts), so
+ * /metrics no longer lists it: for series whose subject went away, such as a Kafka partition
+ * now assigned to another consumer. A later update creates the series anew (a counter counts
+ * from zero again), and so may an update that runs concurrently with the removal. Nothing
+ * happens when the series does not exist; an unlabelled metric shows its zero again. For
+ * rare calls: it waits for a scrape of M in progress to finish.
+ */
+void svc_metric_remove(struct svc_metric *m, const char *const *values);
 
 /*
  * Renders every metric, plus the process metrics (process_resident_memory_bytes,
