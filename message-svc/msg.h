@@ -78,7 +78,9 @@ struct msg_new {
      * messages sent with one, NULL otherwise (every call a new message). A second call with
      * the same key is a replay (*replayed), or MSG_EIDEMPOTENCY with another message. */
     const char *dedup_key;
-    const char *source_event_id; /* system messages: the event id; else NULL */
+    /* System messages: the event id, else NULL. A message caused by an event takes the
+     * event's id as its own (when it is a UUID), so one event makes at most one message. */
+    const char *source_event_id;
 };
 
 /*
