@@ -6,13 +6,15 @@
 # calls this with what differs between services.
 #
 # Usage: schemathesis.sh --service NAME --spec FILE --requirements FILE --port PORT
-#                        --depends WHAT --checks LIST [BASE_URL]
+#                        --depends WHAT --checks LIST [--hooks FILE] [BASE_URL]
 #   --service       the service's name, as in deploy/local's env files (user-svc)
 #   --spec          its OpenAPI document in the tree
 #   --requirements  the requirements.txt pinning schemathesis (schemathesis==X.Y.Z)
 #   --port          the port used when .local/env/<service>.env has no HTTP_PORT
 #   --depends       what /readyz depends on, for the message when it is not ready
 #   --checks        schemathesis' --checks value
+#   --hooks         optional: a Python file of schemathesis hooks (and custom checks, which
+#                   --checks may then name), loaded through SCHEMATHESIS_HOOKS
 #   BASE_URL        defaults to http://127.0.0.1:<HTTP_PORT of .local/env/<service>.env>
 # Environment: POLYGLOT_STATE (deploy/local's state folder, default <repo>/.local),
 #   SCHEMATHESIS_MAX_EXAMPLES (default 25 per operation), SCHEMATHESIS_TIMEOUT (seconds the
@@ -23,7 +25,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-svc="" spec="" requirements="" port="" depends="" checks=""
+svc="" spec="" requirements="" port="" depends="" checks="" hooks=""
 while [ $# -gt 0 ]; do
     case $1 in
     --service) svc=$2; shift 2 ;;
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
     --port) port=$2; shift 2 ;;
     --depends) depends=$2; shift 2 ;;
     --checks) checks=$2; shift 2 ;;
+    --hooks) hooks=$2; shift 2 ;;
     --) shift; break ;;
     -*) echo "schemathesis.sh: unknown option '$1'" >&2; exit 2 ;;
     *) break ;;
@@ -40,6 +43,17 @@ done
 for v in svc spec requirements port depends checks; do
     [ -n "${!v}" ] || { echo "schemathesis.sh: --${v/svc/service} is required" >&2; exit 2; }
 done
+
+if [ -n "$hooks" ]; then
+    [ -r "$hooks" ] || { echo "schemathesis.sh: cannot read the hooks file '$hooks'" >&2; exit 2; }
+    # An absolute path: schemathesis runs from the report folder below.
+    SCHEMATHESIS_HOOKS=$(cd "$(dirname "$hooks")" && pwd)/$(basename "$hooks")
+    export SCHEMATHESIS_HOOKS
+else
+    # A service's test runs with the hooks its script names, not with ones left in the caller's
+    # environment.
+    unset SCHEMATHESIS_HOOKS
+fi
 
 state=${POLYGLOT_STATE:-$root/.local}
 venv=$state/cache/venv
@@ -84,7 +98,7 @@ fi
 report=$state/cache/schemathesis-$svc
 mkdir -p "$report"
 cd "$report"
-echo "$svc schemathesis: $url against $spec (schemathesis $want)"
+echo "$svc schemathesis: $url against $spec (schemathesis $want${hooks:+, hooks $hooks})"
 # Each operation is bounded by --max-examples and the whole run by timeout(1): schemathesis'
 # own --max-time is a budget it keeps cycling until it is spent, not a cap, so it would make
 # every run last that long.
