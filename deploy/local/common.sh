@@ -110,7 +110,11 @@ running() {
     pf=$(pidfile "$1")
     [ -f "$pf" ] || return 1
     pid=$(cat "$pf" 2>/dev/null)
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # A killed process stays a zombie until its parent reaps it, and kill -0 still finds it.
+    local st
+    st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+    [ "$st" != Z ]
 }
 
 pid_of() { cat "$(pidfile "$1")" 2>/dev/null || true; }

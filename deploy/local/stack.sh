@@ -72,12 +72,27 @@ start_service() {
     bin=$(svc_binary "$svc")
     [ -x "$bin" ] || return 0
     if running "$svc"; then
-        svc_health "$svc" && return 0
-        # Running but not ready: it is reconnecting to an engine that was just restarted
-        # (readiness follows its engines); give it the time a start would get.
-        log "$svc is running but not ready yet: waiting for it"
-        wait_ready "$svc" 30 "$LOGS/$svc.log" svc_health "$svc"
-        return
+        svc_health "$svc" 2>/dev/null && return 0
+        # Running but not ready: reconnecting to an engine that was just restarted (readiness
+        # follows its engines), or on its way out (killed, or draining after SIGTERM). Wait for
+        # either, as long as a start would get; one that exits is started again below.
+        local i
+        log "$svc is running but not ready: waiting for it to be ready or to exit"
+        for ((i = 0; i < 60; i++)); do
+            svc_health "$svc" 2>/dev/null && { log "$svc is ready"; return 0; }
+            running "$svc" || break
+            sleep 0.5
+        done
+        if running "$svc"; then
+            printf '%serror:%s %s is running but not ready after 30s\n' "$c_red" "$c_off" "$svc" >&2
+            tail_log "$LOGS/$svc.log"
+            return 1
+        fi
+        # Its port may take a moment to be released after the exit.
+        for ((i = 0; i < 20; i++)); do
+            port_free "$(svc_port "$svc")" && break
+            sleep 0.25
+        done
     fi
     require_port_free "$svc" "$(svc_port "$svc")"
     # The service sees its own env file and nothing of the others'.
