@@ -95,6 +95,12 @@ owned_dir() {
     fi
     local alt
     alt=/var/tmp/polyglot-$(printf '%s' "$STATE" | md5sum | cut -c1-12)/$name
+    # No symlink yet, so this state folder is new: what is there belonged to an earlier
+    # checkout at the same path (deleted without `make reset`), with other passwords.
+    if [ -e "$alt" ]; then
+        log "$name: removing stale data of an earlier checkout at this path ($alt)"
+        rm -rf "$alt"
+    fi
     mkdir -p "$alt"
     chown "$ENGINE_USER:" "$alt" "$(dirname "$alt")"
     rmdir "$dir" 2>/dev/null || rm -rf "$dir"
