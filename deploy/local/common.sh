@@ -98,7 +98,7 @@ owned_dir() {
     # No symlink yet, so this state folder is new: what is there belonged to an earlier
     # checkout at the same path (deleted without `make reset`), with other passwords.
     if [ -e "$alt" ]; then
-        log "$name: removing stale data of an earlier checkout at this path ($alt)"
+        log "$name: removing stale data of an earlier checkout at this path ($alt)" >&2
         rm -rf "$alt"
     fi
     mkdir -p "$alt"
