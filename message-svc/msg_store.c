@@ -621,7 +621,8 @@ static int mg_inbox(void *ctx, struct svc_arena *a, const char *user_id, int unr
         rc = index_read(m, c, INBOXES, user_id, &es, &n);
     if (rc != 0)
         goto out;
-    qsort(es, n, sizeof(*es), entry_newest_first);
+    if (n > 1)
+        qsort(es, n, sizeof(*es), entry_newest_first);
     out->items = svc_arena_calloc(a, cap * sizeof(*out->items));
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct entry *e = &es[i];
