@@ -583,6 +583,8 @@ struct part {
     int64_t retry_at;         /* now_ms() of the next retry */
     bool stray;               /* a record arrived while paused: seek back on resume */
     int64_t commit;           /* next offset to commit, or -1 */
+    int64_t start;            /* the group's committed offset at assignment, or -1: the lag
+                                 until a record is consumed (librdkafka has no position yet) */
 };
 
 struct svc_consumer {
@@ -633,6 +635,7 @@ static struct part *part_get(struct svc_consumer *c, const char *topic, int32_t 
     pt->topic = svc_strdup(topic);
     pt->partition = partition;
     pt->commit = -1;
+    pt->start = -1;
     return pt;
 }
 
@@ -750,6 +753,30 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      c->group, c->commit_delay_ms, failure, suppressed);
 }
 
+/*
+ * The group's committed offsets of newly assigned PARTS, kept as each partition's start: until
+ * it consumes a record librdkafka reports no position, so without them a consumer restarted
+ * behind a backlog, or caught up with nothing new arriving, would show no lag at all. One
+ * round trip to the coordinator, bounded; on failure the lag appears with the first record.
+ */
+static void note_committed(struct svc_consumer *c, rd_kafka_t *rk,
+                           const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, l, 5000);
+
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < l->cnt; i++) {
+        struct part *pt = part_find(c, l->elems[i].topic, l->elems[i].partition);
+
+        if (pt != NULL && l->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            pt->start = l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        svc_log_debug("kafka group '%s': committed offsets not read: %s", c->group,
+                      rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -765,6 +792,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
             part_clear_hold(pt); /* a fresh assignment starts from the committed offset */
         }
+        note_committed(c, rk, parts);
         svc_log_info("kafka group '%s': %d partitions assigned", c->group, parts->cnt);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -1003,6 +1031,8 @@ static void update_lag(struct svc_consumer *c)
 
         if (pt != NULL && pt->held != NULL)
             pos = pt->held->offset; /* the held record is not processed yet */
+        else if (pos < 0 && pt != NULL)
+            pos = pt->start; /* nothing consumed since the assignment */
         if (rd_kafka_get_watermark_offsets(c->rk, e->topic, e->partition, &lo, &hi) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR ||
             hi < 0 || pos < 0)

@@ -760,6 +760,42 @@ START_TEST(revoked_partitions_leave_the_lag_gauge)
 }
 END_TEST
 
+/* A consumer that starts where its group left off, with nothing new to read, reports a lag of
+ * 0 at once: librdkafka has no position before a first record, so the lag comes from the
+ * group's committed offset (before, the gauge listed nothing until a record arrived, and a
+ * "caught up?" check could not tell a restarted consumer from one still assigning). */
+START_TEST(restarted_consumer_reports_lag_before_a_record)
+{
+    static const char *const values[] = {"a", "b", "c", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct seen again = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    rd_kafka_t *probe = probe_new("g-restart");
+    struct svc_consumer *c;
+    unsigned listed = 0;
+    double total = -1;
+    int64_t deadline;
+
+    kcfg.extra = quick_group; /* the second member joins in seconds, not a session timeout */
+    produce_texts(&kcfg, values);
+    c = consumer_for(&kcfg, &s, "g-restart");
+    wait_seen(&s, 3, 15000);
+    wait_committed(probe, 3, 10000);
+    svc_consumer_free(c);
+    ck_assert_uint_eq(lag_listed("t", &total), 0);
+
+    c = consumer_for(&kcfg, &again, "g-restart");
+    deadline = now_ms() + 15000;
+    while ((listed = lag_listed("t", &total)) == 0 && now_ms() < deadline)
+        sleep_ms(50);
+    ck_assert_msg(listed == 1u, "lag partitions listed: %#x, expected partition 0", listed);
+    ck_assert(total == 0.0);
+    ck_assert_int_eq(seen_count(&again), 0);
+    svc_consumer_free(c);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
 START_TEST(consumer_refuses_incomplete_config)
 {
     struct svc_kafka_config kcfg = kafka_config();
@@ -813,6 +849,7 @@ int main(void)
     tcase_add_test(cons, broker_errors_are_retried);
     tcase_add_test(cons, lag_is_exposed);
     tcase_add_test(cons, revoked_partitions_leave_the_lag_gauge);
+    tcase_add_test(cons, restarted_consumer_reports_lag_before_a_record);
     tcase_add_test(cons, consumer_refuses_incomplete_config);
     suite_add_tcase(s, cons);
     return testenv_run(s);
