@@ -110,6 +110,19 @@ to_ms() {
     }'
 }
 
+# wrk_results FILE: the figures of a `wrk --latency` run's output FILE, into WRK_RPS, WRK_P50
+# and WRK_P99 (ms), WRK_REQS, and WRK_BAD: non-2xx answers and socket errors (connect, read,
+# write, timeout) together.
+wrk_results() {
+    WRK_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
+    WRK_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$1")")
+    WRK_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$1")")
+    WRK_REQS=$(awk '/ requests in / { print $1 }' "$1")
+    WRK_BAD=$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
+                   /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+                   END { print n + 0 }' "$1")
+}
+
 # median_of: the median of the numbers on stdin, one a line ("nan" when there are none).
 median_of() {
     sort -g | awk '{ v[NR] = $1 } END {

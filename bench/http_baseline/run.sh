@@ -190,14 +190,8 @@ bench() {
     stop_proc "$SAMPLER_PID"
     SAMPLER_PID=''
     rss_max=$(sort -n "$rss_file" | tail -n 1)
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    reqs=$(awk '/ requests in / { print $1 }' "$out")
-    # Non-2xx answers and socket errors (connect, read, write, timeout) all count as bad.
-    bad=$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
-               /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
-               END { print n + 0 }' "$out")
+    wrk_results "$out"
+    rps=$WRK_RPS p50=$WRK_P50 p99=$WRK_P99 reqs=$WRK_REQS bad=$WRK_BAD
     [ -n "$rps" ] && [ -n "$reqs" ] && [ "$reqs" -gt 0 ] ||
         { tail_log "$out"; die "cannot read wrk's output"; }
     cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$reqs" \

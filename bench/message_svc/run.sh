@@ -4,8 +4,8 @@
 #   1. Reads, next to the raw engine: GET /v1/messages/{id} (one find by _id, the simplest read)
 #      and GET /v1/users/{id}/messages (three finds by _id for a one-message inbox). Each round
 #      runs both operations on both sides, back to back, who goes first alternating by round:
-#      - message-svc, driven by wrk -t1 -cBENCH_CONNECTIONS --latency (message.lua and inbox.lua
-#        pick a random id among BENCH_READ_USERS users and their welcome messages);
+#      - message-svc, driven by wrk -t1 -cBENCH_CONNECTIONS --latency (bench/random_get.lua
+#        picks a random id among BENCH_READ_USERS users and their welcome messages);
 #      - the raw engine, driven by mongo_load (mongo_load.c, built here into the temporary
 #        folder): BENCH_LOAD_THREADS C threads, each with its own client of one
 #        mongoc_client_pool, sending MongoDB (FerretDB locally; MONGODB_URI of
@@ -447,8 +447,9 @@ first_messages() {
 run_side() {
     local round=$1 op=$2 side=$3 secs=$4 ids out rss_file rss_max s0 s1 f0 f1 c0 c1
     local rps p50 p99 reqs bad scpu fcpu ccpu
+    local path=/v1/users/%s/messages
     ids=$TMP/read-ids.txt
-    [ "$op" = message ] && ids=$TMP/read-msgs.txt
+    [ "$op" = message ] && ids=$TMP/read-msgs.txt path=/v1/messages/%s
     out=$TMP/$op-$side-$round.txt
     rss_file=$TMP/rss-$op-$side-$round.txt
     : >"$rss_file"
@@ -465,7 +466,7 @@ run_side() {
             "$ids" >"$out" 2>"$out.err" || { tail_log "$out.err"; die "mongo_load failed"; }
     else
         timeout $((secs + 30)) wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s --latency \
-            -s "$here/$op.lua" "$MSG_URL" -- "$ids" >"$out" 2>&1 ||
+            -s "$here/../random_get.lua" "$MSG_URL" -- "$ids" "$path" >"$out" 2>&1 ||
             { tail_log "$out"; die "wrk failed"; }
     fi
     child_us c1
@@ -480,14 +481,8 @@ run_side() {
             END { print v["rate"], v["p50_ms"], v["p99_ms"], v["requests"], v["bad"] }' "$out")
         [ "${bad:-0}" = 0 ] || tail_log "$out.err" 5
     else
-        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-        p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-        p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-        reqs=$(awk '/ requests in / { print $1 }' "$out")
-        # Non-2xx answers and socket errors (connect, read, write, timeout) all count as bad.
-        bad=$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
-                   /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
-                   END { print n + 0 }' "$out")
+        wrk_results "$out"
+        rps=$WRK_RPS p50=$WRK_P50 p99=$WRK_P99 reqs=$WRK_REQS bad=$WRK_BAD
     fi
     [ -n "$rps" ] && [ -n "$reqs" ] && [ "$reqs" -gt 0 ] ||
         { tail_log "$out"; die "cannot read the output of the $side run"; }

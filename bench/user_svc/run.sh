@@ -316,7 +316,8 @@ bench() {
     child_us c0
     if [ "$side" = user-svc ]; then
         timeout $((secs + 30)) wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s --latency \
-            -s "$here/get_user.lua" "http://127.0.0.1:$SVC_PORT" -- "$IDS" >"$out" 2>&1 ||
+            -s "$here/../random_get.lua" "http://127.0.0.1:$SVC_PORT" -- "$IDS" /v1/users/%s \
+            >"$out" 2>&1 ||
             { check_svc; tail_log "$out"; die "wrk failed"; }
     else
         rm -f "$TMP/pgb-$round".*
@@ -334,14 +335,8 @@ bench() {
     SAMPLER_PID=''
     rss_max=$(sort -n "$rss_file" | tail -n 1)
     if [ "$side" = user-svc ]; then
-        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-        p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-        p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-        reqs=$(awk '/ requests in / { print $1 }' "$out")
-        # Non-2xx answers and socket errors (connect, read, write, timeout) all count as bad.
-        bad=$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
-                   /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
-                   END { print n + 0 }' "$out")
+        wrk_results "$out"
+        rps=$WRK_RPS p50=$WRK_P50 p99=$WRK_P99 reqs=$WRK_REQS bad=$WRK_BAD
     else
         rps=$(awk '/^tps = / { print $3 }' "$out")
         read -r p50 p99 < <(percentiles "$TMP/pgb-$round".*)
