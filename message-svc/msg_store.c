@@ -292,24 +292,18 @@ static int insert(struct msg_mongo *m, mongoc_client_t *c, const char *name, con
     return rc;
 }
 
-/* update_one with OPTS (may be NULL); *MATCHED (may be NULL) says how many matched. */
+/* update_one with OPTS (may be NULL). */
 static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, const bson_t *filter,
-                  const bson_t *upd, const bson_t *opts, const char *what, int64_t *matched)
+                  const bson_t *upd, const bson_t *opts, const char *what)
 {
     mongoc_collection_t *co = coll(m, c, name);
     bson_error_t err;
-    bson_t reply;
-    bool ok;
     int rc = 0;
 
-    ok = mongoc_collection_update_one(co, filter, upd, opts, &reply, &err);
-    if (!ok)
+    if (!mongoc_collection_update_one(co, filter, upd, opts, NULL, &err))
         rc = fail(m, &err, what);
     else
         note_up(m);
-    if (matched != NULL)
-        *matched = ok ? reply_count(&reply, "matchedCount") : 0;
-    bson_destroy(&reply);
     mongoc_collection_destroy(co);
     return rc;
 }
@@ -485,7 +479,7 @@ static int index_put(struct msg_mongo *m, mongoc_client_t *c, const char *name, 
     filter = BCON_NEW("_id", BCON_UTF8(owner));
     upd = BCON_NEW("$set", "{", path, "{", "t", BCON_DATE_TIME(t), "r", BCON_BOOL(read), "}", "}");
     opts = BCON_NEW("upsert", BCON_BOOL(true));
-    rc = update(m, c, name, filter, upd, opts, "index update", NULL);
+    rc = update(m, c, name, filter, upd, opts, "index update");
     bson_destroy(opts);
     bson_destroy(upd);
     bson_destroy(filter);
@@ -510,7 +504,7 @@ static int index_drop(struct msg_mongo *m, mongoc_client_t *c, const char *name,
         if (entry_path(ids[i], path))
             bson_append_utf8(&unset, path, -1, "", 0);
     bson_append_document_end(&upd, &unset);
-    rc = update(m, c, name, filter, &upd, NULL, "index update", NULL);
+    rc = update(m, c, name, filter, &upd, NULL, "index update");
     bson_destroy(&upd);
     bson_destroy(filter);
     return rc;
@@ -530,11 +524,10 @@ static int index_delete(struct msg_mongo *m, mongoc_client_t *c, const char *nam
 /*
  * One bulk write of N single-document operations on messages, each addressed by _id alone (the
  * only filter FerretDB 1.24 looks up by index): UPD an update of each, or NULL to delete each.
- * *DONE (may be NULL) says how many matched or were deleted.
  */
 static int messages_by_id(struct msg_mongo *m, mongoc_client_t *c,
                           const char (*ids)[MSG_ID_LEN + 1], size_t n, const bson_t *upd,
-                          const char *what, int64_t *done)
+                          const char *what)
 {
     mongoc_collection_t *co;
     mongoc_bulk_operation_t *bulk;
@@ -542,8 +535,6 @@ static int messages_by_id(struct msg_mongo *m, mongoc_client_t *c,
     bson_error_t err;
     int rc = 0;
 
-    if (done != NULL)
-        *done = 0;
     if (n == 0)
         return 0;
     co = coll(m, c, MESSAGES);
@@ -564,8 +555,6 @@ static int messages_by_id(struct msg_mongo *m, mongoc_client_t *c,
             rc = fail(m, &err, what);
         else
             note_up(m);
-        if (rc == 0 && done != NULL)
-            *done = reply_count(&reply, upd != NULL ? "nMatched" : "nRemoved");
         bson_destroy(&reply);
     }
     mongoc_bulk_operation_destroy(bulk);
@@ -695,7 +684,7 @@ static int mg_set_read(void *ctx, struct svc_arena *a, const char *id, bool read
     filter = BCON_NEW("_id", BCON_UTF8(id));
     upd = read ? BCON_NEW("$set", "{", "read", BCON_BOOL(true), "read_at", BCON_DATE_TIME(at), "}")
                : BCON_NEW("$set", "{", "read", BCON_BOOL(false), "read_at", BCON_NULL, "}");
-    rc = update(m, c, MESSAGES, filter, upd, NULL, "message read state", NULL);
+    rc = update(m, c, MESSAGES, filter, upd, NULL, "message read state");
     if (rc == 0)
         rc = index_put(m, c, INBOXES, out->recipient, id, out->created_at_ms, read);
     if (rc == 0)
@@ -758,17 +747,16 @@ static bool same_str(const char *a, const char *b)
  * so a second delivery of the event inserts the same _id and is a duplicate: no lookup on the
  * way. A message with another dedup key (a sender's Idempotency-Key) claims the key in the dedup
  * collection, {_id: key, message_id}; when the key is claimed already, the message keeps the id
- * it was given then. *CLAIMED says the key was there before.
+ * it was given then.
  */
 static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_new *in,
-                      int64_t at_ms, char id[MSG_ID_LEN + 1], bool *claimed)
+                      int64_t at_ms, char id[MSG_ID_LEN + 1])
 {
     struct svc_uuid uuid;
     bson_t *doc, *filter, *found = NULL;
     bson_iter_t it;
     int rc;
 
-    *claimed = false;
     if (in->source_event_id != NULL &&
         svc_uuid_parse(in->source_event_id, strlen(in->source_event_id), &uuid)) {
         svc_uuid_format(&uuid, id);
@@ -783,7 +771,6 @@ static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_
     bson_destroy(doc);
     if (rc != E_DUP)
         return rc;
-    *claimed = true;
     filter = BCON_NEW("_id", BCON_UTF8(in->dedup_key));
     rc = find_one(m, c, DEDUP, filter, "idempotency key lookup", &found);
     if (rc == 0 && found == NULL)
@@ -818,7 +805,7 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
     char id[MSG_ID_LEN + 1];
     struct msg_message stored;
     pthread_mutex_t *mu;
-    bool claimed, fresh;
+    bool fresh;
     bson_t *doc;
     int rc;
 
@@ -826,7 +813,7 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
         a = own;
     if (replayed != NULL)
         *replayed = false;
-    if ((rc = message_id(m, c, in, at_ms, id, &claimed)) != 0)
+    if ((rc = message_id(m, c, in, at_ms, id)) != 0)
         goto out;
     doc = BCON_NEW("_id", BCON_UTF8(id), "recipient", BCON_UTF8(in->to_user_id), "sender",
                    BCON_UTF8(in->from_user_id), "subject", BCON_UTF8(in->subject), "body",
@@ -991,7 +978,7 @@ static int user_apply(struct msg_mongo *m, mongoc_client_t *c, const char *user_
         else if (rc == E_DUP)
             rc = 0; /* written meanwhile, by a redelivery elsewhere: the caller reads it */
     } else if (u.version < version) {
-        rc = update(m, c, USERS, filter, upd, NULL, "user update", NULL);
+        rc = update(m, c, USERS, filter, upd, NULL, "user update");
         *applied = rc == 0;
     }
 out:
@@ -1042,7 +1029,7 @@ static int sync_sender_name(struct msg_mongo *m, mongoc_client_t *c, const char 
     if (rc == 0 && n > 0) {
         ids = entry_ids(es, n);
         rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1])ids, n, upd,
-                            "sender name update", NULL);
+                            "sender name update");
     }
     pthread_mutex_unlock(mu);
     free(ids);
@@ -1122,7 +1109,7 @@ static int mg_user_deleted(void *ctx, const char *user_id, int64_t version)
         if (rc == 0 && n > 0) {
             ids = entry_ids(es, n);
             rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1])ids, n, NULL,
-                                "inbox delete", NULL);
+                                "inbox delete");
         }
         if (rc == 0)
             rc = index_delete(m, c, INBOXES, user_id);
@@ -1416,7 +1403,7 @@ static int upgrade_layout(struct msg_mongo *m, mongoc_client_t *c)
     filter = BCON_NEW("_id", BCON_UTF8("layout"));
     upd = BCON_NEW("$set", "{", "version", BCON_INT64(LAYOUT), "}");
     opts = BCON_NEW("upsert", BCON_BOOL(true));
-    rc = update(m, c, META, filter, upd, opts, "layout record", NULL);
+    rc = update(m, c, META, filter, upd, opts, "layout record");
     if (rc == 0 && n > 0)
         svc_log_info("layout upgrade: data moved from layout %" PRId64 " to %d, %" PRId64
                      " messages filed in index documents", layout, LAYOUT, n);
