@@ -50,6 +50,11 @@ wait_http() {
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# private_kb PID: what of its RSS is the process's own (Private_Clean + Private_Dirty of
+# smaps_rollup): RSS less the pages of shared libraries and files that other processes map too.
+private_kb() {
+    awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n + 0 }' "/proc/$1/smaps_rollup"
+}
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 # cpu_ticks PID...: user+system clock ticks of the processes (all their threads) so far.
