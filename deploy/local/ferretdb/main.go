@@ -55,6 +55,7 @@ func main() {
 	ping := flag.String("ping", "", "instead of serving, send `ping` to this address and exit 0 on success")
 	timeout := flag.Duration("timeout", 2*time.Second, "deadline of -ping")
 	every := flag.Duration("index-every", time.Second, "how often new collections get their _id lookup index (0: never)")
+	sync := flag.String("synchronous", envOr("FERRETDB_SQLITE_SYNCHRONOUS", "full"), "SQLite's synchronous setting: full (an fsync per commit) or normal (WAL: fsync at checkpoints only)")
 	flag.Parse()
 
 	if *ping != "" {
@@ -71,12 +72,15 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	if err := serve(logger, *listen, *dir, *every); err != nil {
+	if *sync != "full" && *sync != "normal" {
+		fatal("bad -synchronous %q: full or normal", *sync)
+	}
+	if err := serve(logger, *listen, *dir, *every, *sync); err != nil {
 		fatal("%v", err)
 	}
 }
 
-func serve(logger *slog.Logger, listen, dir string, every time.Duration) error {
+func serve(logger *slog.Logger, listen, dir string, every time.Duration, sync string) error {
 	if dir == "" {
 		return errors.New("-sqlite-dir (or FERRETDB_SQLITE_DIR) is required")
 	}
@@ -88,7 +92,10 @@ func serve(logger *slog.Logger, listen, dir string, every time.Duration) error {
 	if err = os.MkdirAll(abs, 0o700); err != nil {
 		return err
 	}
-	sqliteURL := (&url.URL{Scheme: "file", Path: abs + "/"}).String()
+	// FerretDB adds its own pragmas (WAL, busy timeout) and passes others through to every
+	// database it opens.
+	q := url.Values{"_pragma": {"synchronous(" + sync + ")"}}
+	sqliteURL := (&url.URL{Scheme: "file", Path: abs + "/", RawQuery: q.Encode()}).String()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
