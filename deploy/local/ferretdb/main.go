@@ -6,8 +6,10 @@
 //	ferretdb-wrapper -listen 127.0.0.1:17017 -sqlite-dir /path/to/data
 //	ferretdb-wrapper -ping 127.0.0.1:17017   # readiness check: exit 0 when `ping` answers ok
 //
-// Flags default to the environment variables FERRETDB_LISTEN, FERRETDB_SQLITE_DIR and
-// FERRETDB_LOG_LEVEL. Logs go to stderr. SIGTERM or SIGINT stops it cleanly.
+// Flags default to the environment variables FERRETDB_LISTEN, FERRETDB_SQLITE_DIR,
+// FERRETDB_LOG_LEVEL and FERRETDB_SQLITE_SYNCHRONOUS (-synchronous: SQLite's full, an fsync per
+// commit, or normal, fsyncs at WAL checkpoints only). Logs go to stderr. SIGTERM or SIGINT stops
+// it cleanly.
 //
 // It also works around a FerretDB 1.24 bug that makes every `{_id: x}` lookup scan its table:
 // the SQLite backend looks a document up with `WHERE _ferretdb_sjson->'$._id' = ?`
