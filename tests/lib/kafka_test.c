@@ -748,6 +748,7 @@ START_TEST(revoked_partitions_leave_the_lag_gauge)
         if (mine != 0 && listed == mine && total == 3.0)
             break;
     }
+    ck_assert_ptr_nonnull(theirs);
     ck_assert_int_eq(theirs->cnt, 1);
     ck_assert_uint_eq(listed, mine);
     ck_assert(total == 3.0);
