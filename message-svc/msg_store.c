@@ -252,12 +252,14 @@ static void row_message(const bson_t *doc, struct svc_arena *a, struct msg_messa
         out->body = "";
 }
 
-/* Finds at most one document of NAME matching FILTER into *OUT (a copy the caller destroys).
- * 0 (with *OUT NULL when none), or an SVC_E*. */
-static int find_one(struct msg_mongo *m, mongoc_client_t *c, const char *name, const bson_t *filter,
+/* Finds the document of NAME whose _id is ID into *OUT (a copy the caller destroys): the only
+ * lookup this store makes (see the top of the file). 0 (with *OUT NULL when none), or an
+ * SVC_E*. */
+static int find_one(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *id,
                     const char *what, bson_t **out)
 {
     mongoc_collection_t *co = coll(m, c, name);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
     const bson_t *doc;
@@ -273,6 +275,7 @@ static int find_one(struct msg_mongo *m, mongoc_client_t *c, const char *name, c
         note_up(m);
     mongoc_cursor_destroy(cur);
     bson_destroy(opts);
+    bson_destroy(filter);
     mongoc_collection_destroy(co);
     return rc;
 }
@@ -292,11 +295,12 @@ static int insert(struct msg_mongo *m, mongoc_client_t *c, const char *name, con
     return rc;
 }
 
-/* update_one with OPTS (may be NULL). */
-static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, const bson_t *filter,
+/* Applies UPD to the document of NAME whose _id is ID, with OPTS (may be NULL). */
+static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *id,
                   const bson_t *upd, const bson_t *opts, const char *what)
 {
     mongoc_collection_t *co = coll(m, c, name);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_error_t err;
     int rc = 0;
 
@@ -304,6 +308,7 @@ static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, con
         rc = fail(m, &err, what);
     else
         note_up(m);
+    bson_destroy(filter);
     mongoc_collection_destroy(co);
     return rc;
 }
@@ -330,10 +335,9 @@ static int delete_many(struct msg_mongo *m, mongoc_client_t *c, const char *name
 static int find_user(struct msg_mongo *m, mongoc_client_t *c, const char *user_id,
                      struct user_row *u)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(user_id));
     bson_t *doc = NULL;
     bson_iter_t it;
-    int rc = find_one(m, c, USERS, filter, "user lookup", &doc);
+    int rc = find_one(m, c, USERS, user_id, "user lookup", &doc);
 
     memset(u, 0, sizeof(*u));
     if (rc == 0 && doc != NULL) {
@@ -348,7 +352,6 @@ static int find_user(struct msg_mongo *m, mongoc_client_t *c, const char *user_i
     }
     if (doc != NULL)
         bson_destroy(doc);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -370,9 +373,8 @@ static int active_user(struct msg_mongo *m, mongoc_client_t *c, const char *user
 static int get_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena *a,
                        const char *id, struct msg_message *out)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *doc = NULL;
-    int rc = find_one(m, c, MESSAGES, filter, "message lookup", &doc);
+    int rc = find_one(m, c, MESSAGES, id, "message lookup", &doc);
 
     if (rc == 0 && doc == NULL)
         rc = SVC_ENOTFOUND;
@@ -380,7 +382,6 @@ static int get_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
         row_message(doc, a, out);
     if (doc != NULL)
         bson_destroy(doc);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -426,11 +427,10 @@ struct entry {
 static int index_read(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *owner,
                       struct entry **out, size_t *n)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(owner));
     bson_t *doc = NULL;
     bson_iter_t it, sub, f;
     size_t cap = 0;
-    int rc = find_one(m, c, name, filter, "index lookup", &doc);
+    int rc = find_one(m, c, name, owner, "index lookup", &doc);
 
     *out = NULL;
     *n = 0;
@@ -459,7 +459,6 @@ static int index_read(struct msg_mongo *m, mongoc_client_t *c, const char *name,
     }
     if (doc != NULL)
         bson_destroy(doc);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -469,20 +468,18 @@ static int index_put(struct msg_mongo *m, mongoc_client_t *c, const char *name, 
                      const char *mid, int64_t t, bool read)
 {
     char path[2 + MSG_ID_LEN + 1];
-    bson_t *filter, *upd, *opts;
+    bson_t *upd, *opts;
     int rc;
 
     if (!entry_path(mid, path)) {
         svc_log_error("message id '%.64s' is not a UUID: not filed", mid);
         return SVC_EINTERNAL;
     }
-    filter = BCON_NEW("_id", BCON_UTF8(owner));
     upd = BCON_NEW("$set", "{", path, "{", "t", BCON_DATE_TIME(t), "r", BCON_BOOL(read), "}", "}");
     opts = BCON_NEW("upsert", BCON_BOOL(true));
-    rc = update(m, c, name, filter, upd, opts, "index update");
+    rc = update(m, c, name, owner, upd, opts, "index update");
     bson_destroy(opts);
     bson_destroy(upd);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -492,21 +489,19 @@ static int index_drop(struct msg_mongo *m, mongoc_client_t *c, const char *name,
                       const char (*ids)[MSG_ID_LEN + 1], size_t n)
 {
     char path[2 + MSG_ID_LEN + 1];
-    bson_t *filter, upd, unset;
+    bson_t upd, unset;
     int rc;
 
     if (n == 0)
         return 0;
-    filter = BCON_NEW("_id", BCON_UTF8(owner));
     bson_init(&upd);
     bson_append_document_begin(&upd, "$unset", -1, &unset);
     for (size_t i = 0; i < n; i++)
         if (entry_path(ids[i], path))
             bson_append_utf8(&unset, path, -1, "", 0);
     bson_append_document_end(&upd, &unset);
-    rc = update(m, c, name, filter, &upd, NULL, "index update");
+    rc = update(m, c, name, owner, &upd, NULL, "index update");
     bson_destroy(&upd);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -670,7 +665,7 @@ static int mg_set_read(void *ctx, struct svc_arena *a, const char *id, bool read
     struct msg_mongo *m = ctx;
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
     pthread_mutex_t *mu = NULL;
-    bson_t *filter = NULL, *upd = NULL;
+    bson_t *upd = NULL;
     int64_t at = now_ms();
     int rc = get_message(m, c, a, id, out);
 
@@ -681,10 +676,9 @@ static int mg_set_read(void *ctx, struct svc_arena *a, const char *id, bool read
     /* Again under the stripe: another request may have changed it meanwhile. */
     if ((rc = get_message(m, c, a, id, out)) != 0 || (out->read_at_ms != 0) == read)
         goto out;
-    filter = BCON_NEW("_id", BCON_UTF8(id));
     upd = read ? BCON_NEW("$set", "{", "read", BCON_BOOL(true), "read_at", BCON_DATE_TIME(at), "}")
                : BCON_NEW("$set", "{", "read", BCON_BOOL(false), "read_at", BCON_NULL, "}");
-    rc = update(m, c, MESSAGES, filter, upd, NULL, "message read state");
+    rc = update(m, c, MESSAGES, id, upd, NULL, "message read state");
     if (rc == 0)
         rc = index_put(m, c, INBOXES, out->recipient, id, out->created_at_ms, read);
     if (rc == 0)
@@ -694,8 +688,6 @@ out:
         pthread_mutex_unlock(mu);
     if (upd != NULL)
         bson_destroy(upd);
-    if (filter != NULL)
-        bson_destroy(filter);
     mongoc_client_pool_push(m->pool, c);
     return rc;
 }
@@ -753,7 +745,7 @@ static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_
                       int64_t at_ms, char id[MSG_ID_LEN + 1])
 {
     struct svc_uuid uuid;
-    bson_t *doc, *filter, *found = NULL;
+    bson_t *doc, *found = NULL;
     bson_iter_t it;
     int rc;
 
@@ -771,8 +763,7 @@ static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_
     bson_destroy(doc);
     if (rc != E_DUP)
         return rc;
-    filter = BCON_NEW("_id", BCON_UTF8(in->dedup_key));
-    rc = find_one(m, c, DEDUP, filter, "idempotency key lookup", &found);
+    rc = find_one(m, c, DEDUP, in->dedup_key, "idempotency key lookup", &found);
     if (rc == 0 && found == NULL)
         rc = SVC_EUNAVAILABLE; /* swept meanwhile: the caller tries again */
     if (rc == 0 && (!bson_iter_init_find(&it, found, "message_id") || !BSON_ITER_HOLDS_UTF8(&it) ||
@@ -784,7 +775,6 @@ static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_
         snprintf(id, MSG_ID_LEN + 1, "%s", bson_iter_utf8(&it, NULL));
     if (found != NULL)
         bson_destroy(found);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -943,7 +933,6 @@ static int user_apply(struct msg_mongo *m, mongoc_client_t *c, const char *user_
                       const char *name, bool deleted, int64_t version, bool insert_first,
                       bool *applied)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(user_id));
     bson_t *doc = BCON_NEW("_id", BCON_UTF8(user_id), "deleted", BCON_BOOL(deleted), "version",
                            BCON_INT64(version));
     bson_t *upd;
@@ -978,13 +967,12 @@ static int user_apply(struct msg_mongo *m, mongoc_client_t *c, const char *user_
         else if (rc == E_DUP)
             rc = 0; /* written meanwhile, by a redelivery elsewhere: the caller reads it */
     } else if (u.version < version) {
-        rc = update(m, c, USERS, filter, upd, NULL, "user update");
+        rc = update(m, c, USERS, user_id, upd, NULL, "user update");
         *applied = rc == 0;
     }
 out:
     bson_destroy(doc);
     bson_destroy(upd);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -1327,16 +1315,14 @@ static int create_indexes(struct msg_mongo *m, mongoc_client_t *c)
  * or an empty one). */
 static int stored_layout(struct msg_mongo *m, mongoc_client_t *c, int64_t *layout)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8("layout"));
     bson_t *doc = NULL;
-    int rc = find_one(m, c, META, filter, "layout lookup", &doc);
+    int rc = find_one(m, c, META, "layout", "layout lookup", &doc);
 
     *layout = 1;
     if (rc == 0 && doc != NULL && doc_ms(doc, "version") > 0)
         *layout = doc_ms(doc, "version");
     if (doc != NULL)
         bson_destroy(doc);
-    bson_destroy(filter);
     return rc;
 }
 
@@ -1400,16 +1386,14 @@ static int upgrade_layout(struct msg_mongo *m, mongoc_client_t *c)
     mongoc_collection_destroy(co);
     if (rc != 0)
         return rc;
-    filter = BCON_NEW("_id", BCON_UTF8("layout"));
     upd = BCON_NEW("$set", "{", "version", BCON_INT64(LAYOUT), "}");
     opts = BCON_NEW("upsert", BCON_BOOL(true));
-    rc = update(m, c, META, filter, upd, opts, "layout record");
+    rc = update(m, c, META, "layout", upd, opts, "layout record");
     if (rc == 0 && n > 0)
         svc_log_info("layout upgrade: data moved from layout %" PRId64 " to %d, %" PRId64
                      " messages filed in index documents", layout, LAYOUT, n);
     bson_destroy(opts);
     bson_destroy(upd);
-    bson_destroy(filter);
     return rc;
 }
 
