@@ -404,19 +404,14 @@ pct() {
 }
 
 LAG0=$(lag)
-# A consumer that has fetched nothing since its partitions were assigned (message-svc restarted,
-# nothing new on user-events since) has no kafka_consumer_lag series yet, so its lag reads "nan"
-# and part 2 would wait for it in vain. One registration gives it a record to fetch.
-if [ "$LAG0" = nan ]; then
-    log "message-svc's consumer lag is unknown (no kafka_consumer_lag series yet): registering" \
-        "one user to give its consumer a record"
-    register 1 bench-msg-probe "$TMP/probe.txt"
-    for ((i = 0; i < 30; i++)); do
-        sleep 1
-        LAG0=$(lag)
-        [ "$LAG0" = nan ] || break
-    done
-fi
+# No kafka_consumer_lag series yet: message-svc's consumer has just started and is not assigned
+# its partitions yet (it reports the lag from its group's committed offsets as soon as it is).
+for ((i = 0; i < 30; i++)); do
+    [ "$LAG0" = nan ] || break
+    [ "$i" -eq 0 ] && log "waiting for message-svc's consumer to be assigned its partitions"
+    sleep 1
+    LAG0=$(lag)
+done
 log "message-svc $MSG_URL (pid ${MSG_PID:-?}$([ -n "$MSG_PID" ] &&
     printf ', %s' "$(readlink "/proc/$MSG_PID/exe" 2>/dev/null)")), user-svc $USER_URL; \
 consumer lag $LAG0"
