@@ -100,22 +100,14 @@ static int store_error(struct svc_resp *resp, int rc)
 
 /* ---- output ----------------------------------------------------------------------------- */
 
-static json_t *time_json(int64_t ms)
-{
-    char t[SVC_RFC3339_MS_LEN + 1];
-
-    svc_rfc3339_format_ms(ms, t);
-    return json_string(t);
-}
-
 static json_t *message_json(const struct msg_message *m)
 {
     return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:o, s:o, s:s?}", "id", m->id, "recipient",
                      m->recipient, "sender", m->sender != NULL ? m->sender : MSG_SYSTEM,
                      "sender_name", m->sender_name, "subject", m->subject != NULL ? m->subject : "",
                      "body", m->body != NULL ? m->body : "", "created_at",
-                     time_json(m->created_at_ms), "read_at",
-                     m->read_at_ms != 0 ? time_json(m->read_at_ms) : json_null(), "source_event_id",
+                     svc_json_time(m->created_at_ms), "read_at",
+                     m->read_at_ms != 0 ? svc_json_time(m->read_at_ms) : json_null(), "source_event_id",
                      m->source_event_id);
 }
 

@@ -47,6 +47,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/uuid.h"
+#include "svc/time.h"
 
 #include <inttypes.h>
 #include <mongoc/mongoc.h>
@@ -92,22 +93,6 @@ struct user_row {
     char name[512];
     int64_t version;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -172,11 +157,11 @@ static int fail(struct msg_mongo *m, const bson_error_t *e, const char *what)
         return SVC_EINTERNAL;
     }
     pthread_mutex_lock(&m->mu);
-    warn = !m->down || mono_ms() - m->warned_at >= WARN_EVERY_MS;
+    warn = !m->down || svc_now_ms() - m->warned_at >= WARN_EVERY_MS;
     m->down = true;
     snprintf(m->why, sizeof(m->why), "%s", e->message);
     if (warn)
-        m->warned_at = mono_ms();
+        m->warned_at = svc_now_ms();
     pthread_mutex_unlock(&m->mu);
     if (warn)
         svc_log_warn("mongodb unavailable: %s failed: %s", what, e->message);
@@ -666,7 +651,7 @@ static int mg_set_read(void *ctx, struct svc_arena *a, const char *id, bool read
     mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
     pthread_mutex_t *mu = NULL;
     bson_t *upd = NULL;
-    int64_t at = now_ms();
+    int64_t at = svc_wall_ms();
     int rc = get_message(m, c, a, id, out);
 
     if (rc != 0)
@@ -887,7 +872,7 @@ static int mg_send(void *ctx, struct svc_arena *a, const struct msg_new *in,
     if (rc == 0)
         rc = active_user(m, c, in->to_user_id, &to);
     if (rc == 0)
-        rc = put_message(m, c, a, in, sender_name, now_ms(), out, replayed);
+        rc = put_message(m, c, a, in, sender_name, svc_wall_ms(), out, replayed);
     if (mu != NULL)
         pthread_mutex_unlock(mu);
     mongoc_client_pool_push(m->pool, c);

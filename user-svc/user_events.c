@@ -8,6 +8,7 @@
 
 #include "svc/error.h"
 #include "svc/event.h"
+#include "svc/json.h"
 #include "svc/kafka.h"
 #include "svc/log.h"
 
@@ -24,14 +25,6 @@
 #define BACKOFF_MAX_MS 5000
 
 /* ---- events ------------------------------------------------------------------------------ */
-
-static json_t *time_json(int64_t ms)
-{
-    char s[SVC_RFC3339_MS_LEN + 1];
-
-    svc_rfc3339_format_ms(ms, s);
-    return json_string(s);
-}
 
 /* A string member, or null (an erased name). */
 static json_t *str_or_null(const char *s)
@@ -77,7 +70,7 @@ int user_event_user(struct user_event *ev, const char *type, const struct user *
     json_t *data = json_pack(
         "{s:s, s:o, s:o, s:s, s:I, s:o, s:o}", "id", u->id, "email", str_or_null(u->email), "name",
         str_or_null(u->name), "status", u->status, "version", (json_int_t)u->version, "created_at",
-        time_json(u->created_at_ms), "updated_at", time_json(u->updated_at_ms));
+        svc_json_time(u->created_at_ms), "updated_at", svc_json_time(u->updated_at_ms));
 
     return build(ev, type, u->id, data, traceparent);
 }
@@ -86,7 +79,7 @@ int user_event_deleted(struct user_event *ev, const char *user_id, int64_t versi
                        int64_t deleted_at_ms, const char *traceparent)
 {
     json_t *data = json_pack("{s:s, s:s, s:I, s:o}", "id", user_id, "status", "deleted", "version",
-                             (json_int_t)version, "deleted_at", time_json(deleted_at_ms));
+                             (json_int_t)version, "deleted_at", svc_json_time(deleted_at_ms));
 
     return build(ev, USER_EV_DELETED, user_id, data, traceparent);
 }
@@ -96,7 +89,7 @@ int user_event_credit(struct user_event *ev, const struct credit *c, const char 
     json_t *data =
         json_pack("{s:s, s:s, s:I, s:I, s:o}", "credit_id", c->credit_id, "user_id", c->user_id,
                   "amount_cents", (json_int_t)c->amount_cents, "balance_cents",
-                  (json_int_t)c->balance_cents, "created_at", time_json(c->created_at_ms));
+                  (json_int_t)c->balance_cents, "created_at", svc_json_time(c->created_at_ms));
 
     return build(ev, USER_EV_CREDITED, c->user_id, data, traceparent);
 }
@@ -107,10 +100,10 @@ int user_event_payment(struct user_event *ev, const char *type, const struct pay
     json_t *data = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o}", "payment_id", p->payment_id,
                              "user_id", p->user_id, "amount_cents", (json_int_t)p->amount_cents,
                              "status", p->status, "balance_cents", (json_int_t)p->balance_cents,
-                             "created_at", time_json(p->created_at_ms));
+                             "created_at", svc_json_time(p->created_at_ms));
 
     if (data != NULL && p->refunded_at_ms != 0)
-        json_object_set_new(data, "refunded_at", time_json(p->refunded_at_ms));
+        json_object_set_new(data, "refunded_at", svc_json_time(p->refunded_at_ms));
     return build(ev, type, p->user_id, data, traceparent);
 }
 

@@ -257,20 +257,12 @@ bad:
 
 /* ---- output ----------------------------------------------------------------------------- */
 
-static json_t *time_json(int64_t ms)
-{
-    char t[SVC_RFC3339_MS_LEN + 1];
-
-    svc_rfc3339_format_ms(ms, t);
-    return json_string(t);
-}
-
 static json_t *user_json(const struct user *u)
 {
     return json_pack("{s:s, s:s?, s:s?, s:s, s:I, s:o, s:o}", "id", u->id, "email", u->email,
                      "name", u->name, "status", u->status, "version", (json_int_t)u->version,
-                     "created_at", time_json(u->created_at_ms), "updated_at",
-                     time_json(u->updated_at_ms));
+                     "created_at", svc_json_time(u->created_at_ms), "updated_at",
+                     svc_json_time(u->updated_at_ms));
 }
 
 /* The ETag of a user: its version, as a strong entity tag. */
@@ -292,7 +284,7 @@ static json_t *credit_json(const struct credit *c)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:o}", "credit_id", c->credit_id, "user_id", c->user_id,
                      "amount_cents", (json_int_t)c->amount_cents, "balance_cents",
-                     (json_int_t)c->balance_cents, "created_at", time_json(c->created_at_ms));
+                     (json_int_t)c->balance_cents, "created_at", svc_json_time(c->created_at_ms));
 }
 
 static json_t *payment_json(const struct payment *p)
@@ -300,8 +292,8 @@ static json_t *payment_json(const struct payment *p)
     return json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o}", "payment_id", p->payment_id, "user_id",
                      p->user_id, "amount_cents", (json_int_t)p->amount_cents, "status", p->status,
                      "balance_cents", (json_int_t)p->balance_cents, "created_at",
-                     time_json(p->created_at_ms), "refunded_at",
-                     p->refunded_at_ms != 0 ? time_json(p->refunded_at_ms) : json_null());
+                     svc_json_time(p->created_at_ms), "refunded_at",
+                     p->refunded_at_ms != 0 ? svc_json_time(p->refunded_at_ms) : json_null());
 }
 
 /* An idempotent request: 201 (or 200 for a refund) when done now, 200 with the stored result
@@ -516,7 +508,7 @@ static int wallet_get(struct svc_req *req, struct svc_resp *resp)
     return svc_resp_json(resp, 200,
                          json_pack("{s:s, s:I, s:o}", "user_id", w.user_id, "balance_cents",
                                    (json_int_t)w.balance_cents, "updated_at",
-                                   time_json(w.updated_at_ms)));
+                                   svc_json_time(w.updated_at_ms)));
 }
 
 /* POST /v1/users/:id/wallet/credits {credit_id, amount_cents}: an idempotent top-up. */

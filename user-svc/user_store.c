@@ -25,6 +25,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/uuid.h"
+#include "svc/time.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -224,14 +225,6 @@ struct user_pg {
     int64_t purge_at;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* libpq's notices (NOTICE from "IF NOT EXISTS", WARNING) become debug log lines instead of
  * text on stderr. */
 static void on_notice(void *arg, const char *message)
@@ -243,7 +236,7 @@ static void on_notice(void *arg, const char *message)
 /* Remembers that the database is unreachable and logs it, at most every WARN_EVERY_MS. */
 static void note_down(struct user_pg *pg, const char *what, const char *msg)
 {
-    int64_t now = now_ms();
+    int64_t now = svc_now_ms();
     bool log;
 
     pthread_mutex_lock(&pg->mu);
@@ -373,7 +366,7 @@ static int conn_connect(struct conn *c)
     snprintf(timeout_s, sizeof(timeout_s), "%d", (pg->timeout_ms + 999) / 1000);
     c->db = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c->db) != CONNECTION_OK) {
-        c->retry_at = now_ms() + RETRY_MS;
+        c->retry_at = svc_now_ms() + RETRY_MS;
         note_down(pg, "connect", PQerrorMessage(c->db));
         return SVC_EUNAVAILABLE;
     }
@@ -403,7 +396,7 @@ static int conn_prepare(struct conn *c, bool listen)
     if (rc == 0 && listen)
         rc = run(c, "LISTEN user_outbox", "listen");
     if (rc != 0) {
-        c->retry_at = now_ms() + RETRY_MS;
+        c->retry_at = svc_now_ms() + RETRY_MS;
         return rc;
     }
     c->ok = true;
@@ -429,20 +422,14 @@ static void conn_close(struct conn *c)
 /* Takes a free connection, waiting up to the timeout, and (re)opens it when needed. */
 static int acquire(struct user_pg *pg, struct conn **out)
 {
-    struct timespec until;
+    int64_t until = svc_now_ms() + pg->timeout_ms;
     struct conn *c;
-    int rc = 0;
+    bool waiting = true;
+    int rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += pg->timeout_ms / 1000;
-    until.tv_nsec += (long)(pg->timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&pg->mu);
-    while (pg->nidle == 0 && rc == 0)
-        rc = pthread_cond_timedwait(&pg->cv, &pg->mu, &until);
+    while (pg->nidle == 0 && waiting)
+        waiting = svc_cond_wait_until(&pg->cv, &pg->mu, until);
     if (pg->nidle == 0) {
         pthread_mutex_unlock(&pg->mu);
         svc_log_warn("postgres: no free connection in %d ms (PG_POOL %d)", pg->timeout_ms, pg->n);
@@ -453,7 +440,7 @@ static int acquire(struct user_pg *pg, struct conn **out)
 
     c->fresh = false;
     if (!c->ok) {
-        rc = now_ms() < c->retry_at ? SVC_EUNAVAILABLE : conn_open(c, false);
+        rc = svc_now_ms() < c->retry_at ? SVC_EUNAVAILABLE : conn_open(c, false);
         if (rc != 0) {
             pthread_mutex_lock(&pg->mu);
             pg->idle[pg->nidle++] = c;
@@ -1092,7 +1079,7 @@ static bool pg_ready(void *ctx, char *why, size_t cap)
     /* A connection that worked and fails now was most likely cut by a database restart:
      * reopening it says whether the database is back. */
     rc = c->ok ? q(c, ST_PING, 0, NULL, NULL) : SVC_EUNAVAILABLE;
-    if (rc == SVC_EUNAVAILABLE && !c->ok && now_ms() >= c->retry_at)
+    if (rc == SVC_EUNAVAILABLE && !c->ok && svc_now_ms() >= c->retry_at)
         rc = conn_open(c, false);
     release(pg, c);
     if (rc == 0) {
@@ -1130,7 +1117,7 @@ static int relay_conn(struct user_pg *pg)
 
     if (c->ok && PQstatus(c->db) == CONNECTION_OK)
         return 0;
-    if (now_ms() < c->retry_at)
+    if (svc_now_ms() < c->retry_at)
         return SVC_EUNAVAILABLE;
     return conn_open(c, true);
 }
@@ -1229,7 +1216,7 @@ static void purge(struct user_pg *pg)
     PGresult *r;
 
     pg->purge_at =
-        now_ms() + (pg->retention_ms < PURGE_EVERY_MS ? pg->retention_ms : PURGE_EVERY_MS);
+        svc_now_ms() + (pg->retention_ms < PURGE_EVERY_MS ? pg->retention_ms : PURGE_EVERY_MS);
     snprintf(ms, sizeof(ms), "%" PRId64, pg->retention_ms);
     if (q(&pg->relay, ST_OUTBOX_PURGE, 1, p, &r) != 0)
         return; /* logged; tried again next time */
@@ -1250,7 +1237,7 @@ static int ob_backlog(void *ctx, size_t *count, double *oldest_age_s)
     *count = (size_t)col_i64(r, 0, 0);
     *oldest_age_s = strtod(PQgetvalue(r, 0, 1), NULL);
     PQclear(r);
-    if (now_ms() >= pg->purge_at)
+    if (svc_now_ms() >= pg->purge_at)
         purge(pg);
     return 0;
 }
@@ -1403,7 +1390,6 @@ fail:
 int user_pg_open(const struct user_pg_opts *o, struct user_pg **out)
 {
     struct user_pg *pg = svc_calloc(1, sizeof(*pg));
-    pthread_condattr_t attr;
     int rc;
 
     *out = NULL;
@@ -1412,10 +1398,7 @@ int user_pg_open(const struct user_pg_opts *o, struct user_pg **out)
     pg->retention_ms = o->outbox_retention_ms > 0 ? o->outbox_retention_ms : 24LL * 3600 * 1000;
     pg->n = o->pool_size > 0 ? o->pool_size : 4;
     pthread_mutex_init(&pg->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&pg->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    svc_cond_init_monotonic(&pg->cv);
     pg->conns = svc_calloc((size_t)pg->n, sizeof(*pg->conns));
     /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
     pg->idle = svc_calloc((size_t)pg->n, sizeof(*pg->idle));

@@ -5,6 +5,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
+#include "svc/time.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -80,22 +81,6 @@ static CURL *thread_handle(void)
         tl_handle = NULL;
     }
     return tl_handle;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* A uniform value in [0, n] (splitmix64; jitter needs spread, not secrecy). */
@@ -513,7 +498,7 @@ int svc_client_call(const struct svc_client_req *req, struct svc_client_resp *re
     struct target t;
     char errbuf[CURL_ERROR_SIZE];
     int max_attempts = 1, rc;
-    int64_t start = now_ms();
+    int64_t start = svc_now_ms();
     CURL *h;
 
     memset(resp, 0, sizeof(*resp));
@@ -550,7 +535,7 @@ int svc_client_call(const struct svc_client_req *req, struct svc_client_resp *re
         bool will_retry, too_big;
 
         if (req->deadline_ms > 0) {
-            int64_t left = req->deadline_ms - (now_ms() - start);
+            int64_t left = req->deadline_ms - (svc_now_ms() - start);
             if (left < this_timeout)
                 this_timeout = left > 1 ? (long)left : 1;
         }
@@ -559,12 +544,12 @@ int svc_client_call(const struct svc_client_req *req, struct svc_client_resp *re
                          connect_timeout < this_timeout ? connect_timeout : this_timeout);
         attempt_reset(&a, max_response);
         errbuf[0] = '\0';
-        began = now_ms();
+        began = svc_now_ms();
         cc = curl_easy_perform(h);
         if (cc == CURLE_OK)
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         rc = map_curl_error(cc, a.too_big);
-        count_attempt(&t, rc, status, (double)(now_ms() - began) / 1000.0);
+        count_attempt(&t, rc, status, (double)(svc_now_ms() - began) / 1000.0);
         resp->attempts = attempt;
         resp->status = status;
         if (rc == 0 && !is_retryable_status(status))
@@ -581,13 +566,13 @@ int svc_client_call(const struct svc_client_req *req, struct svc_client_resp *re
         will_retry = attempt < max_attempts && (rc == 0 || is_retryable_error(rc, too_big));
         wait = will_retry ? backoff_ms(req, attempt, status, &a.headers) : 0;
         if (will_retry && req->deadline_ms > 0 &&
-            now_ms() - start + wait >= (int64_t)req->deadline_ms)
+            svc_now_ms() - start + wait >= (int64_t)req->deadline_ms)
             will_retry = false;
         log_failure(method, &t, attempt, max_attempts, reason, will_retry);
         if (!will_retry)
             break;
         if (wait > 0)
-            sleep_ms(wait);
+            svc_sleep_ms(wait);
     }
 
     if (rc == 0) {

@@ -2,6 +2,7 @@
 
 #include "svc/arena.h"
 #include "svc/error.h"
+#include "svc/time.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -568,4 +569,12 @@ int svc_json_dump(struct svc_buf *out, const json_t *v)
         return d.rc != 0 ? d.rc : SVC_EINTERNAL;
     }
     return 0;
+}
+
+json_t *svc_json_time(int64_t epoch_ms)
+{
+    char t[SVC_RFC3339_MS_LEN + 1];
+
+    svc_rfc3339_format_ms(epoch_ms, t);
+    return json_string(t);
 }

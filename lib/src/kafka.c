@@ -4,6 +4,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
+#include "svc/time.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -32,14 +33,6 @@ static const char *const consumed_labels[] = {"topic", "result", NULL};
 static const char *const lag_labels[] = {"topic", "partition", NULL};
 static const char *const commit_labels[] = {"result", NULL};
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A warning that may repeat quickly (a broker down, a commit failing) is logged once per
  * WARN_INTERVAL_MS with the number of repeats left out. Callers serialize access. */
 struct warn_limit {
@@ -49,7 +42,7 @@ struct warn_limit {
 
 static bool warn_due(struct warn_limit *w, unsigned *suppressed)
 {
-    int64_t now = now_ms();
+    int64_t now = svc_now_ms();
 
     if (w->last_ms != 0 && now - w->last_ms < WARN_INTERVAL_MS) {
         w->suppressed++;
@@ -199,7 +192,7 @@ struct svc_producer {
     atomic_bool stop;
     atomic_bool up;                  /* some broker connection is UP */
     atomic_bool fatal;               /* librdkafka raised a fatal error: the producer is dead */
-    atomic_int_least64_t down_since; /* now_ms() when the last connection went away */
+    atomic_int_least64_t down_since; /* svc_now_ms() when the last connection went away */
     int unavailable_after_ms;
     pthread_mutex_t warn_mu;
     struct warn_limit dr_warn, err_warn;
@@ -211,7 +204,7 @@ static void set_up(struct svc_producer *p, bool up)
     bool was = atomic_exchange(&p->up, up);
 
     if (was && !up)
-        atomic_store(&p->down_since, now_ms());
+        atomic_store(&p->down_since, svc_now_ms());
     if (was != up)
         svc_gauge_set(p->connected, NULL, up ? 1.0 : 0.0);
 }
@@ -337,7 +330,7 @@ int svc_producer_new(const struct svc_kafka_config *cfg, struct svc_producer **o
     atomic_init(&p->stop, false);
     atomic_init(&p->up, false);
     atomic_init(&p->fatal, false);
-    atomic_init(&p->down_since, now_ms());
+    atomic_init(&p->down_since, svc_now_ms());
     pthread_mutex_init(&p->warn_mu, NULL);
     p->produced = svc_counter_new("kafka_produced_total",
                                   "Kafka messages by topic and outcome: ok and error from "
@@ -396,8 +389,8 @@ void svc_producer_free(struct svc_producer *p)
     /* Messages still queued would never be reported after the destroy below, leaving their
      * waiters to wait for ever: purge them, so each gets its report now. */
     rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    deadline = now_ms() + 1000;
-    while (rd_kafka_outq_len(p->rk) > 0 && now_ms() < deadline)
+    deadline = svc_now_ms() + 1000;
+    while (rd_kafka_outq_len(p->rk) > 0 && svc_now_ms() < deadline)
         rd_kafka_poll(p->rk, 10);
     rd_kafka_poll(p->rk, 0);
     rd_kafka_destroy(p->rk);
@@ -416,7 +409,7 @@ bool svc_producer_available(const struct svc_producer *p)
         return false;
     if (atomic_load(&p->up))
         return true;
-    return now_ms() - atomic_load(&p->down_since) < p->unavailable_after_ms;
+    return svc_now_ms() - atomic_load(&p->down_since) < p->unavailable_after_ms;
 }
 
 int svc_producer_queued(const struct svc_producer *p)
@@ -467,15 +460,11 @@ int svc_producer_send_wait(struct svc_producer *p, struct svc_kafka_msg *msgs, s
                            int timeout_ms)
 {
     struct waiter *w = svc_calloc(1, sizeof(*w) + n * sizeof(w->slots[0]));
-    pthread_condattr_t attr;
-    struct timespec deadline;
+    int64_t deadline;
     int refused = 0, first = 0;
 
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    svc_cond_init_monotonic(&w->cv);
     w->refs = 1;
 
     pthread_mutex_lock(&w->mu);
@@ -502,19 +491,11 @@ int svc_producer_send_wait(struct svc_producer *p, struct svc_kafka_msg *msgs, s
             s->done = true;
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms >= 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
-    }
+    deadline = svc_now_ms() + timeout_ms;
     while (w->pending > 0) {
         if (timeout_ms < 0)
             pthread_cond_wait(&w->cv, &w->mu);
-        else if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)
+        else if (!svc_cond_wait_until(&w->cv, &w->mu, deadline))
             break;
     }
     for (size_t i = 0; i < n; i++) {
@@ -580,7 +561,7 @@ struct part {
     char *poison_reason;      /* set: the handler said poison, only the DLQ copy is retried */
     unsigned attempt;         /* handler calls for held so far */
     int delay_ms;             /* the backoff before the next retry */
-    int64_t retry_at;         /* now_ms() of the next retry */
+    int64_t retry_at;         /* svc_now_ms() of the next retry */
     bool stray;               /* a record arrived while paused: seek back on resume */
     int64_t commit;           /* next offset to commit, or -1 */
     int64_t start;            /* the group's committed offset at assignment, or -1: the lag
@@ -707,7 +688,7 @@ static void commit_finished(struct svc_consumer *c, const rd_kafka_topic_partiti
                          rd_kafka_err2str(err));
         } else {
             c->commit_inflight = true;
-            c->last_commit = now_ms();
+            c->last_commit = svc_now_ms();
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -746,7 +727,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     c->commit_delay_ms = c->commit_delay_ms == 0 ? c->retry_initial_ms : c->commit_delay_ms * 2;
     if (c->commit_delay_ms > c->retry_max_ms)
         c->commit_delay_ms = c->retry_max_ms;
-    c->next_commit = now_ms() + c->commit_delay_ms;
+    c->next_commit = svc_now_ms() + c->commit_delay_ms;
     if (warn_due(&c->commit_warn, &suppressed))
         svc_log_warn("kafka commit for group '%s' failed, retrying in %d ms: %s (%u similar "
                      "failures not logged)",
@@ -948,7 +929,7 @@ static void hold(struct svc_consumer *c, struct part *pt, rd_kafka_message_t *m,
     pt->delay_ms = pt->delay_ms == 0 ? c->retry_initial_ms : pt->delay_ms * 2;
     if (pt->delay_ms > c->retry_max_ms)
         pt->delay_ms = c->retry_max_ms;
-    pt->retry_at = now_ms() + pt->delay_ms;
+    pt->retry_at = svc_now_ms() + pt->delay_ms;
 }
 
 /* Runs the handler on M (owned from here on) and acts on its answer. */
@@ -1047,7 +1028,7 @@ static void update_lag(struct svc_consumer *c)
 
 static bool commit_due(const struct svc_consumer *c, bool idle)
 {
-    int64_t now = now_ms();
+    int64_t now = svc_now_ms();
 
     if (c->commit_inflight || now < c->next_commit)
         return false;
@@ -1070,7 +1051,7 @@ static bool commits_pending(const struct svc_consumer *c)
 /* The poll timeout: until the earliest retry, at most 100 ms so a stop is seen quickly. */
 static int poll_timeout(const struct svc_consumer *c)
 {
-    int64_t now = now_ms(), wait = 100;
+    int64_t now = svc_now_ms(), wait = 100;
 
     for (size_t i = 0; i < c->nparts; i++)
         if (c->parts[i].held != NULL && c->parts[i].retry_at - now < wait)
@@ -1080,7 +1061,7 @@ static int poll_timeout(const struct svc_consumer *c)
 
 static void run_due_retries(struct svc_consumer *c)
 {
-    int64_t now = now_ms();
+    int64_t now = svc_now_ms();
 
     /* handle() may not remove parts, so indexes stay valid. */
     for (size_t i = 0; i < c->nparts; i++)
@@ -1125,16 +1106,16 @@ static void *consumer_thread(void *arg)
             take(c, m);
         if (commit_due(c, m == NULL))
             commit_finished(c, NULL);
-        if (now_ms() - c->last_lag >= LAG_INTERVAL_MS) {
+        if (svc_now_ms() - c->last_lag >= LAG_INTERVAL_MS) {
             update_lag(c);
-            c->last_lag = now_ms();
+            c->last_lag = svc_now_ms();
         }
     }
     /* Commit what is finished before leaving the group. Records that still arrive are not
      * handled, so their offsets stay uncommitted and the next owner reads them. */
-    deadline = now_ms() + STOP_COMMIT_MS;
+    deadline = svc_now_ms() + STOP_COMMIT_MS;
     c->next_commit = 0;
-    while (commits_pending(c) && now_ms() < deadline) {
+    while (commits_pending(c) && svc_now_ms() < deadline) {
         if (!c->commit_inflight)
             commit_finished(c, NULL);
         m = rd_kafka_consumer_poll(c->rk, 100);

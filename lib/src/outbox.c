@@ -6,6 +6,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
+#include "svc/time.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,14 +37,6 @@ struct svc_outbox_relay {
     struct svc_metric *backlog, *age, *published, *failures;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool stopping(struct svc_outbox_relay *r)
 {
     bool stop;
@@ -57,18 +50,11 @@ static bool stopping(struct svc_outbox_relay *r)
 /* Sleeps MS unless stopped first or, when WAKEABLE, woken. */
 static void pause_ms(struct svc_outbox_relay *r, int ms, bool wakeable)
 {
-    struct timespec until;
+    int64_t until = svc_now_ms() + ms;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&r->mu);
     while (!r->stop && !(wakeable && r->woken))
-        if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
+        if (!svc_cond_wait_until(&r->cv, &r->mu, until))
             break;
     if (wakeable)
         r->woken = false;
@@ -88,7 +74,7 @@ static void update_gauges(struct svc_outbox_relay *r)
     double age = 0;
     int rc;
 
-    r->last_gauges = now_ms();
+    r->last_gauges = svc_now_ms();
     rc = r->src.backlog(r->src.ctx, &count, &age);
     if (rc != 0)
         return; /* the source logged why; the gauges keep their last values */
@@ -193,7 +179,7 @@ static int relay_round(struct svc_outbox_relay *r, bool *full)
 /* Waits for new events: a wake-up, the source's notification, or the poll interval. */
 static void idle_wait(struct svc_outbox_relay *r)
 {
-    int64_t until = now_ms() + r->poll_ms, left;
+    int64_t until = svc_now_ms() + r->poll_ms, left;
     bool woken;
     int rc;
 
@@ -202,7 +188,7 @@ static void idle_wait(struct svc_outbox_relay *r)
         return;
     }
     /* In slices of at most WAIT_SLICE_MS, checking for a stop or a wake-up in between. */
-    while ((left = until - now_ms()) > 0) {
+    while ((left = until - svc_now_ms()) > 0) {
         pthread_mutex_lock(&r->mu);
         woken = r->woken || r->stop;
         r->woken = false;
@@ -231,7 +217,7 @@ static void *relay_thread(void *arg)
             if (!r->unavailable_logged)
                 svc_log_warn("outbox '%s': kafka unavailable, relay backing off", r->name);
             r->unavailable_logged = true;
-            if (now_ms() - r->last_gauges >= r->poll_ms)
+            if (svc_now_ms() - r->last_gauges >= r->poll_ms)
                 update_gauges(r);
             delay = next_backoff(r, delay);
             pause_ms(r, delay, false);
@@ -259,7 +245,6 @@ int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_
 {
     const struct svc_outbox_source *s = &cfg->source;
     struct svc_outbox_relay *r;
-    pthread_condattr_t attr;
 
     *out = NULL;
     if (cfg->name == NULL || cfg->name[0] == '\0' || cfg->producer == NULL || s->fetch == NULL ||
@@ -280,10 +265,7 @@ int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_
         r->backoff_max_ms = r->backoff_initial_ms;
     r->publish_timeout_ms = cfg->publish_timeout_ms;
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    svc_cond_init_monotonic(&r->cv);
     r->backlog = svc_gauge_new("outbox_backlog", "Outbox events not yet published", outbox_labels);
     r->age =
         svc_gauge_new("outbox_oldest_age_seconds",

@@ -18,6 +18,7 @@
 #define SVC_EVENT_H
 
 #include "svc/buf.h"
+#include "svc/time.h" /* svc_rfc3339_parse, svc_rfc3339_format_ms */
 #include "svc/uuid.h"
 
 #include <jansson.h>
@@ -86,17 +87,5 @@ int svc_event_render(const struct svc_event *ev, struct svc_buf *out);
  */
 int svc_event_parse(const void *bytes, size_t len, struct svc_event **out, char *err,
                     size_t errlen);
-
-/*
- * RFC 3339 date-times (the `time` attribute): "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)",
- * with 'T' and 'Z' in either case. Returns false for anything else, including impossible
- * dates (February 30th). On success stores milliseconds since the Unix epoch (UTC, fraction
- * truncated) in *EPOCH_MS when it is not NULL.
- */
-bool svc_rfc3339_parse(const char *s, int64_t *epoch_ms);
-
-/* Writes EPOCH_MS as "YYYY-MM-DDTHH:MM:SS.mmmZ" plus a NUL into OUT. */
-#define SVC_RFC3339_MS_LEN 24
-void svc_rfc3339_format_ms(int64_t epoch_ms, char out[SVC_RFC3339_MS_LEN + 1]);
 
 #endif

@@ -158,6 +158,10 @@ int svc_json_read(json_t *obj, const struct svc_json_field *fields, void *dst, u
  */
 int svc_json_dump(struct svc_buf *out, const json_t *v);
 
+/* A new JSON string of EPOCH_MS as RFC 3339 in UTC with milliseconds (svc/time.h), for
+ * "created_at"-like members. The caller owns the reference (json_pack's "o" takes it). */
+json_t *svc_json_time(int64_t epoch_ms);
+
 /* json_decref() with the signature svc_arena_defer() takes. */
 void svc_json_decref(void *v);
 
