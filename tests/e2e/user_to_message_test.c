@@ -462,9 +462,9 @@ static void catch_up(void)
                       lag);
         if (mono_ms() >= next_note) {
             if (lag < 0)
-                fprintf(stderr, "msg_e2e: waiting for message-svc's partitions\n");
+                fprintf(stderr, "e2e: waiting for message-svc's partitions\n");
             else
-                fprintf(stderr, "msg_e2e: waiting for message-svc to catch up: %lld behind\n",
+                fprintf(stderr, "e2e: waiting for message-svc to catch up: %lld behind\n",
                         lag);
             next_note += 15000;
         }
