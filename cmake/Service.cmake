@@ -101,7 +101,7 @@ endfunction()
 # polyglot_service_tests(NAME) declares the tests of service NAME (declared by polyglot_service)
 # from the current folder, tests/NAME/, one executable per file, named <prefix>_svc_<file>:
 #   <file>_http_test.c  `http`: the handlers in-process on port 0 with a fake store; links the
-#                       core only
+#                       core and tests/support/testsvc.h, no driver
 #   <file>_test.c       `integration`: the real engines of deploy/local; links the store, the
 #                       core and the driver (a test may set up what the service would find, such
 #                       as an older layout, with the driver itself)
@@ -123,7 +123,7 @@ function(polyglot_service_tests name)
         set(test ${prefix}_svc_${file})
         if(file MATCHES "_http_test$")
             polyglot_test(${test} http SOURCES ${src}
-                          LIBS ${prefix}_svc_core PkgConfig::CURL PkgConfig::JANSSON)
+                          LIBS ${prefix}_svc_core testsvc PkgConfig::CURL PkgConfig::JANSSON)
             continue()
         endif()
         polyglot_test(${test} integration SOURCES ${src}

@@ -205,6 +205,7 @@ static int f_inbox(void *ctx, struct svc_arena *a, const char *user_id, int unre
             continue;
         sorted[n++] = m;
     }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): the array holds pointers, sorted as such */
     qsort(sorted, (size_t)n, sizeof(sorted[0]), newest_first);
     if (after_id != NULL)
         while (first < n && keycmp(sorted[first]->created_at_ms, sorted[first]->id,
@@ -668,7 +669,7 @@ START_TEST(send_refuses_bad_bodies_without_touching_the_store)
 {
     char *s200 = repeat("\xc3\xa9", 200), *s201 = repeat("x", 201);
     char *b10000 = repeat("\xe2\x82\xac", 10000), *b10001 = repeat("b", 10001);
-    size_t cap = 64 * 1024;
+    size_t cap = (size_t)64 * 1024;
     char *body = malloc(cap);
 
     ck_assert_ptr_nonnull(body);
@@ -843,7 +844,7 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
 
     /* Three messages share each timestamp, so the order within one relies on the id. */
     for (int i = 0; i < 45; i++) {
-        struct fake_msg *m = add_msg(BOB, ANN, "m", T0 + (i / 3) * 1000);
+        struct fake_msg *m = add_msg(BOB, ANN, "m", T0 + (int64_t)(i / 3) * 1000);
 
         snprintf(m->subject, sizeof(m->subject), "m%02d", i);
         memcpy(ids[i], m->id, sizeof(ids[i]));
@@ -880,7 +881,7 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
             seen[n]++;
             total++;
             /* Newest first: (created_at, id) strictly descending across pages. */
-            ms = T0 + (n / 3) * 1000;
+            ms = T0 + (int64_t)(n / 3) * 1000;
             ck_assert(ms < prev_ms || (ms == prev_ms && strcmp(id, prev_id) < 0));
             prev_ms = ms;
             snprintf(prev_id, sizeof(prev_id), "%s", id);
