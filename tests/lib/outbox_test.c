@@ -10,6 +10,7 @@
 #include "svc/metrics.h"
 #include "svc/uuid.h"
 #include "testenv.h"
+#include "testkafka.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -23,9 +24,8 @@
 #define PARTITIONS 3
 #define MAX_EVENTS 256
 
-static rd_kafka_t *mock_rk;
 static rd_kafka_mock_cluster_t *mock;
-static char brokers[256];
+static const char *brokers;
 
 static int64_t now_ms(void)
 {
@@ -42,25 +42,17 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Runs in each test's own process (Check forks), before the test. */
 static void mock_start(void)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char errstr[256];
-
-    svc_log_set_level(SVC_LOG_ERROR);
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    ck_assert_ptr_nonnull(mock_rk);
-    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_ptr_nonnull(mock);
-    snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, TOPIC, PARTITIONS, 1), 0);
+    mock = testkafka_start();
+    brokers = testkafka_brokers();
+    testkafka_topic(TOPIC, PARTITIONS);
 }
 
 static void mock_stop(void)
 {
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    testkafka_stop();
 }
 
 /* ---- an in-memory outbox ------------------------------------------------------------------ */
