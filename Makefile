@@ -1,13 +1,14 @@
 # The front door. Two commands do everything on a fresh machine:
 #   make demo   install what is missing, build, start the engines and services, show status
 #   make test   the same set-up, then every test (and unit+http again under ASan+UBSan)
-# The rest: make up | down | status | reset | logs | build | asan | test-unit | fuzz | bench |
-#           lint | format | help   (README.md says what each does)
+# The rest: make up | down | status | reset | logs | build | asan | tsan | test-unit | test-tsan |
+#           fuzz | bench | lint | format | check-format | help   (README.md says what each does)
 
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
-.PHONY: fuzz help demo test up down status reset logs deps build asan test-unit lint format check-format bench bench-http bench-user bench-message
+.PHONY: fuzz help demo test up down status reset logs deps build asan tsan test-unit test-tsan lint \
+	format check-format bench bench-http bench-user bench-message
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -22,6 +23,10 @@ build: deps
 asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan
+
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan
 
 demo: up
 	@echo
@@ -57,15 +62,22 @@ test: build asan
 test-unit: build
 	@ctest --preset debug -L '^(unit|http)$$'
 
+# The tests that run threads (label `threads`: the http tests, lib's Kafka clients on the mock
+# cluster, the outbox relay, the pool and the worker) under ThreadSanitizer. No engines needed.
+test-tsan: tsan
+	@ctest --preset tsan
+
+# Fails on a banned function or on a clang-tidy check that .clang-tidy makes an error.
 lint: build
 	@tools/check-banned.sh
 	@tools/lint.sh
 
 format:
-	@git ls-files '*.c' '*.h' | xargs clang-format -i
+	@tools/format.sh
 
+# Fails, listing the files, when a C file is not as clang-format (.clang-format) would write it.
 check-format:
-	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+	@tools/format.sh --check
 
 # Every fuzz target under libFuzzer for FUZZ_SECONDS (default 60) each.
 fuzz: deps

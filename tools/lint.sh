@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# clang-tidy over every C file of the debug build (compile_commands.json), with .clang-tidy.
+# make lint: clang-tidy over every C file of the debug build (compile_commands.json), with
+# .clang-tidy. Fails when a check that .clang-tidy's WarningsAsErrors names finds something;
+# the other checks only warn.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 db=$root/build/debug
-command -v clang-tidy >/dev/null || { "$root/deploy/local/deps.sh"; apt-get install -y -q clang-tidy >/dev/null; }
-[ -f "$db/compile_commands.json" ] || { echo "run 'make build' first" >&2; exit 1; }
+. "$root/deploy/local/common.sh"
+apt_install clang-tidy
+[ -f "$db/compile_commands.json" ] || die "run 'make build' first"
 cd "$root"
-git ls-files '*.c' | xargs -P "$(nproc)" -n 4 clang-tidy -p "$db" --quiet
+# xargs exits non-zero when any clang-tidy did.
+git ls-files -z '*.c' | xargs -0 -P "$(nproc)" -n 4 clang-tidy -p "$db" --quiet ||
+    die "clang-tidy found errors (above)"
+log "lint: no clang-tidy errors"

@@ -8,6 +8,7 @@
 #include "svc/log.h"
 #include "svc/metrics.h"
 #include "testenv.h"
+#include "testkafka.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -22,9 +23,8 @@
 /* Kafka protocol request types, for error injection. */
 enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8 };
 
-static rd_kafka_t *mock_rk;
 static rd_kafka_mock_cluster_t *mock;
-static char brokers[256];
+static const char *brokers;
 
 static int64_t now_ms(void)
 {
@@ -44,25 +44,15 @@ static void sleep_ms(int ms)
 /* Runs in each test's own process (Check forks), before the test. */
 static void mock_start(void)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char errstr[256];
-
-    svc_log_set_level(SVC_LOG_ERROR);
-    /* The cluster needs a handle of its own; it never connects anywhere. */
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    ck_assert_ptr_nonnull(mock_rk);
-    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_ptr_nonnull(mock);
-    snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "t", 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "t.dlq", 1, 1), 0);
+    mock = testkafka_start();
+    brokers = testkafka_brokers();
+    testkafka_topic("t", 1);
+    testkafka_topic("t.dlq", 1);
 }
 
 static void mock_stop(void)
 {
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    testkafka_stop();
 }
 
 static struct svc_kafka_config kafka_config(void)

@@ -62,7 +62,7 @@ static int reap(struct proc *p, char *out, size_t cap)
         if (waitpid(p->pid, &status, WNOHANG) == p->pid)
             break;
         ck_assert_msg(i < 999, "echo-svc did not exit within 10 s");
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     while (len + 1 < cap && (n = read(p->out, out + len, cap - len - 1)) > 0)
@@ -159,7 +159,7 @@ START_TEST(sigterm_drains_the_request_in_flight_then_exits_0)
     p = spawn(env, NULL);
     snprintf(url, sizeof(url), "http://127.0.0.1:%s/readyz", port_env + 10);
     for (int i = 0; i < 500 && r.status != 200; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10L * 1000 * 1000};
 
         testhttp_resp_release(&r);
         nanosleep(&ts, NULL);
@@ -171,7 +171,7 @@ START_TEST(sigterm_drains_the_request_in_flight_then_exits_0)
     snprintf(s.url, sizeof(s.url), "http://127.0.0.1:%s/v1/slow?ms=800", port_env + 10);
     pthread_create(&t, NULL, slow_call, &s);
     {
-        struct timespec ts = {0, 200 * 1000 * 1000};
+        struct timespec ts = {0, 200L * 1000 * 1000};
 
         nanosleep(&ts, NULL);
     }

@@ -525,7 +525,7 @@ START_TEST(shutdown_finishes_the_request_in_flight)
 
     pthread_create(&t, NULL, slow_request, &c);
     while (svc_server_inflight(srv) == 0 && waited++ < 200) {
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, 5L * 1000 * 1000};
 
         nanosleep(&ts, NULL);
     }

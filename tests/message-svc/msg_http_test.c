@@ -9,11 +9,10 @@
 #include "msg.h"
 
 #include "svc/error.h"
-#include "svc/metrics.h"
-#include "svc/server.h"
 #include "svc/uuid.h"
 #include "testapi.h"
 #include "testenv.h"
+#include "testsvc.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -57,14 +56,12 @@ struct fake_msg {
 };
 
 struct fake {
-    pthread_mutex_t mu;
+    struct testfake t; /* the lock, the call counts, the failure */
     struct fake_user users[MAX_USERS];
     int nusers;
     struct fake_msg msgs[MAX_MESSAGES];
     int nmsgs;
     int64_t now_ms;
-    int calls[C_COUNT];
-    int fail; /* when not 0, every call fails with it */
     /* What the last calls were given. */
     char last_dedup_key[256];
     int last_unread, last_limit;
@@ -74,24 +71,15 @@ struct fake {
 static struct fake fake;
 
 /* Every fake call starts here: count, maybe fail. Returns with the lock held unless it returns
- * an error. */
+ * an error (testsvc.h). */
 static int enter(enum call c)
 {
-    pthread_mutex_lock(&fake.mu);
-    fake.calls[c]++;
-    if (fake.fail != 0) {
-        int rc = fake.fail;
-
-        pthread_mutex_unlock(&fake.mu);
-        return rc;
-    }
-    return 0;
+    return testfake_enter(&fake.t, c);
 }
 
 static int leave(int rc)
 {
-    pthread_mutex_unlock(&fake.mu);
-    return rc;
+    return testfake_leave(&fake.t, rc);
 }
 
 static struct fake_user *find_user(const char *id)
@@ -205,6 +193,7 @@ static int f_inbox(void *ctx, struct svc_arena *a, const char *user_id, int unre
             continue;
         sorted[n++] = m;
     }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): the array holds pointers, sorted as such */
     qsort(sorted, (size_t)n, sizeof(sorted[0]), newest_first);
     if (after_id != NULL)
         while (first < n && keycmp(sorted[first]->created_at_ms, sorted[first]->id,
@@ -353,42 +342,23 @@ static const struct svc_def msg_def = {
     .app = &app,
 };
 
-static int total_calls(void)
-{
-    int n = 0;
-
-    pthread_mutex_lock(&fake.mu);
-    for (int i = 0; i < C_COUNT; i++)
-        n += fake.calls[i];
-    pthread_mutex_unlock(&fake.mu);
-    return n;
-}
-
 static int calls(enum call c)
 {
-    int n;
-
-    pthread_mutex_lock(&fake.mu);
-    n = fake.calls[c];
-    pthread_mutex_unlock(&fake.mu);
-    return n;
+    return testfake_calls(&fake.t, c);
 }
 
 static int live_messages(void)
 {
     int n = 0;
 
-    pthread_mutex_lock(&fake.mu);
+    pthread_mutex_lock(&fake.t.mu);
     for (int i = 0; i < fake.nmsgs; i++)
         n += !fake.msgs[i].removed;
-    pthread_mutex_unlock(&fake.mu);
+    pthread_mutex_unlock(&fake.t.mu);
     return n;
 }
 
 /* ---- the client ------------------------------------------------------------------------- */
-
-static struct svc_server *srv;
-static char base[64];
 
 static bool is_null(json_t *j, const char *key)
 {
@@ -401,41 +371,13 @@ static bool is_null(json_t *j, const char *key)
 static void assert_refused_h(const char *method, const char *path, const char *const *headers,
                              const char *body, const char *field, const char *want)
 {
-    int before = total_calls();
-    struct testapi_reply *r = testapi_call_h(method, path, headers, body);
-
-    testapi_assert_problem(r, 400,
-                           strcmp(field, "") == 0 && strstr(want, "malformed") != NULL
-                               ? "malformed-json"
-                               : "invalid-request",
-                           want, field[0] != '\0' ? field : NULL);
-    ck_assert_msg(total_calls() == before, "%s %s %s reached the store", method, path,
-                  body != NULL ? body : "");
+    testsvc_assert_refused(&fake.t, method, path, headers, body, field, want);
 }
 
 static void assert_refused(const char *method, const char *path, const char *body,
                            const char *field, const char *want)
 {
-    assert_refused_h(method, path, NULL, body, field, want);
-}
-
-static bool is_uuid_lower(const char *s)
-{
-    if (!svc_uuid_valid(s))
-        return false;
-    for (; *s != '\0'; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            return false;
-    return true;
-}
-
-/* A + B + C in a static buffer: paths built from ids. */
-static const char *cat(const char *a, const char *b, const char *c)
-{
-    static char out[1024];
-
-    snprintf(out, sizeof(out), "%s%s%s", a, b, c);
-    return out;
+    testsvc_assert_refused(&fake.t, method, path, NULL, body, field, want);
 }
 
 /* A body for POST /v1/messages, in a static buffer. */
@@ -448,13 +390,6 @@ static const char *send_body(const char *from, const char *to, const char *subje
              "{\"from_user_id\":\"%s\",\"to_user_id\":\"%s\",\"subject\":\"%s\",\"body\":\"%s\"}",
              from, to, subject, body);
     return out;
-}
-
-/* Keeps a copy of R's body in OUT (CAP bytes). */
-static void keep(char *out, size_t cap, const struct testapi_reply *r)
-{
-    ck_assert_uint_lt(r->len, cap);
-    memcpy(out, r->body + 0, r->len + 1);
 }
 
 /* N repetitions of the UTF-8 character C, in a new buffer the caller frees. */
@@ -472,30 +407,19 @@ static char *repeat(const char *c, size_t n)
 
 static void setup(void)
 {
-    struct svc_http_opts o;
-
     memset(&fake, 0, sizeof(fake));
-    pthread_mutex_init(&fake.mu, NULL);
+    testfake_init(&fake.t);
     fake.now_ms = T0 + 123;
     add_user(ANN, "Ann", false);
     add_user(BOB, "Bob", false);
     add_user(GONE, "", true);
-    svc_http_opts_default(&o);
-    o.access_log = false;
-    o.shutdown_grace_ms = 3000;
-    srv = svc_server_start(&msg_def, &o);
-    ck_assert_ptr_nonnull(srv);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", svc_server_port(srv));
-    testapi_base(base);
+    testsvc_start(&msg_def);
 }
 
 static void teardown(void)
 {
-    if (srv != NULL)
-        ck_assert_int_eq(svc_server_stop(srv), 0);
-    srv = NULL;
-    svc_metrics_reset();
-    pthread_mutex_destroy(&fake.mu);
+    testsvc_stop();
+    testfake_release(&fake.t);
 }
 
 /* Asserts J is exactly a message: its nine members with these values (NULL: JSON null). */
@@ -506,7 +430,7 @@ static void assert_message(json_t *j, const char *id, const char *recipient, con
     ck_assert_int_eq(json_object_size(j), 9);
     if (id != NULL)
         ck_assert_str_eq(testapi_str(j, "id"), id);
-    ck_assert_msg(is_uuid_lower(testapi_str(j, "id")), "id '%s'", testapi_str(j, "id"));
+    ck_assert_msg(testsvc_is_uuid_lower(testapi_str(j, "id")), "id '%s'", testapi_str(j, "id"));
     ck_assert_str_eq(testapi_str(j, "recipient"), recipient);
     ck_assert_str_eq(testapi_str(j, "sender"), sender);
     if (sender_name != NULL)
@@ -560,7 +484,7 @@ START_TEST(send_answers_201_with_location_and_the_message)
     ck_assert_str_eq(testapi_header(r, "Location"), loc);
     json_decref(j);
     ck_assert_int_eq(calls(C_SEND), 1);
-    ck_assert_int_eq(total_calls(), 1);
+    ck_assert_int_eq(testfake_total(&fake.t), 1);
     /* Without Idempotency-Key every request is a new message: no dedup key. */
     ck_assert_str_eq(fake.last_dedup_key, "");
     r = testapi_call("POST", "/v1/messages",
@@ -585,7 +509,7 @@ START_TEST(send_with_an_idempotency_key_is_201_then_200_replayed_then_409_when_c
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
     ck_assert_str_eq(fake.last_dedup_key, "dm:" ANN ":order-42:retry_1.a");
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
-    keep(first, sizeof(first), r);
+    testsvc_keep(first, sizeof(first), r);
     snprintf(loc, sizeof(loc), "%s", testapi_header(r, "Location"));
 
     r = testapi_call_h("POST", "/v1/messages", key, send_body(ANN, BOB, "Once", "only once"));
@@ -638,7 +562,7 @@ START_TEST(send_refuses_bad_idempotency_keys_without_touching_the_store)
         snprintf(ok, sizeof(ok), "Idempotency-Key: %0128d", 7);
         ck_assert_int_eq(testapi_call_h("POST", "/v1/messages", h, body_copy)->status, 201);
     }
-    ck_assert_int_eq(total_calls(), 1);
+    ck_assert_int_eq(testfake_total(&fake.t), 1);
 }
 END_TEST
 
@@ -668,7 +592,7 @@ START_TEST(send_refuses_bad_bodies_without_touching_the_store)
 {
     char *s200 = repeat("\xc3\xa9", 200), *s201 = repeat("x", 201);
     char *b10000 = repeat("\xe2\x82\xac", 10000), *b10001 = repeat("b", 10001);
-    size_t cap = 64 * 1024;
+    size_t cap = (size_t)64 * 1024;
     char *body = malloc(cap);
 
     ck_assert_ptr_nonnull(body);
@@ -700,7 +624,7 @@ START_TEST(send_refuses_bad_bodies_without_touching_the_store)
                    "sender_name", "field 'sender_name' is not allowed");
     assert_refused("POST", "/v1/messages", "{\"subject\":", "", "malformed JSON");
     assert_refused("POST", "/v1/messages", "[]", "", "request body must be a JSON object");
-    ck_assert_int_eq(total_calls(), 0);
+    ck_assert_int_eq(testfake_total(&fake.t), 0);
 
     /* At the limits, counted in characters: 200 two-byte and 10000 three-byte ones. */
     snprintf(body, cap,
@@ -724,7 +648,7 @@ START_TEST(send_refuses_bad_bodies_without_touching_the_store)
 
         testapi_assert_problem(r, 415, "unsupported-media-type", "", NULL);
     }
-    ck_assert_int_eq(total_calls(), 1);
+    ck_assert_int_eq(testfake_total(&fake.t), 1);
     free(s200);
     free(s201);
     free(b10000);
@@ -792,7 +716,7 @@ START_TEST(operator_injection_through_every_input_is_400_and_never_reaches_the_s
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int before = total_calls();
+        int before = testfake_total(&fake.t);
         struct testapi_reply *r = testapi_call(cases[i].method, cases[i].path, cases[i].body);
         json_t *j;
 
@@ -804,10 +728,10 @@ START_TEST(operator_injection_through_every_input_is_400_and_never_reaches_the_s
                       "%s %s: field '%s', not '%s'", cases[i].method, cases[i].path,
                       testapi_str(j, "field"), cases[i].field);
         json_decref(j);
-        ck_assert_msg(total_calls() == before, "%s %s reached the store", cases[i].method,
+        ck_assert_msg(testfake_total(&fake.t) == before, "%s %s reached the store", cases[i].method,
                       cases[i].path);
     }
-    ck_assert_int_eq(total_calls(), 0);
+    ck_assert_int_eq(testfake_total(&fake.t), 0);
 
     /* A parameter the API does not define, such as unread[$ne]=1, is refused by name. */
     {
@@ -826,7 +750,7 @@ START_TEST(operator_injection_through_every_input_is_400_and_never_reaches_the_s
             ck_assert_str_eq(testapi_str(j, "field"), paths[i][1]);
             json_decref(j);
         }
-        ck_assert_int_eq(total_calls(), 0);
+        ck_assert_int_eq(testfake_total(&fake.t), 0);
     }
 }
 END_TEST
@@ -843,7 +767,7 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
 
     /* Three messages share each timestamp, so the order within one relies on the id. */
     for (int i = 0; i < 45; i++) {
-        struct fake_msg *m = add_msg(BOB, ANN, "m", T0 + (i / 3) * 1000);
+        struct fake_msg *m = add_msg(BOB, ANN, "m", T0 + (int64_t)(i / 3) * 1000);
 
         snprintf(m->subject, sizeof(m->subject), "m%02d", i);
         memcpy(ids[i], m->id, sizeof(ids[i]));
@@ -880,7 +804,7 @@ START_TEST(inbox_walks_45_messages_newest_first_in_pages_of_20_exactly_once)
             seen[n]++;
             total++;
             /* Newest first: (created_at, id) strictly descending across pages. */
-            ms = T0 + (n / 3) * 1000;
+            ms = T0 + (int64_t)(n / 3) * 1000;
             ck_assert(ms < prev_ms || (ms == prev_ms && strcmp(id, prev_id) < 0));
             prev_ms = ms;
             snprintf(prev_id, sizeof(prev_id), "%s", id);
@@ -926,9 +850,9 @@ START_TEST(inbox_filters_unread_and_read)
     snprintf(a, sizeof(a), "%s", send_one("first"));
     snprintf(b, sizeof(b), "%s", send_one("second"));
     send_one("third");
-    ck_assert_int_eq(testapi_call("PATCH", cat("/v1/messages/", a, ""), "{\"read\":true}")->status,
+    ck_assert_int_eq(testapi_call("PATCH", testsvc_cat("/v1/messages/", a, ""), "{\"read\":true}")->status,
                      200);
-    ck_assert_int_eq(testapi_call("PATCH", cat("/v1/messages/", b, ""), "{\"read\":true}")->status,
+    ck_assert_int_eq(testapi_call("PATCH", testsvc_cat("/v1/messages/", b, ""), "{\"read\":true}")->status,
                      200);
 
     r = testapi_call("GET", "/v1/users/" BOB "/messages?unread=true", NULL);
@@ -983,22 +907,22 @@ START_TEST(inbox_refuses_bad_parameters_without_touching_the_store)
 {
     const char *p = "/v1/users/" BOB "/messages";
 
-    assert_refused("GET", cat(p, "?limit=0", ""), NULL, "limit", "query parameter 'limit'");
-    assert_refused("GET", cat(p, "?limit=101", ""), NULL, "limit", "query parameter 'limit'");
-    assert_refused("GET", cat(p, "?limit=ten", ""), NULL, "limit", "query parameter 'limit'");
-    assert_refused("GET", cat(p, "?limit=", ""), NULL, "limit", "query parameter 'limit'");
-    assert_refused("GET", cat(p, "?unread=yes", ""), NULL, "unread",
+    assert_refused("GET", testsvc_cat(p, "?limit=0", ""), NULL, "limit", "query parameter 'limit'");
+    assert_refused("GET", testsvc_cat(p, "?limit=101", ""), NULL, "limit", "query parameter 'limit'");
+    assert_refused("GET", testsvc_cat(p, "?limit=ten", ""), NULL, "limit", "query parameter 'limit'");
+    assert_refused("GET", testsvc_cat(p, "?limit=", ""), NULL, "limit", "query parameter 'limit'");
+    assert_refused("GET", testsvc_cat(p, "?unread=yes", ""), NULL, "unread",
                    "query parameter 'unread' must be true or false");
-    assert_refused("GET", cat(p, "?unread=", ""), NULL, "unread", "query parameter 'unread'");
-    assert_refused("GET", cat(p, "?cursor=!!!", ""), NULL, "cursor",
+    assert_refused("GET", testsvc_cat(p, "?unread=", ""), NULL, "unread", "query parameter 'unread'");
+    assert_refused("GET", testsvc_cat(p, "?cursor=!!!", ""), NULL, "cursor",
                    "query parameter 'cursor' is not a valid cursor");
-    assert_refused("GET", cat(p, "?cursor=", ""), NULL, "cursor", "is not a valid cursor");
+    assert_refused("GET", testsvc_cat(p, "?cursor=", ""), NULL, "cursor", "is not a valid cursor");
     /* base64url("12:not-a-uuid") */
-    assert_refused("GET", cat(p, "?cursor=MTI6bm90LWEtdXVpZA", ""), NULL, "cursor",
+    assert_refused("GET", testsvc_cat(p, "?cursor=MTI6bm90LWEtdXVpZA", ""), NULL, "cursor",
                    "is not a valid cursor");
     assert_refused("GET", "/v1/users/bob/messages", NULL, "id",
                    "path parameter 'id' must be a UUID, not 'bob'");
-    ck_assert_int_eq(total_calls(), 0);
+    ck_assert_int_eq(testfake_total(&fake.t), 0);
 }
 END_TEST
 
@@ -1013,7 +937,7 @@ START_TEST(get_answers_the_message_exactly)
     char upper[MSG_ID_LEN + 1];
 
     snprintf(sys->source_event_id, sizeof(sys->source_event_id), "%s", EVENT);
-    r = testapi_call("GET", cat("/v1/messages/", sys->id, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/messages/", sys->id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     j = testapi_json(r);
@@ -1022,7 +946,7 @@ START_TEST(get_answers_the_message_exactly)
     json_decref(j);
 
     /* A deleted sender's name is gone: null, not "". */
-    r = testapi_call("GET", cat("/v1/messages/", old->id, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/messages/", old->id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
     j = testapi_json(r);
     assert_message(j, old->id, BOB, GONE, NULL, "From the departed", "body of From the departed",
@@ -1032,7 +956,7 @@ START_TEST(get_answers_the_message_exactly)
     /* Ids in upper case are the same id. */
     for (size_t i = 0; i <= MSG_ID_LEN; i++)
         upper[i] = (char)(sys->id[i] >= 'a' && sys->id[i] <= 'f' ? sys->id[i] - 32 : sys->id[i]);
-    r = testapi_call("GET", cat("/v1/messages/", upper, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/messages/", upper, ""), NULL);
     ck_assert_int_eq(r->status, 200);
 
     r = testapi_call("GET", "/v1/messages/" NOONE, NULL);
@@ -1048,7 +972,7 @@ START_TEST(patch_marks_read_and_unread_and_answers_the_message)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", send_one("to read"));
-    r = testapi_call("PATCH", cat("/v1/messages/", id, ""), "{\"read\":true}");
+    r = testapi_call("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":true}");
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     j = testapi_json(r);
@@ -1059,7 +983,7 @@ START_TEST(patch_marks_read_and_unread_and_answers_the_message)
     {
         const char *h[] = {"Content-Type: application/merge-patch+json", NULL};
 
-        r = testapi_call_h("PATCH", cat("/v1/messages/", id, ""), h, "{\"read\":false}");
+        r = testapi_call_h("PATCH", testsvc_cat("/v1/messages/", id, ""), h, "{\"read\":false}");
     }
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
     j = testapi_json(r);
@@ -1070,14 +994,14 @@ START_TEST(patch_marks_read_and_unread_and_answers_the_message)
     r = testapi_call("PATCH", "/v1/messages/" NOONE, "{\"read\":true}");
     testapi_assert_problem(r, 404, "not-found", "message '" NOONE "' not found", NULL);
 
-    assert_refused("PATCH", cat("/v1/messages/", id, ""), "{}", "read", "field 'read' is required");
-    assert_refused("PATCH", cat("/v1/messages/", id, ""), "{\"read\":1}", "read",
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{}", "read", "field 'read' is required");
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":1}", "read",
                    "field 'read' must be");
-    assert_refused("PATCH", cat("/v1/messages/", id, ""), "{\"read\":null}", "read",
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":null}", "read",
                    "field 'read' is required");
-    assert_refused("PATCH", cat("/v1/messages/", id, ""), "{\"read\":true,\"subject\":\"x\"}",
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":true,\"subject\":\"x\"}",
                    "subject", "field 'subject' is not allowed");
-    assert_refused("PATCH", cat("/v1/messages/", id, ""), "read=true", "", "malformed JSON");
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "read=true", "", "malformed JSON");
     assert_refused("PATCH", "/v1/messages/x", "{\"read\":true}", "id", "must be a UUID");
     ck_assert_int_eq(calls(C_SET_READ), 3);
 }
@@ -1089,13 +1013,13 @@ START_TEST(delete_answers_204_then_the_message_is_gone)
     struct testapi_reply *r;
 
     snprintf(id, sizeof(id), "%s", send_one("to delete"));
-    r = testapi_call("DELETE", cat("/v1/messages/", id, ""), NULL);
+    r = testapi_call("DELETE", testsvc_cat("/v1/messages/", id, ""), NULL);
     ck_assert_int_eq(r->status, 204);
     ck_assert_uint_eq(r->len, 0);
     ck_assert_int_eq(live_messages(), 0);
-    r = testapi_call("GET", cat("/v1/messages/", id, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/messages/", id, ""), NULL);
     testapi_assert_problem(r, 404, "not-found", "not found", NULL);
-    r = testapi_call("DELETE", cat("/v1/messages/", id, ""), NULL);
+    r = testapi_call("DELETE", testsvc_cat("/v1/messages/", id, ""), NULL);
     testapi_assert_problem(r, 404, "not-found", "not found", NULL);
     assert_refused("DELETE", "/v1/messages/not-an-id", NULL, "id", "must be a UUID");
     ck_assert_int_eq(calls(C_REMOVE), 2);
@@ -1106,12 +1030,9 @@ END_TEST
 
 START_TEST(store_unavailable_is_503_with_retry_after_on_every_route)
 {
-    static const struct {
-        const char *method, *path, *body;
-        enum call c;
-    } routes[] = {
-        {"GET", "/v1/users/" BOB "/messages", NULL, C_INBOX},
+    static const struct testsvc_request routes[] = {
         {"GET", "/v1/messages/" ANN, NULL, C_GET},
+        {"GET", "/v1/users/" BOB "/messages", NULL, C_INBOX},
         {"PATCH", "/v1/messages/" ANN, "{\"read\":true}", C_SET_READ},
         {"DELETE", "/v1/messages/" ANN, NULL, C_REMOVE},
         {"POST", "/v1/messages",
@@ -1120,20 +1041,8 @@ START_TEST(store_unavailable_is_503_with_retry_after_on_every_route)
          C_SEND},
     };
 
-    fake.fail = SVC_EUNAVAILABLE;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        struct testapi_reply *r = testapi_call(routes[i].method, routes[i].path, routes[i].body);
-
-        testapi_assert_problem(r, 503, "unavailable", "the message database is unavailable", NULL);
-        ck_assert_msg(strcmp(testapi_header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
-                      routes[i].method, routes[i].path, testapi_header(r, "Retry-After"));
-        ck_assert_msg(calls(routes[i].c) == 1, "%s %s did not reach the store", routes[i].method,
-                      routes[i].path);
-    }
-    /* Anything unexpected from the store is a 500 without its details. */
-    fake.fail = SVC_EINTERNAL;
-    testapi_assert_problem(testapi_call("GET", "/v1/messages/" ANN, NULL), 500, "internal",
-                           "could not be completed", NULL);
+    testsvc_assert_unavailable(&fake.t, routes, sizeof(routes) / sizeof(routes[0]), NULL,
+                               "the message database is unavailable");
 }
 END_TEST
 
@@ -1146,10 +1055,10 @@ static int f_send_unknown(void *ctx, struct svc_arena *a, const struct msg_new *
     (void)in;
     (void)out;
     (void)replayed;
-    pthread_mutex_lock(&fake.mu);
-    fake.calls[C_SEND]++;
-    fake.fail = SVC_EUNAVAILABLE;
-    pthread_mutex_unlock(&fake.mu);
+    pthread_mutex_lock(&fake.t.mu);
+    fake.t.calls[C_SEND]++;
+    fake.t.fail = SVC_EUNAVAILABLE;
+    pthread_mutex_unlock(&fake.t.mu);
     return MSG_EUSER_UNKNOWN;
 }
 
@@ -1168,55 +1077,11 @@ END_TEST
 
 START_TEST(openapi_yaml_is_served_and_names_every_route)
 {
-    struct testapi_reply *r = testapi_call("GET", "/openapi.yaml", NULL);
     static const char *const problems[] = {
         "user-not-known",  "user-deleted", "idempotency-key-reused",
         "invalid-request", "unavailable",  NULL};
 
-    ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/yaml");
-    ck_assert(strncmp(r->body, "openapi: 3.1", 12) == 0);
-    ck_assert_msg(r->len < sizeof(r->body) - 1, "the document is bigger than the test's buffer");
-    for (const struct svc_route *rt = msg_routes; rt->path != NULL; rt++) {
-        char want[256], method[16];
-        size_t n = 0;
-        const char *at;
-
-        /* "/v1/messages/:id" is written "/v1/messages/{id}:" in the document. */
-        for (const char *p = rt->path; *p != '\0' && n < sizeof(want) - 4; p++) {
-            if (*p == ':') {
-                size_t k = strcspn(p + 1, "/");
-
-                n += (size_t)snprintf(want + n, sizeof(want) - n, "{%.*s}", (int)k, p + 1);
-                p += k;
-            } else {
-                want[n++] = *p;
-            }
-        }
-        snprintf(want + n, sizeof(want) - n, ":\n");
-        at = strstr(r->body, want);
-        ck_assert_msg(at != NULL && at[-1] == ' ', "openapi.yaml has no path '%s'", rt->path);
-        snprintf(method, sizeof(method), "    %s:\n",
-                 rt->method == SVC_GET      ? "get"
-                 : rt->method == SVC_POST   ? "post"
-                 : rt->method == SVC_PATCH  ? "patch"
-                 : rt->method == SVC_DELETE ? "delete"
-                                            : "?");
-        {
-            const char *next = strstr(at + strlen(want), "\n  /");
-            const char *m = strstr(at, method);
-
-            ck_assert_msg(m != NULL && (next == NULL || m < next),
-                          "openapi.yaml: no '%s' under '%s'", method, rt->path);
-        }
-    }
-    for (int i = 0; problems[i] != NULL; i++) {
-        char want[128];
-
-        snprintf(want, sizeof(want), "- urn:polyglot:problem:%s\n", problems[i]);
-        ck_assert_msg(strstr(r->body, want) != NULL, "openapi.yaml does not list '%s'",
-                      problems[i]);
-    }
+    testsvc_assert_openapi(msg_routes, problems);
 }
 END_TEST
 

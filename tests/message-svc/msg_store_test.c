@@ -364,7 +364,7 @@ START_TEST(pages_are_stable_with_equal_times)
 
     /* Welcome messages of 23 registrations, in groups sharing one creation time. */
     for (int i = 0; i < N; i++)
-        ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Pat", 1, t0 + (i / 5) * 1000),
+        ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Pat", 1, t0 + (int64_t)(i / 5) * 1000),
                          0);
     do {
         ck_assert_int_eq(st.inbox(st.ctx, arena, id, -1, LIMIT, after_ms, after_id, &p), 0);

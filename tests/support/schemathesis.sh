@@ -5,11 +5,10 @@
 # saying so, when nothing answers. Each service's tests/<svc>/schemathesis/run_schemathesis.sh
 # calls this with what differs between services.
 #
-# Usage: schemathesis.sh --service NAME --spec FILE --requirements FILE --port PORT
-#                        --depends WHAT --checks LIST [--hooks FILE] [BASE_URL]
+# Usage: schemathesis.sh --service NAME --spec FILE --port PORT --depends WHAT --checks LIST
+#                        [--hooks FILE] [BASE_URL]
 #   --service       the service's name, as in deploy/local's env files (user-svc)
 #   --spec          its OpenAPI document in the tree
-#   --requirements  the requirements.txt pinning schemathesis (schemathesis==X.Y.Z)
 #   --port          the port used when .local/env/<service>.env has no HTTP_PORT
 #   --depends       what /readyz depends on, for the message when it is not ready
 #   --checks        schemathesis' --checks value
@@ -20,17 +19,18 @@
 #   SCHEMATHESIS_MAX_EXAMPLES (default 25 per operation), SCHEMATHESIS_TIMEOUT (seconds the
 #   whole run may take before it is stopped and fails, default 480), SCHEMATHESIS_SEED (default:
 #   a fixed seed, so a failure can be replayed).
-# schemathesis is installed from PyPI, at the version the requirements pin, into a venv under
-# the state folder's cache (.local/cache/venv), once, and shared by every service.
+# schemathesis is installed from PyPI, at the version schemathesis-requirements.txt (beside this
+# script) pins, into a venv under the state folder's cache (.local/cache/venv), once, and shared
+# by every service.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-svc="" spec="" requirements="" port="" depends="" checks="" hooks=""
+requirements=$root/tests/support/schemathesis-requirements.txt
+svc="" spec="" port="" depends="" checks="" hooks=""
 while [ $# -gt 0 ]; do
     case $1 in
     --service) svc=$2; shift 2 ;;
     --spec) spec=$2; shift 2 ;;
-    --requirements) requirements=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --depends) depends=$2; shift 2 ;;
     --checks) checks=$2; shift 2 ;;
@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
     esac
 done
-for v in svc spec requirements port depends checks; do
+for v in svc spec port depends checks; do
     [ -n "${!v}" ] || { echo "schemathesis.sh: --${v/svc/service} is required" >&2; exit 2; }
 done
 

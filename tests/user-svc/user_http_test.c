@@ -8,16 +8,14 @@
 #include "user.h"
 
 #include "svc/error.h"
-#include "svc/metrics.h"
-#include "svc/server.h"
 #include "svc/uuid.h"
 #include "testapi.h"
 #include "testenv.h"
+#include "testsvc.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +51,7 @@ struct fake_user {
 };
 
 struct fake {
-    pthread_mutex_t mu;
+    struct testfake t; /* the lock, the call counts, the failure */
     struct fake_user users[MAX_USERS];
     int nusers;
     struct credit credits[MAX_CREDITS];
@@ -61,8 +59,6 @@ struct fake {
     struct payment payments[MAX_PAYMENTS];
     int npayments;
     int64_t now_ms;
-    int calls[C_COUNT];
-    int fail;                 /* when not 0, every call fails with it */
     char traceparent[64];     /* the last one a state-changing call was given */
     int64_t expected_version; /* the last one rename was given */
     char last_id[64];         /* the last user id a call was given */
@@ -71,29 +67,24 @@ struct fake {
 
 static struct fake fake;
 
-/* Every fake call starts here: count, remember, maybe fail. Returns with the lock held unless
- * it returns an error. */
+/* Every fake call starts here: count, maybe fail, remember. Returns with the lock held unless
+ * it returns an error (testsvc.h). */
 static int enter(enum call c, const char *id, const char *traceparent)
 {
-    pthread_mutex_lock(&fake.mu);
-    fake.calls[c]++;
+    int rc = testfake_enter(&fake.t, c);
+
+    if (rc != 0)
+        return rc;
     if (id != NULL)
         snprintf(fake.last_id, sizeof(fake.last_id), "%s", id);
     if (traceparent != NULL)
         snprintf(fake.traceparent, sizeof(fake.traceparent), "%s", traceparent);
-    if (fake.fail != 0) {
-        int rc = fake.fail;
-
-        pthread_mutex_unlock(&fake.mu);
-        return rc;
-    }
     return 0;
 }
 
 static int leave(int rc)
 {
-    pthread_mutex_unlock(&fake.mu);
-    return rc;
+    return testfake_leave(&fake.t, rc);
 }
 
 static struct fake_user *find_user(const char *id)
@@ -428,54 +419,21 @@ static const struct svc_def user_def = {
 
 static int total_calls(void)
 {
-    int n = 0;
-
-    pthread_mutex_lock(&fake.mu);
-    for (int i = 0; i < C_COUNT; i++)
-        n += fake.calls[i];
-    pthread_mutex_unlock(&fake.mu);
-    return n;
+    return testfake_total(&fake.t);
 }
 
 static int calls(enum call c)
 {
-    int n;
-
-    pthread_mutex_lock(&fake.mu);
-    n = fake.calls[c];
-    pthread_mutex_unlock(&fake.mu);
-    return n;
+    return testfake_calls(&fake.t, c);
 }
 
 /* ---- the client ------------------------------------------------------------------------- */
-
-static struct svc_server *srv;
-static char base[64];
 
 /* A 400 naming FIELD, and the store never asked. */
 static void assert_refused(const char *method, const char *path, const char *body,
                            const char *field, const char *want)
 {
-    int before = total_calls();
-    struct testapi_reply *r = testapi_call(method, path, body);
-
-    testapi_assert_problem(r, 400,
-                           strcmp(field, "") == 0 && strstr(want, "malformed") != NULL
-                               ? "malformed-json"
-                               : "invalid-request",
-                           want, field[0] != '\0' ? field : NULL);
-    ck_assert_msg(total_calls() == before, "%s %s %s reached the store", method, path,
-                  body != NULL ? body : "");
-}
-
-static bool is_uuid_lower(const char *s)
-{
-    if (!svc_uuid_valid(s))
-        return false;
-    for (; *s != '\0'; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            return false;
-    return true;
+    testsvc_assert_refused(&fake.t, method, path, NULL, body, field, want);
 }
 
 /* Registers a user through the API; returns its id (static). */
@@ -495,45 +453,18 @@ static const char *register_user(const char *email, const char *name)
     return id;
 }
 
-/* A + B + C in a static buffer: paths built from ids. */
-static const char *cat(const char *a, const char *b, const char *c)
-{
-    static char out[512];
-
-    snprintf(out, sizeof(out), "%s%s%s", a, b, c);
-    return out;
-}
-
-/* Keeps a copy of R's body in OUT (CAP bytes). */
-static void keep(char *out, size_t cap, const struct testapi_reply *r)
-{
-    ck_assert_uint_lt(r->len, cap);
-    memcpy(out, r->body, r->len + 1);
-}
-
 static void setup(void)
 {
-    struct svc_http_opts o;
-
     memset(&fake, 0, sizeof(fake));
-    pthread_mutex_init(&fake.mu, NULL);
+    testfake_init(&fake.t);
     fake.now_ms = T0 + 123;
-    svc_http_opts_default(&o);
-    o.access_log = false;
-    o.shutdown_grace_ms = 3000;
-    srv = svc_server_start(&user_def, &o);
-    ck_assert_ptr_nonnull(srv);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", svc_server_port(srv));
-    testapi_base(base);
+    testsvc_start(&user_def);
 }
 
 static void teardown(void)
 {
-    if (srv != NULL)
-        ck_assert_int_eq(svc_server_stop(srv), 0);
-    srv = NULL;
-    svc_metrics_reset();
-    pthread_mutex_destroy(&fake.mu);
+    testsvc_stop();
+    testfake_release(&fake.t);
 }
 
 /* ---- users ------------------------------------------------------------------------------ */
@@ -553,7 +484,7 @@ START_TEST(create_answers_201_with_location_etag_and_the_user)
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"1\"");
     j = testapi_json(r);
-    ck_assert(is_uuid_lower(testapi_str(j, "id")));
+    ck_assert(testsvc_is_uuid_lower(testapi_str(j, "id")));
     snprintf(want_location, sizeof(want_location), "/v1/users/%s", testapi_str(j, "id"));
     ck_assert_str_eq(testapi_header(r, "Location"), want_location);
     /* Trimmed, domain lower-cased, local part as written. */
@@ -767,7 +698,7 @@ START_TEST(get_answers_the_user_with_its_etag)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("bob@example.com", "Bob"));
-    r = testapi_call("GET", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/users/", id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"1\"");
@@ -782,11 +713,11 @@ START_TEST(get_answers_the_user_with_its_etag)
     /* An id in capitals is the same id. */
     for (size_t i = 0; i <= USER_ID_LEN; i++)
         upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 'a' + 'A' : id[i]);
-    r = testapi_call("GET", cat("/v1/users/", upper, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/users/", upper, ""), NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(fake.last_id, id);
     /* HEAD answers like GET, without a body. */
-    r = testapi_call("HEAD", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("HEAD", testsvc_cat("/v1/users/", id, ""), NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"1\"");
 }
@@ -805,7 +736,7 @@ START_TEST(get_refuses_bad_ids_and_answers_404_for_unknown_ones)
     struct testapi_reply *r;
 
     for (int i = 0; bad[i] != NULL; i++)
-        assert_refused("GET", cat("/v1/users/", bad[i], ""), NULL, "id",
+        assert_refused("GET", testsvc_cat("/v1/users/", bad[i], ""), NULL, "id",
                        "path parameter 'id' must be a UUID");
     r = testapi_call("GET", "/v1/users/%27%3B%20DROP", NULL);
     testapi_assert_problem(r, 400, "invalid-request", "not ''; DROP'", "id");
@@ -929,10 +860,10 @@ START_TEST(list_refuses_bad_limits_and_cursors)
                              NULL};
 
     for (int i = 0; limits[i] != NULL; i++)
-        assert_refused("GET", cat("/v1/users?limit=", limits[i], ""), NULL, "limit",
+        assert_refused("GET", testsvc_cat("/v1/users?limit=", limits[i], ""), NULL, "limit",
                        "query parameter 'limit' must be");
     for (int i = 0; cursors[i] != NULL; i++)
-        assert_refused("GET", cat("/v1/users?cursor=", cursors[i], ""), NULL, "cursor",
+        assert_refused("GET", testsvc_cat("/v1/users?cursor=", cursors[i], ""), NULL, "cursor",
                        "query parameter 'cursor' is not a valid cursor");
     ck_assert_int_eq(total_calls(), 0);
 }
@@ -947,7 +878,7 @@ START_TEST(patch_renames_with_if_match_and_bumps_the_etag)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("cat@example.com", "Cat"));
-    r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), hdrs, "{\"name\":\"  Catherine  \"}");
+    r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), hdrs, "{\"name\":\"  Catherine  \"}");
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"2\"");
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
@@ -961,10 +892,10 @@ START_TEST(patch_renames_with_if_match_and_bumps_the_etag)
     ck_assert_int_eq(fake.expected_version, 1);
     ck_assert_int_eq(strlen(fake.traceparent), 55);
 
-    r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), merge, "{\"name\":\"Cathy\"}");
+    r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), merge, "{\"name\":\"Cathy\"}");
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"3\"");
-    r = testapi_call("GET", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/users/", id, ""), NULL);
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"3\"");
 }
 END_TEST
@@ -977,8 +908,8 @@ START_TEST(patch_with_a_stale_version_is_412)
 
     snprintf(id, sizeof(id), "%s", register_user("dan@example.com", "Dan"));
     ck_assert_int_eq(
-        testapi_call_h("PATCH", cat("/v1/users/", id, ""), stale, "{\"name\":\"D\"}")->status, 200);
-    r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), stale, "{\"name\":\"Late\"}");
+        testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), stale, "{\"name\":\"D\"}")->status, 200);
+    r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), stale, "{\"name\":\"Late\"}");
     testapi_assert_problem(r, 412, "precondition-failed", "is no longer at version 1", NULL);
     ck_assert_str_eq(fake.users[0].name, "D");
     r = testapi_call_h("PATCH", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100", stale,
@@ -1007,25 +938,25 @@ START_TEST(patch_without_if_match_is_428_and_a_bad_one_400)
 
     snprintf(id, sizeof(id), "%s", register_user("eve@example.com", "Eve"));
     before = total_calls();
-    r = testapi_call("PATCH", cat("/v1/users/", id, ""), "{\"name\":\"Mallory\"}");
+    r = testapi_call("PATCH", testsvc_cat("/v1/users/", id, ""), "{\"name\":\"Mallory\"}");
     testapi_assert_problem(r, 428, "precondition-required", "send If-Match", NULL);
     for (int i = 0; bad[i] != NULL; i++) {
         const char *hdrs[] = {h, NULL};
 
         snprintf(h, sizeof(h), "If-Match: %s", bad[i]);
-        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), hdrs, "{\"name\":\"Mallory\"}");
+        r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), hdrs, "{\"name\":\"Mallory\"}");
         testapi_assert_problem(r, 400, "invalid-request", "header 'If-Match' must be one ETag",
                                "If-Match");
     }
     {
         const char *ok[] = {"If-Match: \"1\"", NULL};
 
-        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), ok,
+        r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), ok,
                            "{\"name\":\"Eve\",\"email\":\"x\"}");
         testapi_assert_problem(r, 400, "invalid-request", "field 'email' is not allowed", "email");
-        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), ok, "{}");
+        r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), ok, "{}");
         testapi_assert_problem(r, 400, "invalid-request", "field 'name' is required", "name");
-        r = testapi_call_h("PATCH", cat("/v1/users/", id, ""), ok, "{\"name\":12}");
+        r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), ok, "{\"name\":12}");
         testapi_assert_problem(r, 400, "invalid-request", "field 'name' must be a string", "name");
         r = testapi_call_h("PATCH", "/v1/users/nope", ok, "{\"name\":\"x\"}");
         testapi_assert_problem(r, 400, "invalid-request", "path parameter 'id' must be a UUID",
@@ -1045,16 +976,16 @@ START_TEST(delete_answers_204_then_the_user_is_gone)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("fay@example.com", "Fay"));
-    r = testapi_call_h("DELETE", cat("/v1/users/", id, ""), hdrs, NULL);
+    r = testapi_call_h("DELETE", testsvc_cat("/v1/users/", id, ""), hdrs, NULL);
     ck_assert_int_eq(r->status, 204);
     ck_assert_int_eq(r->len, 0);
     ck_assert_int_eq(calls(C_ERASE), 1);
     ck_assert(strncmp(fake.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36) == 0);
-    r = testapi_call("GET", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/users/", id, ""), NULL);
     testapi_assert_problem(r, 404, "not-found", "not found", NULL);
-    r = testapi_call("DELETE", cat("/v1/users/", id, ""), NULL);
+    r = testapi_call("DELETE", testsvc_cat("/v1/users/", id, ""), NULL);
     testapi_assert_problem(r, 404, "not-found", "not found", NULL);
-    r = testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/users/", id, "/wallet"), NULL);
     testapi_assert_problem(r, 404, "not-found", "not found", NULL);
     j = testapi_json(testapi_call("GET", "/v1/users?email=fay@example.com", NULL));
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
@@ -1075,7 +1006,7 @@ START_TEST(wallet_starts_empty)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("gus@example.com", "Gus"));
-    r = testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL);
+    r = testapi_call("GET", testsvc_cat("/v1/users/", id, "/wallet"), NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     j = testapi_json(r);
@@ -1100,12 +1031,12 @@ START_TEST(credit_is_201_then_200_on_replay_and_409_on_a_changed_request)
     snprintf(other, sizeof(other), "%s", register_user("hal@example.com", "Hal"));
     snprintf(id, sizeof(id), "%s", register_user("ida@example.com", "Ida"));
     r = testapi_call(
-        "POST", cat("/v1/users/", id, "/wallet/credits"),
+        "POST", testsvc_cat("/v1/users/", id, "/wallet/credits"),
         "{\"credit_id\":\"5A4C6E0E-3B8F-4A52-9D3C-1F0E2B7A9C11\",\"amount_cents\":5000}");
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
-    keep(first, sizeof(first), r);
+    testsvc_keep(first, sizeof(first), r);
     j = testapi_json(r);
     ck_assert_str_eq(testapi_str(j, "credit_id"), CREDIT1);
     ck_assert_str_eq(testapi_str(j, "user_id"), id);
@@ -1115,20 +1046,20 @@ START_TEST(credit_is_201_then_200_on_replay_and_409_on_a_changed_request)
     json_decref(j);
     ck_assert_int_eq(strlen(fake.traceparent), 55);
 
-    r = testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+    r = testapi_call("POST", testsvc_cat("/v1/users/", id, "/wallet/credits"),
                      "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":5000}");
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
     ck_assert_str_eq(r->body, first);
-    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    j = testapi_json(testapi_call("GET", testsvc_cat("/v1/users/", id, "/wallet"), NULL));
     ck_assert_int_eq(testapi_num(j, "balance_cents"), 5000);
     json_decref(j);
 
-    r = testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+    r = testapi_call("POST", testsvc_cat("/v1/users/", id, "/wallet/credits"),
                      "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":6000}");
     testapi_assert_problem(r, 409, "idempotency-key-reused",
                            "credit '" CREDIT1 "' was already made", NULL);
-    r = testapi_call("POST", cat("/v1/users/", other, "/wallet/credits"),
+    r = testapi_call("POST", testsvc_cat("/v1/users/", other, "/wallet/credits"),
                      "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":5000}");
     testapi_assert_problem(r, 409, "idempotency-key-reused", "different amount or user", NULL);
     r = testapi_call("POST", "/v1/users/0f8e1d2c-3b4a-4968-8776-554433221100/wallet/credits",
@@ -1143,7 +1074,7 @@ START_TEST(credit_refuses_bad_bodies_without_touching_the_store)
     char id[USER_ID_LEN + 1];
 
     snprintf(id, sizeof(id), "%s", register_user("jo@example.com", "Jo"));
-    p = cat("/v1/users/", id, "/wallet/credits");
+    p = testsvc_cat("/v1/users/", id, "/wallet/credits");
     {
         char path[256];
         int before = total_calls();
@@ -1186,14 +1117,14 @@ START_TEST(payment_is_201_then_200_on_replay_409_when_short_or_reused)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("kim@example.com", "Kim"));
-    testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+    testapi_call("POST", testsvc_cat("/v1/users/", id, "/wallet/credits"),
                  "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":1000}");
 
     snprintf(body, sizeof(body),
              "{\"payment_id\":\"" PAY1 "\",\"user_id\":\"%s\",\"amount_cents\":1999}", id);
     r = testapi_call("POST", "/v1/payments", body);
     testapi_assert_problem(r, 409, "insufficient-funds", "holds less than 1999 cents", NULL);
-    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    j = testapi_json(testapi_call("GET", testsvc_cat("/v1/users/", id, "/wallet"), NULL));
     ck_assert_int_eq(testapi_num(j, "balance_cents"), 1000);
     json_decref(j);
 
@@ -1202,7 +1133,7 @@ START_TEST(payment_is_201_then_200_on_replay_409_when_short_or_reused)
     r = testapi_call("POST", "/v1/payments", body);
     ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
-    keep(first, sizeof(first), r);
+    testsvc_keep(first, sizeof(first), r);
     j = testapi_json(r);
     ck_assert_str_eq(testapi_str(j, "payment_id"), PAY1);
     ck_assert_str_eq(testapi_str(j, "user_id"), id);
@@ -1217,7 +1148,7 @@ START_TEST(payment_is_201_then_200_on_replay_409_when_short_or_reused)
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
     ck_assert_str_eq(r->body, first);
-    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    j = testapi_json(testapi_call("GET", testsvc_cat("/v1/users/", id, "/wallet"), NULL));
     ck_assert_int_eq(testapi_num(j, "balance_cents"), 1);
     json_decref(j);
 
@@ -1268,7 +1199,7 @@ START_TEST(refund_is_idempotent)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("lee@example.com", "Lee"));
-    testapi_call("POST", cat("/v1/users/", id, "/wallet/credits"),
+    testapi_call("POST", testsvc_cat("/v1/users/", id, "/wallet/credits"),
                  "{\"credit_id\":\"" CREDIT1 "\",\"amount_cents\":1000}");
     snprintf(body, sizeof(body),
              "{\"payment_id\":\"" PAY1 "\",\"user_id\":\"%s\",\"amount_cents\":600}", id);
@@ -1278,7 +1209,7 @@ START_TEST(refund_is_idempotent)
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
-    keep(first, sizeof(first), r);
+    testsvc_keep(first, sizeof(first), r);
     j = testapi_json(r);
     ck_assert_str_eq(testapi_str(j, "payment_id"), PAY1);
     ck_assert_str_eq(testapi_str(j, "status"), "refunded");
@@ -1291,7 +1222,7 @@ START_TEST(refund_is_idempotent)
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "true");
     ck_assert_str_eq(r->body, first);
-    j = testapi_json(testapi_call("GET", cat("/v1/users/", id, "/wallet"), NULL));
+    j = testapi_json(testapi_call("GET", testsvc_cat("/v1/users/", id, "/wallet"), NULL));
     ck_assert_int_eq(testapi_num(j, "balance_cents"), 1000);
     json_decref(j);
 
@@ -1316,12 +1247,9 @@ END_TEST
 
 START_TEST(store_unavailable_is_503_with_retry_after_on_every_route)
 {
-    static const struct {
-        const char *method, *path, *body;
-        enum call c;
-    } routes[] = {
-        {"POST", "/v1/users", "{\"email\":\"a@example.com\",\"name\":\"A\"}", C_CREATE},
+    static const struct testsvc_request routes[] = {
         {"GET", "/v1/users/" PAY1, NULL, C_GET},
+        {"POST", "/v1/users", "{\"email\":\"a@example.com\",\"name\":\"A\"}", C_CREATE},
         {"GET", "/v1/users?email=a@example.com", NULL, C_GET_BY_EMAIL},
         {"GET", "/v1/users?limit=5", NULL, C_LIST},
         {"PATCH", "/v1/users/" PAY1, "{\"name\":\"B\"}", C_RENAME},
@@ -1335,66 +1263,14 @@ START_TEST(store_unavailable_is_503_with_retry_after_on_every_route)
     };
     const char *hdrs[] = {"If-Match: \"1\"", NULL};
 
-    fake.fail = SVC_EUNAVAILABLE;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        struct testapi_reply *r =
-            testapi_call_h(routes[i].method, routes[i].path, hdrs, routes[i].body);
-
-        testapi_assert_problem(r, 503, "unavailable", "the user database is unavailable", NULL);
-        ck_assert_msg(strcmp(testapi_header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
-                      routes[i].method, routes[i].path, testapi_header(r, "Retry-After"));
-        ck_assert_msg(calls(routes[i].c) == 1, "%s %s did not reach the store", routes[i].method,
-                      routes[i].path);
-    }
-    /* Anything unexpected from the store is a 500 without its details. */
-    fake.fail = SVC_EINTERNAL;
-    testapi_assert_problem(testapi_call("GET", "/v1/users/" PAY1, NULL), 500, "internal",
-                           "could not be completed", NULL);
+    testsvc_assert_unavailable(&fake.t, routes, sizeof(routes) / sizeof(routes[0]), hdrs,
+                               "the user database is unavailable");
 }
 END_TEST
 
 START_TEST(openapi_yaml_is_served_and_names_every_route)
 {
-    struct testapi_reply *r = testapi_call("GET", "/openapi.yaml", NULL);
-
-    ck_assert_int_eq(r->status, 200);
-    ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/yaml");
-    ck_assert(strncmp(r->body, "openapi: 3.1", 12) == 0);
-    ck_assert_msg(r->len < sizeof(r->body) - 1, "the document is bigger than the test's buffer");
-    for (const struct svc_route *rt = user_routes; rt->path != NULL; rt++) {
-        char want[256], method[16];
-        size_t n = 0;
-        const char *at;
-
-        /* "/v1/users/:id" is written "/v1/users/{id}:" in the document. */
-        for (const char *p = rt->path; *p != '\0' && n < sizeof(want) - 4; p++) {
-            if (*p == ':') {
-                size_t k = strcspn(p + 1, "/");
-
-                n += (size_t)snprintf(want + n, sizeof(want) - n, "{%.*s}", (int)k, p + 1);
-                p += k;
-            } else {
-                want[n++] = *p;
-            }
-        }
-        snprintf(want + n, sizeof(want) - n, ":\n");
-        at = strstr(r->body, want);
-        ck_assert_msg(at != NULL && at[-1] == ' ', "openapi.yaml has no path '%s'", rt->path);
-        /* ... and the method under it, before the next path. */
-        snprintf(method, sizeof(method), "    %s:\n",
-                 rt->method == SVC_GET      ? "get"
-                 : rt->method == SVC_POST   ? "post"
-                 : rt->method == SVC_PATCH  ? "patch"
-                 : rt->method == SVC_DELETE ? "delete"
-                                            : "?");
-        {
-            const char *next = strstr(at + strlen(want), "\n  /");
-            const char *m = strstr(at, method);
-
-            ck_assert_msg(m != NULL && (next == NULL || m < next),
-                          "openapi.yaml: no '%s' under '%s'", method, rt->path);
-        }
-    }
+    testsvc_assert_openapi(user_routes, NULL);
 }
 END_TEST
 

@@ -7,6 +7,7 @@
  * broker is started again after them, also when they fail.
  */
 #include "testenv.h"
+#include "testevents.h"
 #include "testhttp.h"
 
 #include "svc/arena.h"
@@ -360,69 +361,6 @@ static void expect_release(struct expect *x)
     x->nevents = 0;
 }
 
-/* ---- JSON Schemas ------------------------------------------------------------------------- */
-
-/* A Python one-off: jsonschema is the reference validator for the schemas' draft (2020-12). */
-static const char validate_py[] =
-    "import json, os, sys\n"
-    "try:\n"
-    "    from jsonschema import Draft202012Validator as V\n"
-    "except ImportError:\n"
-    "    print(\"/usr/bin/python3 lacks the jsonschema module (make deps installs python3-jsonschema)\")\n"
-    "    sys.exit(3)\n"
-    "d, f = sys.argv[1], sys.argv[2]\n"
-    "vs, bad, n = {}, 0, 0\n"
-    "for line in open(f):\n"
-    "    ev = json.loads(line)\n"
-    "    t = str(ev.get(\"type\"))\n"
-    "    if t not in vs:\n"
-    "        p = os.path.join(d, t + \".json\")\n"
-    "        if not os.path.exists(p):\n"
-    "            print(\"no schema for event type \" + t)\n"
-    "            bad += 1\n"
-    "            continue\n"
-    "        s = json.load(open(p))\n"
-    "        V.check_schema(s)\n"
-    "        vs[t] = V(s, format_checker=V.FORMAT_CHECKER)\n"
-    "    for e in vs[t].iter_errors(ev):\n"
-    "        print(\"%s %s: %s at /%s\" % (t, ev.get(\"id\"), e.message,\n"
-    "              \"/\".join(map(str, e.absolute_path))))\n"
-    "        bad += 1\n"
-    "    n += 1\n"
-    "print(\"%d events checked, %d problems\" % (n, bad))\n"
-    "sys.exit(1 if bad else 0)\n";
-
-/* Validates the N envelopes against schemas/events/<type>.json; returns the validator's exit
- * status and its output in OUT. */
-static int validate(const char *const *payloads, size_t n, char *out, size_t cap)
-{
-    char events[] = "/tmp/it_user_events_XXXXXX", script[] = "/tmp/it_user_validate_XXXXXX";
-    char cmd[1024];
-    int fd = mkstemp(events), sfd = mkstemp(script), status;
-    FILE *f, *p;
-    size_t len = 0;
-
-    ck_assert(fd >= 0 && sfd >= 0);
-    f = fdopen(fd, "w");
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s\n", payloads[i]);
-    fclose(f);
-    ck_assert(write(sfd, validate_py, sizeof(validate_py) - 1) ==
-              (ssize_t)(sizeof(validate_py) - 1));
-    close(sfd);
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s/schemas/events %s 2>&1", script, POLYGLOT_ROOT,
-             events);
-    p = popen(cmd, "r"); /* NOLINT(cert-env33-c): running the validator is the point */
-    ck_assert_ptr_nonnull(p);
-    while (len + 1 < cap && fgets(out + len, (int)(cap - len), p) != NULL)
-        len += strlen(out + len);
-    out[len] = '\0';
-    status = pclose(p);
-    unlink(events);
-    unlink(script);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* ---- the in-process relay ------------------------------------------------------------------ */
 
 START_TEST(every_change_is_published_valid_and_in_per_user_order)
@@ -504,7 +442,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     payloads = calloc(got.n, sizeof(*payloads));
     for (size_t i = 0; i < got.n; i++)
         payloads[i] = got.v[i].payload;
-    status = validate(payloads, got.n, out, sizeof(out));
+    status = testevents_validate(payloads, got.n, out, sizeof(out));
     ck_assert_msg(status == 0, "events against schemas/events/ (exit %d): %s", status, out);
 
     free(payloads);
@@ -581,7 +519,7 @@ START_TEST(schemas_refuse_an_event_that_breaks_them)
     ck_assert_int_eq(user_event_user(&ev, USER_EV_REGISTERED, &u, NULL), 0);
     payloads[0] = svc_buf_str(&ev.json);
     payloads[1] = "{\"specversion\":\"1.0\",\"type\":\"user.renamed\"}";
-    status = validate(payloads, 2, out, sizeof(out));
+    status = testevents_validate(payloads, 2, out, sizeof(out));
     ck_assert_msg(status == 1, "validator exit %d: %s", status, out);
     ck_assert_msg(strstr(out, "email") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "no schema for event type user.renamed") != NULL, "%s", out);

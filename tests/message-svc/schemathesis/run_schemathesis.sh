@@ -128,5 +128,5 @@ checks+=,known_users_accepted,use_after_free,ensure_resource_availability
 
 # Not exec: the trap above deletes the users once schemathesis is done.
 "$root/tests/support/schemathesis.sh" --service message-svc \
-    --spec "$root/message-svc/openapi.yaml" --requirements "$here/requirements.txt" --port 8085 \
+    --spec "$root/message-svc/openapi.yaml" --port 8085 \
     --depends "MongoDB (FerretDB)" --checks "$checks" --hooks "$here/hooks.py" -- "$@"

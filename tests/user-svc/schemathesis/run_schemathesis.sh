@@ -26,5 +26,5 @@ checks+=,response_headers_conformance,response_schema_conformance
 checks+=,use_after_free,ensure_resource_availability
 
 exec "$root/tests/support/schemathesis.sh" --service user-svc --spec "$root/user-svc/openapi.yaml" \
-    --requirements "$here/requirements.txt" --port 8081 --depends PostgreSQL --checks "$checks" \
+    --port 8081 --depends PostgreSQL --checks "$checks" \
     -- "$@"

@@ -396,7 +396,7 @@ START_TEST(killed_mid_stream_loses_and_duplicates_nothing)
     /* The stack script starts what is not running and waits for its /readyz. */
     snprintf(cmd, sizeof(cmd), "timeout 240 %s/deploy/local/stack.sh up >/dev/null 2>&1",
              POLYGLOT_ROOT);
-    rc = system(cmd);
+    rc = system(cmd); /* NOLINT(cert-env33-c): running the stack script is the point */
     ck_assert_msg(rc == 0, "'%s' failed (%d)", cmd, rc);
     deadline = mono_ms() + RESTART_DEADLINE_MS;
     for (int i = 0; i < KILL_USERS; i++)
@@ -462,9 +462,9 @@ static void catch_up(void)
                       lag);
         if (mono_ms() >= next_note) {
             if (lag < 0)
-                fprintf(stderr, "msg_e2e: waiting for message-svc's partitions\n");
+                fprintf(stderr, "e2e: waiting for message-svc's partitions\n");
             else
-                fprintf(stderr, "msg_e2e: waiting for message-svc to catch up: %lld behind\n",
+                fprintf(stderr, "e2e: waiting for message-svc to catch up: %lld behind\n",
                         lag);
             next_note += 15000;
         }
