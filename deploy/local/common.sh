@@ -131,7 +131,15 @@ spawn() {
     local name=$1 logf=$2
     shift 2
     printf '\n--- %s starting %s\n' "$(date -u +%FT%TZ)" "$name" >>"$logf"
-    setsid "$@" </dev/null >>"$logf" 2>&1 &
+    # The daemon keeps none of the caller's other descriptors: an engine that a test restarts
+    # must not hold the test runner's lock file or pipes open for as long as it runs.
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-"; fi
+        done
+        exec setsid "$@" </dev/null >>"$logf" 2>&1
+    ) &
     printf '%s\n' "$!" >"$(pidfile "$name")"
 }
 
