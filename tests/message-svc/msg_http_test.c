@@ -351,6 +351,8 @@ static const struct svc_def msg_def = {
     .version = "test",
     .routes = msg_routes,
     .app = &app,
+    .errors = msg_errors,
+    .openapi = msg_openapi_yaml,
 };
 
 static int total_calls(void)

@@ -424,6 +424,8 @@ static const struct svc_def user_def = {
     .version = "test",
     .routes = user_routes,
     .app = &app,
+    .errors = user_errors,
+    .openapi = user_openapi_yaml,
 };
 
 static int total_calls(void)
