@@ -25,9 +25,9 @@
 
 /* user-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
  * problem type, title. Registered through svc_def.errors (user_errors), so svc_resp_error()
- * renders them. */
+ * renders them. EFUNDS: a payment larger than the balance. */
 #define USER_ERRNO_MAP(X)                                                                          \
-    X(EFUNDS,       -1001, 409, "insufficient-funds", "Insufficient funds") /* > the balance */ \
+    X(EFUNDS,       -1001, 409, "insufficient-funds", "Insufficient funds")                        \
     X(EEMAIL_TAKEN, -1003, 409, "email-taken",        "Email taken")
 
 enum {
