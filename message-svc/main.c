@@ -48,6 +48,8 @@ static const struct svc_def msg_svc = {
     .ready = msg_ready,
     .drain = msg_drain,
     .app = &msg_svc_state,
+    .errors = msg_errors,
+    .openapi = msg_openapi_yaml,
 };
 
 int main(int argc, char **argv)

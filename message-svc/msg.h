@@ -20,6 +20,7 @@
 #define MSG_H
 
 #include "svc/arena.h"
+#include "svc/error.h"
 #include "svc/http.h"
 
 #include <stdbool.h>
@@ -31,14 +32,31 @@
 #define MSG_SUBJECT_MAX 200   /* characters */
 #define MSG_BODY_MAX    10000 /* characters */
 
-/* Errors of message-svc's own (rendered by msg_http.c with their own problem types). */
+/* message-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
+ * problem type, title. Registered through svc_def.errors (msg_errors), so svc_resp_error()
+ * renders them.
+ *   EUSER_UNKNOWN  a user this service has not heard of (yet): never 500; see the README's
+ *                  trade-off
+ *   EUSER_DELETED  a user known to be deleted (410 would also do; the spec says which) */
+#define MSG_ERRNO_MAP(X)                                                                           \
+    X(EUSER_UNKNOWN, -2001, 404, "user-not-known", "User not known")                             \
+    X(EUSER_DELETED, -2002, 404, "user-deleted",   "User deleted")
+
 enum {
-    MSG_EUSER_UNKNOWN = -2001, /* a user this service has not heard of (yet): 404
-                                  "user-not-known", never 500; see the README's trade-off */
-    MSG_EUSER_DELETED = -2002, /* a user known to be deleted: 404 "user-deleted" (410 would
-                                  also do; the spec says which) */
-    MSG_EIDEMPOTENCY = -2003,  /* Idempotency-Key reused with a different message: 409 */
+#define MSG__ERR_ENUM(name, value, status, type, title) MSG_##name = (value),
+    MSG_ERRNO_MAP(MSG__ERR_ENUM)
+#undef MSG__ERR_ENUM
+    /* Idempotency-Key reused with a different message: lib's shared code, under the name the
+     * store uses. */
+    MSG_EIDEMPOTENCY = SVC_EIDEMPOTENCY,
 };
+
+/* MSG_ERRNO_MAP as a table, for svc_def.errors (msg_http.c). */
+extern const struct svc_err_def msg_errors[];
+
+/* message-svc/openapi.yaml, NUL-terminated, for svc_def.openapi: embedded at build time by
+ * message-svc/CMakeLists.txt (polyglot_embed), so the document served is the one in the tree. */
+extern const unsigned char msg_openapi_yaml[];
 
 struct msg_message {
     char id[MSG_ID_LEN + 1];

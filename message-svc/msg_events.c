@@ -10,12 +10,12 @@
 #include "svc/event.h"
 #include "svc/json.h"
 #include "svc/log.h"
+#include "svc/time.h"
+#include "svc/worker.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* The consumer's first retry after a failure, doubling up to the cap: a database back after an
  * outage is noticed within RETRY_MAX_MS. */
@@ -185,19 +185,13 @@ void msg_consumer_fini(void *svc)
 
 /* ---- the retention sweep ----------------------------------------------------------------- */
 
-static int64_t wall_ms(void)
+/* One sweep; the worker calls it every SWEEP_INTERVAL. */
+static int64_t sweep_once(void *svc)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sweep_once(struct msg_svc *s)
-{
+    struct msg_svc *s = svc;
     const struct msg_store *st = &s->app.store;
     int64_t deleted = 0;
-    int rc = st->sweep(st->ctx, wall_ms() - s->cfg.retention_ms, &deleted);
+    int rc = st->sweep(st->ctx, svc_wall_ms() - s->cfg.retention_ms, &deleted);
 
     if (rc == 0 && deleted > 0)
         svc_log_info("retention sweep deleted %lld messages older than %lld ms", (long long)deleted,
@@ -205,74 +199,23 @@ static void sweep_once(struct msg_svc *s)
     else if (rc != 0)
         svc_log_warn("retention sweep failed: %s; next try in %lld ms", svc_err_title(rc),
                      (long long)s->cfg.sweep_every_ms);
-}
-
-static void *sweeper_main(void *arg)
-{
-    struct msg_svc *s = arg;
-    struct msg_sweeper *w = &s->sweeper;
-    struct timespec until;
-
-    pthread_mutex_lock(&w->mu);
-    while (!w->stop) {
-        pthread_mutex_unlock(&w->mu);
-        sweep_once(s);
-        pthread_mutex_lock(&w->mu);
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (time_t)(s->cfg.sweep_every_ms / 1000);
-        until.tv_nsec += (long)(s->cfg.sweep_every_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
-            ;
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
+    return SVC_WORKER_INTERVAL;
 }
 
 int msg_sweeper_init(void *svc)
 {
     struct msg_svc *s = svc;
-    struct msg_sweeper *w = &s->sweeper;
-    pthread_condattr_t attr;
 
-    memset(w, 0, sizeof(*w));
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&w->thread, NULL, sweeper_main, s) != 0) {
-        svc_log_error("retention sweep thread not started");
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-        return SVC_EINTERNAL;
-    }
-    w->started = true;
-    return 0;
-}
-
-static void sweeper_stop(struct msg_sweeper *w)
-{
-    if (!w->started)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    w->started = false;
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
+    s->sweeper = svc_worker_new("retention sweep", s->cfg.sweep_every_ms, sweep_once, s);
+    return svc_worker_start(s->sweeper);
 }
 
 void msg_sweeper_fini(void *svc)
 {
     struct msg_svc *s = svc;
 
-    sweeper_stop(&s->sweeper);
+    svc_worker_free(s->sweeper);
+    s->sweeper = NULL;
 }
 
 /* ---- readiness and drain ----------------------------------------------------------------- */
@@ -283,7 +226,7 @@ void msg_drain(void *svc)
 
     if (s->consumer != NULL)
         svc_consumer_stop(s->consumer);
-    sweeper_stop(&s->sweeper);
+    svc_worker_stop(s->sweeper);
 }
 
 void msg_ready(void *svc, struct svc_health *h)

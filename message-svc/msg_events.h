@@ -5,7 +5,7 @@
  *
  * Start-up runs the hooks in order: "mongodb" (msg_store_init: the client pool, a ping and the
  * indexes), "kafka" (msg_consumer_init: the DLQ producer and the consumer of USER_TOPIC in
- * group MSG_GROUP, started), "retention sweep" (msg_sweeper_init: a thread deleting messages
+ * group MSG_GROUP, started), "retention sweep" (msg_sweeper_init: a worker deleting messages
  * older than MESSAGE_RETENTION every SWEEP_INTERVAL). Shutdown: the drain hook stops the
  * consumer (its finished offsets committed) and the sweeper, then the hooks' fini run in
  * reverse.
@@ -26,8 +26,8 @@
 #include "msg.h"
 #include "svc/kafka.h"
 #include "svc/server.h"
+#include "svc/worker.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -57,14 +57,6 @@ struct msg_config {
 
 struct msg_mongo; /* the MongoDB client pool (msg_store.c) */
 
-/* The retention sweep's thread and its stop signal. */
-struct msg_sweeper {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool started, stop;
-};
-
 /* The whole process state. The handlers' struct msg_app comes first, so the app pointer
  * handed to handlers (svc_req_app) and to hooks is the same. */
 struct msg_svc {
@@ -73,7 +65,7 @@ struct msg_svc {
     struct msg_mongo *mongo;
     struct svc_producer *dlq; /* writes user-events.dlq for the consumer */
     struct svc_consumer *consumer;
-    struct msg_sweeper sweeper;
+    struct svc_worker *sweeper; /* the retention sweep */
 };
 
 /* ---- the store (msg_store.c) ------------------------------------------------------------- */
@@ -123,7 +115,7 @@ enum svc_ev_result msg_handle_record(const struct svc_kafka_record *rec, struct 
 int msg_consumer_init(void *svc);
 void msg_consumer_fini(void *svc);
 
-/* Hooks: the sweep thread (first sweep at once); and its stop. */
+/* Hooks: the sweep's worker (first sweep at once); and its stop. */
 int msg_sweeper_init(void *svc);
 void msg_sweeper_fini(void *svc);
 

@@ -26,11 +26,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* message-svc/openapi.yaml, embedded at build time by message-svc/CMakeLists.txt
- * (polyglot_embed), so the document served is the one in the tree. */
-extern const unsigned char msg_openapi_yaml[];
-extern const size_t msg_openapi_yaml_len;
-
 enum {
     /* A message body of 10000 characters may take 12 bytes each once JSON-escaped (a
      * surrogate pair of \u escapes): a cap that never refuses a valid message. */
@@ -49,6 +44,8 @@ static struct msg_store *store_of(struct svc_req *req)
 
 /* ---- problems --------------------------------------------------------------------------- */
 
+const struct svc_err_def msg_errors[] = {MSG_ERRNO_MAP(SVC_ERR_DEF) SVC_ERRORS_END};
+
 /*
  * 404s about a user, with message-svc's own problem types. FIELD names the input that held
  * the user id. A user this service has not heard of may simply not have reached its read
@@ -57,21 +54,20 @@ static struct msg_store *store_of(struct svc_req *req)
 static int user_problem(struct svc_resp *resp, int rc, const char *field, const char *id)
 {
     if (rc == MSG_EUSER_DELETED)
-        svc_resp_problem(resp, rc, 404, "user-deleted", "User deleted", "user '%s' (%s) is deleted",
-                         id, field);
+        svc_resp_error(resp, rc, "user '%s' (%s) is deleted", id, field);
     else
-        svc_resp_problem(resp, MSG_EUSER_UNKNOWN, 404, "user-not-known", "User not known",
-                         "user '%s' (%s) is not known to message-svc: it does not exist, or "
-                         "was registered a moment ago and its event has not arrived yet; "
-                         "retry shortly",
-                         id, field);
+        svc_resp_error(resp, MSG_EUSER_UNKNOWN,
+                       "user '%s' (%s) is not known to message-svc: it does not exist, or was "
+                       "registered a moment ago and its event has not arrived yet; retry shortly",
+                       id, field);
     svc_resp_problem_extend(resp, "field", json_string(field));
     return rc;
 }
 
 /*
- * Renders a store failure the handler has no better words for. SVC_EUNAVAILABLE gets
- * Retry-After; anything unexpected is a 500 (the store has logged it, with its context).
+ * Words for a store failure the handler has none better for (the codes' status and problem
+ * type come from the error tables). SVC_EUNAVAILABLE gets Retry-After; anything unexpected is
+ * a 500 (the store has logged it, with its context).
  */
 static int store_error(struct svc_resp *resp, int rc)
 {
@@ -79,13 +75,12 @@ static int store_error(struct svc_resp *resp, int rc)
     case SVC_ENOTFOUND:
         return svc_resp_error(resp, rc, "not found");
     case MSG_EUSER_UNKNOWN:
-        return svc_resp_problem(resp, rc, 404, "user-not-known", "User not known",
-                                "a user is not known to message-svc (yet)");
+        return svc_resp_error(resp, rc, "a user is not known to message-svc (yet)");
     case MSG_EUSER_DELETED:
-        return svc_resp_problem(resp, rc, 404, "user-deleted", "User deleted", "a user is deleted");
+        return svc_resp_error(resp, rc, "a user is deleted");
     case MSG_EIDEMPOTENCY:
-        return svc_resp_problem(resp, rc, 409, "idempotency-key-reused", "Idempotency key reused",
-                                "this Idempotency-Key was already used for a different message");
+        return svc_resp_error(resp, rc,
+                              "this Idempotency-Key was already used for a different message");
     case SVC_EUNAVAILABLE:
     case SVC_EAGAIN:
     case SVC_ETIMEDOUT:
@@ -288,10 +283,10 @@ static int message_send(struct svc_req *req, struct svc_resp *resp)
     if (rc == MSG_EUSER_UNKNOWN || rc == MSG_EUSER_DELETED)
         return send_user_problem(req, resp, rc, &in);
     if (rc == MSG_EIDEMPOTENCY) {
-        svc_resp_problem(resp, rc, 409, "idempotency-key-reused", "Idempotency key reused",
-                         "Idempotency-Key '%s' was already used by this sender for a different "
-                         "message",
-                         key != NULL ? key : "");
+        svc_resp_error(resp, rc,
+                       "Idempotency-Key '%s' was already used by this sender for a different "
+                       "message",
+                       key != NULL ? key : "");
         svc_resp_problem_extend(resp, "field", json_string("Idempotency-Key"));
         return rc;
     }
@@ -306,22 +301,11 @@ static int message_send(struct svc_req *req, struct svc_resp *resp)
     return svc_resp_json(resp, 201, message_json(&m));
 }
 
-/* ---- the contract ----------------------------------------------------------------------- */
-
-/* GET /openapi.yaml */
-static int openapi_get(struct svc_req *req, struct svc_resp *resp)
-{
-    (void)req;
-    return svc_resp_body(resp, 200, "application/yaml", (const char *)msg_openapi_yaml,
-                         msg_openapi_yaml_len);
-}
-
 const struct svc_route msg_routes[] = {
     {SVC_GET, "/v1/users/:id/messages", inbox_list, 0, 0},
     {SVC_POST, "/v1/messages", message_send, SVC_ROUTE_JSON, SEND_BODY_MAX},
     {SVC_GET, "/v1/messages/:id", message_get, 0, 0},
     {SVC_PATCH, "/v1/messages/:id", message_patch, SVC_ROUTE_JSON, PATCH_BODY_MAX},
     {SVC_DELETE, "/v1/messages/:id", message_delete, 0, PATCH_BODY_MAX},
-    {SVC_GET, "/openapi.yaml", openapi_get, 0, 0},
     SVC_ROUTES_END,
 };

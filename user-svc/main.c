@@ -53,6 +53,8 @@ static const struct svc_def user_svc = {
     .ready = user_ready,
     .drain = user_drain,
     .app = &user_svc_state,
+    .errors = user_errors,
+    .openapi = user_openapi_yaml,
 };
 
 int main(int argc, char **argv)

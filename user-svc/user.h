@@ -14,6 +14,7 @@
 #define USER_H
 
 #include "svc/arena.h"
+#include "svc/error.h"
 #include "svc/http.h"
 
 #include <stdbool.h>
@@ -22,14 +23,28 @@
 
 #define USER_ID_LEN 36 /* a UUID in text form */
 
-/* Errors of user-svc's own, beyond the SVC_E* table (rendered as 409 with their own problem
- * types by user_http.c). */
+/* user-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
+ * problem type, title. Registered through svc_def.errors (user_errors), so svc_resp_error()
+ * renders them. EFUNDS: a payment larger than the balance. */
+#define USER_ERRNO_MAP(X)                                                                          \
+    X(EFUNDS,       -1001, 409, "insufficient-funds", "Insufficient funds")                        \
+    X(EEMAIL_TAKEN, -1003, 409, "email-taken",        "Email taken")
+
 enum {
-    USER_EFUNDS = -1001,       /* payment larger than the balance: "insufficient-funds" */
-    USER_EIDEMPOTENCY = -1002, /* an idempotency key reused with a different request:
-                                  "idempotency-key-reused" */
-    USER_EEMAIL_TAKEN = -1003, /* "email-taken" */
+#define USER__ERR_ENUM(name, value, status, type, title) USER_##name = (value),
+    USER_ERRNO_MAP(USER__ERR_ENUM)
+#undef USER__ERR_ENUM
+    /* An idempotency key reused with a different request: lib's shared code, under the name
+     * the store uses. */
+    USER_EIDEMPOTENCY = SVC_EIDEMPOTENCY,
 };
+
+/* USER_ERRNO_MAP as a table, for svc_def.errors (user_http.c). */
+extern const struct svc_err_def user_errors[];
+
+/* user-svc/openapi.yaml, NUL-terminated, for svc_def.openapi: user-svc/CMakeLists.txt generates
+ * the C file that defines it from the YAML, so the document served is the one in the tree. */
+extern const unsigned char user_openapi_yaml[];
 
 struct user {
     char id[USER_ID_LEN + 1];

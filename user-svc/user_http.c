@@ -22,11 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* user-svc/openapi.yaml, embedded at build time: user-svc/CMakeLists.txt generates the C file
- * that defines these from the YAML, so the document served is the one in the tree. */
-extern const unsigned char user_openapi_yaml[];
-extern const size_t user_openapi_yaml_len;
-
 enum {
     BODY_MAX = 16 * 1024, /* every body here is a few short fields */
     NAME_MAX_CHARS = 100,
@@ -48,23 +43,22 @@ static struct user_store *store_of(struct svc_req *req)
 
 /* ---- problems --------------------------------------------------------------------------- */
 
+const struct svc_err_def user_errors[] = {USER_ERRNO_MAP(SVC_ERR_DEF) SVC_ERRORS_END};
+
 /*
- * Renders a store failure the handler has no better words for. user-svc's own codes get their
- * own problem types (user.h); SVC_EUNAVAILABLE gets Retry-After; anything unexpected is a 500
- * (the store has logged it, with its context).
+ * Words for a store failure the handler has none better for (the codes' status and problem
+ * type come from the error tables). SVC_EUNAVAILABLE gets Retry-After; anything unexpected is
+ * a 500 (the store has logged it, with its context).
  */
 static int store_error(struct svc_resp *resp, int rc)
 {
     switch (rc) {
     case USER_EEMAIL_TAKEN:
-        return svc_resp_problem(resp, rc, 409, "email-taken", "Email taken",
-                                "this email address is already registered");
+        return svc_resp_error(resp, rc, "this email address is already registered");
     case USER_EFUNDS:
-        return svc_resp_problem(resp, rc, 409, "insufficient-funds", "Insufficient funds",
-                                "the wallet balance is lower than the amount");
+        return svc_resp_error(resp, rc, "the wallet balance is lower than the amount");
     case USER_EIDEMPOTENCY:
-        return svc_resp_problem(resp, rc, 409, "idempotency-key-reused", "Idempotency key reused",
-                                "this id was already used for a different request");
+        return svc_resp_error(resp, rc, "this id was already used for a different request");
     case SVC_EPRECONDITION:
         return svc_resp_error(resp, rc, "the resource has changed: fetch it again");
     case SVC_ENOTFOUND:
@@ -337,8 +331,7 @@ static int user_create(struct svc_req *req, struct svc_resp *resp)
         return rc;
     rc = st->create(st->ctx, svc_req_arena(req), email, name, svc_req_traceparent(req), &u);
     if (rc == USER_EEMAIL_TAKEN)
-        return svc_resp_problem(resp, rc, 409, "email-taken", "Email taken",
-                                "email '%s' is already registered", email);
+        return svc_resp_error(resp, rc, "email '%s' is already registered", email);
     if (rc != 0)
         return store_error(resp, rc);
     location = svc_arena_printf(svc_req_arena(req), "/v1/users/%s", u.id);
@@ -529,9 +522,9 @@ static int wallet_credit(struct svc_req *req, struct svc_resp *resp)
     if (rc == SVC_ENOTFOUND)
         return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);
     if (rc == USER_EIDEMPOTENCY)
-        return svc_resp_problem(resp, rc, 409, "idempotency-key-reused", "Idempotency key reused",
-                                "credit '%s' was already made with a different amount or user",
-                                in.credit_id);
+        return svc_resp_error(resp, rc,
+                              "credit '%s' was already made with a different amount or user",
+                              in.credit_id);
     if (rc != 0)
         return store_error(resp, rc);
     return render_idempotent(resp, 201, replayed, credit_json(&c));
@@ -553,13 +546,12 @@ static int payment_create(struct svc_req *req, struct svc_resp *resp)
     if (rc == SVC_ENOTFOUND)
         return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", in.user_id);
     if (rc == USER_EFUNDS)
-        return svc_resp_problem(resp, rc, 409, "insufficient-funds", "Insufficient funds",
-                                "the wallet of user '%s' holds less than %" PRId64 " cents",
-                                in.user_id, in.amount_cents);
+        return svc_resp_error(resp, rc, "the wallet of user '%s' holds less than %" PRId64 " cents",
+                              in.user_id, in.amount_cents);
     if (rc == USER_EIDEMPOTENCY)
-        return svc_resp_problem(resp, rc, 409, "idempotency-key-reused", "Idempotency key reused",
-                                "payment '%s' was already made with a different amount or user",
-                                in.payment_id);
+        return svc_resp_error(resp, rc,
+                              "payment '%s' was already made with a different amount or user",
+                              in.payment_id);
     if (rc != 0)
         return store_error(resp, rc);
     return render_idempotent(resp, 201, replayed, payment_json(&p));
@@ -589,16 +581,6 @@ static int payment_refund(struct svc_req *req, struct svc_resp *resp)
     return render_idempotent(resp, 200, replayed, payment_json(&p));
 }
 
-/* ---- the contract ----------------------------------------------------------------------- */
-
-/* GET /openapi.yaml */
-static int openapi_get(struct svc_req *req, struct svc_resp *resp)
-{
-    (void)req;
-    return svc_resp_body(resp, 200, "application/yaml", (const char *)user_openapi_yaml,
-                         user_openapi_yaml_len);
-}
-
 const struct svc_route user_routes[] = {
     {SVC_POST, "/v1/users", user_create, SVC_ROUTE_JSON, BODY_MAX},
     {SVC_GET, "/v1/users", user_list, 0, 0},
@@ -609,6 +591,5 @@ const struct svc_route user_routes[] = {
     {SVC_POST, "/v1/users/:id/wallet/credits", wallet_credit, SVC_ROUTE_JSON, BODY_MAX},
     {SVC_POST, "/v1/payments", payment_create, SVC_ROUTE_JSON, BODY_MAX},
     {SVC_POST, "/v1/payments/:payment_id/refund", payment_refund, SVC_ROUTE_JSON, BODY_MAX},
-    {SVC_GET, "/openapi.yaml", openapi_get, 0, 0},
     SVC_ROUTES_END,
 };

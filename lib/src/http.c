@@ -289,13 +289,13 @@ int svc_resp_empty(struct svc_resp *resp, int status)
     return svc_resp_json(resp, status, NULL);
 }
 
-static int vproblem(struct svc_resp *resp, int code, int status, const char *type,
-                    const char *title, const char *fmt, va_list ap)
-    __attribute__((format(printf, 6, 0)));
+static int vproblem(struct svc_resp *resp, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
-static int vproblem(struct svc_resp *resp, int code, int status, const char *type,
-                    const char *title, const char *fmt, va_list ap)
+static int vproblem(struct svc_resp *resp, int code, const char *fmt, va_list ap)
 {
+    int status = svc_err_status(code);
+    const char *type = svc_err_type(code), *title = svc_err_title(code);
     char detail[1024];
     char type_uri[128];
 
@@ -325,18 +325,7 @@ int svc_resp_error(struct svc_resp *resp, int code, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vproblem(resp, code, svc_err_status(code), svc_err_type(code), svc_err_title(code), fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-int svc_resp_problem(struct svc_resp *resp, int code, int status, const char *type,
-                     const char *title, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vproblem(resp, code, status, type, title, fmt, ap);
+    vproblem(resp, code, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -346,7 +335,7 @@ int svc_resp_invalid(struct svc_resp *resp, const char *field, const char *fmt, 
     va_list ap;
 
     va_start(ap, fmt);
-    vproblem(resp, SVC_EINVAL, 400, svc_err_type(SVC_EINVAL), svc_err_title(SVC_EINVAL), fmt, ap);
+    vproblem(resp, SVC_EINVAL, fmt, ap);
     va_end(ap);
     svc_resp_problem_extend(resp, "field", json_string(field));
     return SVC_EINVAL;

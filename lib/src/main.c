@@ -131,6 +131,11 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Before the hooks, so that their failures are logged with the service's words too. */
+    if (def->errors != NULL && svc_err_register(def->errors) != 0) {
+        rc = 1;
+        goto out_hooks;
+    }
     for (; def->hooks != NULL && def->hooks[nhooks].name != NULL; nhooks++) {
         const struct svc_hook *h = &def->hooks[nhooks];
 

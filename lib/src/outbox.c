@@ -7,12 +7,11 @@
 #include "svc/log.h"
 #include "svc/metrics.h"
 #include "svc/time.h"
+#include "svc/worker.h"
 
-#include <errno.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The longest single call of a source's wait hook: bounds how late a stop is seen. */
 #define WAIT_SLICE_MS 1000
@@ -25,46 +24,27 @@ struct svc_outbox_relay {
     struct svc_outbox_source src;
     size_t batch_max;
     int poll_ms, backoff_initial_ms, backoff_max_ms, publish_timeout_ms;
+    struct svc_worker *worker;
+    atomic_bool woken; /* svc_outbox_relay_wake() since the last round */
 
-    pthread_t thread;
-    bool started, joined;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop, woken; /* under mu */
-
-    int64_t last_gauges;
+    /* The worker's thread only. */
+    int delay;                   /* the current backoff; 0 while rounds succeed */
+    int64_t retry_at;            /* no round before this, backing off */
+    int64_t idle_until;          /* waiting in the source's wait hook until this */
+    int64_t last_gauges;         /* 0: never updated */
     bool unavailable_logged;
     struct svc_metric *backlog, *age, *published, *failures;
 };
 
-static bool stopping(struct svc_outbox_relay *r)
+/* The next backoff, from now: the relay waits it out even when woken, since waking it is
+ * what every local commit does. */
+static int64_t back_off(struct svc_outbox_relay *r)
 {
-    bool stop;
-
-    pthread_mutex_lock(&r->mu);
-    stop = r->stop;
-    pthread_mutex_unlock(&r->mu);
-    return stop;
-}
-
-/* Sleeps MS unless stopped first or, when WAKEABLE, woken. */
-static void pause_ms(struct svc_outbox_relay *r, int ms, bool wakeable)
-{
-    int64_t until = svc_now_ms() + ms;
-
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop && !(wakeable && r->woken))
-        if (!svc_cond_wait_until(&r->cv, &r->mu, until))
-            break;
-    if (wakeable)
-        r->woken = false;
-    pthread_mutex_unlock(&r->mu);
-}
-
-static int next_backoff(const struct svc_outbox_relay *r, int delay)
-{
-    delay = delay == 0 ? r->backoff_initial_ms : delay * 2;
-    return delay > r->backoff_max_ms ? r->backoff_max_ms : delay;
+    r->delay = r->delay == 0 ? r->backoff_initial_ms : r->delay * 2;
+    if (r->delay > r->backoff_max_ms)
+        r->delay = r->backoff_max_ms;
+    r->retry_at = svc_now_ms() + r->delay;
+    return r->delay;
 }
 
 static void update_gauges(struct svc_outbox_relay *r)
@@ -176,69 +156,55 @@ static int relay_round(struct svc_outbox_relay *r, bool *full)
     return first_err != 0 ? first_err : rc;
 }
 
-/* Waits for new events: a wake-up, the source's notification, or the poll interval. */
-static void idle_wait(struct svc_outbox_relay *r)
-{
-    int64_t until = svc_now_ms() + r->poll_ms, left;
-    bool woken;
-    int rc;
-
-    if (r->src.wait == NULL) {
-        pause_ms(r, r->poll_ms, true);
-        return;
-    }
-    /* In slices of at most WAIT_SLICE_MS, checking for a stop or a wake-up in between. */
-    while ((left = until - svc_now_ms()) > 0) {
-        pthread_mutex_lock(&r->mu);
-        woken = r->woken || r->stop;
-        r->woken = false;
-        pthread_mutex_unlock(&r->mu);
-        if (woken)
-            return;
-        rc = r->src.wait(r->src.ctx, left < WAIT_SLICE_MS ? (int)left : WAIT_SLICE_MS);
-        if (rc > 0)
-            return;
-        if (rc < 0) {
-            pause_ms(r, (int)left, true); /* the source logged why; poll instead */
-            return;
-        }
-    }
-}
-
-static void *relay_thread(void *arg)
+/*
+ * One step of the relay's worker: a round when one is due, or a slice of the wait for new
+ * events. Returns how long the worker waits before the next step (a wake cuts that short).
+ */
+static int64_t relay_step(void *arg)
 {
     struct svc_outbox_relay *r = arg;
-    int delay = 0, rc;
-    bool full;
+    bool woken = atomic_exchange(&r->woken, false), full;
+    int64_t now = svc_now_ms(), left;
+    int rc;
 
-    update_gauges(r);
-    while (!stopping(r)) {
-        if (!svc_producer_available(r->producer)) {
-            if (!r->unavailable_logged)
-                svc_log_warn("outbox '%s': kafka unavailable, relay backing off", r->name);
-            r->unavailable_logged = true;
-            if (svc_now_ms() - r->last_gauges >= r->poll_ms)
-                update_gauges(r);
-            delay = next_backoff(r, delay);
-            pause_ms(r, delay, false);
-            continue;
-        }
-        if (r->unavailable_logged)
-            svc_log_info("outbox '%s': kafka available again, relay resumed", r->name);
-        r->unavailable_logged = false;
-        rc = relay_round(r, &full);
+    if (r->last_gauges == 0)
         update_gauges(r);
-        if (rc != 0) {
-            delay = next_backoff(r, delay);
-            pause_ms(r, delay, false);
-            continue;
-        }
-        delay = 0;
-        if (full)
-            continue;
-        idle_wait(r);
+    if (now < r->retry_at)
+        return r->retry_at - now;
+    if (now < r->idle_until && !woken) {
+        /* Idle, with a source that can say when events arrive: wait for it in slices of at
+         * most WAIT_SLICE_MS, so that the worker sees a stop or a wake-up in between. */
+        left = r->idle_until - now;
+        rc = r->src.wait(r->src.ctx, left < WAIT_SLICE_MS ? (int)left : WAIT_SLICE_MS);
+        if (rc == 0)
+            return 0;
+        r->idle_until = 0;
+        if (rc < 0)
+            return left; /* the source logged why; poll instead */
     }
-    return NULL;
+    r->idle_until = 0;
+    if (!svc_producer_available(r->producer)) {
+        if (!r->unavailable_logged)
+            svc_log_warn("outbox '%s': kafka unavailable, relay backing off", r->name);
+        r->unavailable_logged = true;
+        if (now - r->last_gauges >= r->poll_ms)
+            update_gauges(r);
+        return back_off(r);
+    }
+    if (r->unavailable_logged)
+        svc_log_info("outbox '%s': kafka available again, relay resumed", r->name);
+    r->unavailable_logged = false;
+    rc = relay_round(r, &full);
+    update_gauges(r);
+    if (rc != 0)
+        return back_off(r);
+    r->delay = 0;
+    if (full)
+        return 0;
+    if (r->src.wait == NULL)
+        return r->poll_ms;
+    r->idle_until = svc_now_ms() + r->poll_ms;
+    return 0;
 }
 
 int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_relay **out)
@@ -264,8 +230,7 @@ int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_
     if (r->backoff_max_ms < r->backoff_initial_ms)
         r->backoff_max_ms = r->backoff_initial_ms;
     r->publish_timeout_ms = cfg->publish_timeout_ms;
-    pthread_mutex_init(&r->mu, NULL);
-    svc_cond_init_monotonic(&r->cv);
+    r->worker = svc_worker_new("outbox relay", r->poll_ms, relay_step, r);
     r->backlog = svc_gauge_new("outbox_backlog", "Outbox events not yet published", outbox_labels);
     r->age =
         svc_gauge_new("outbox_oldest_age_seconds",
@@ -281,43 +246,25 @@ int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_
 
 int svc_outbox_relay_start(struct svc_outbox_relay *r)
 {
-    if (r->started)
-        return 0;
-    if (pthread_create(&r->thread, NULL, relay_thread, r) != 0) {
-        svc_log_error("outbox '%s': relay thread not started: %s", r->name, strerror(errno));
-        return SVC_EINTERNAL;
-    }
-    r->started = true;
-    return 0;
+    return svc_worker_start(r->worker);
 }
 
 void svc_outbox_relay_wake(struct svc_outbox_relay *r)
 {
-    pthread_mutex_lock(&r->mu);
-    r->woken = true;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    atomic_store(&r->woken, true);
+    svc_worker_wake(r->worker);
 }
 
 void svc_outbox_relay_stop(struct svc_outbox_relay *r)
 {
-    if (!r->started || r->joined)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->stop = true;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    pthread_join(r->thread, NULL);
-    r->joined = true;
+    svc_worker_stop(r->worker);
 }
 
 void svc_outbox_relay_free(struct svc_outbox_relay *r)
 {
     if (r == NULL)
         return;
-    svc_outbox_relay_stop(r);
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
+    svc_worker_free(r->worker);
     free(r->name);
     free(r);
 }

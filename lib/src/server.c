@@ -26,6 +26,7 @@ struct svc_server {
     struct svc_http_opts opts;
     struct MHD_Daemon *mhd;
     int port;
+    size_t openapi_len;
     atomic_bool draining;
     atomic_int inflight;
     struct svc_metric *requests, *duration;
@@ -113,10 +114,24 @@ static int metrics(struct svc_req *req, struct svc_resp *resp)
     return rc;
 }
 
+static int openapi(struct svc_req *req, struct svc_resp *resp)
+{
+    struct svc_server *s = server_of(req);
+
+    return svc_resp_body(resp, 200, "application/yaml", (const char *)s->def->openapi,
+                         s->openapi_len);
+}
+
 static const struct svc_route builtin_routes[] = {
     {SVC_GET, "/healthz", healthz, SVC_ROUTE_INTERNAL, 0},
     {SVC_GET, "/readyz", readyz, SVC_ROUTE_INTERNAL, 0},
     {SVC_GET, "/metrics", metrics, SVC_ROUTE_INTERNAL, 0},
+    SVC_ROUTES_END,
+};
+
+/* Apart, so that a service without a document has no such route at all (404, not 405). */
+static const struct svc_route openapi_routes[] = {
+    {SVC_GET, "/openapi.yaml", openapi, 0, 0},
     SVC_ROUTES_END,
 };
 
@@ -199,6 +214,8 @@ static struct svc_req *begin(struct svc_server *s, struct MHD_Connection *conn, 
     /* The built-in routes first; the service's only for paths they do not have, so a wrong
      * method on /healthz stays a 405. */
     rc = svc_router_match(builtin_routes, req->method, url, a, &req->match);
+    if (rc == SVC_ENOTFOUND && s->def->openapi != NULL)
+        rc = svc_router_match(openapi_routes, req->method, url, a, &req->match);
     if (rc == SVC_ENOTFOUND)
         rc = svc_router_match(s->def->routes, req->method, url, a, &req->match);
     if (rc == SVC_ENOTFOUND) {
@@ -407,13 +424,18 @@ static const char *const duration_labels[] = {"route", "method", NULL};
 
 struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_http_opts *o)
 {
-    struct svc_server *s = svc_calloc(1, sizeof(*s));
+    struct svc_server *s;
     struct sockaddr_in sa;
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
 
+    if (def->errors != NULL && svc_err_register(def->errors) != 0)
+        return NULL;
+    s = svc_calloc(1, sizeof(*s));
     s->def = def;
+    if (def->openapi != NULL)
+        s->openapi_len = strlen((const char *)def->openapi);
     s->opts = *o;
     s->requests = svc_counter_new("http_requests_total", "HTTP requests answered",
                                   request_labels);

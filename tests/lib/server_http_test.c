@@ -505,6 +505,118 @@ START_TEST(readyz_says_what_is_down)
 }
 END_TEST
 
+/* A service of the test's own: one error of its own and an OpenAPI document. */
+#define SHOP_ERRNO_MAP(X) X(EPAID, -9001, 402, "payment-required", "Payment required")
+
+enum {
+#define SHOP__ERR_ENUM(name, value, status, type, title) SHOP_##name = (value),
+    SHOP_ERRNO_MAP(SHOP__ERR_ENUM)
+#undef SHOP__ERR_ENUM
+};
+
+static const struct svc_err_def shop_errors[] = {SHOP_ERRNO_MAP(SVC_ERR_DEF) SVC_ERRORS_END};
+
+static const unsigned char shop_openapi[] = "openapi: 3.1.0\ninfo: {title: shop, version: '1'}\n";
+
+static int shop_pay(struct svc_req *req, struct svc_resp *resp)
+{
+    return svc_resp_error(resp, SHOP_EPAID, "item '%s' must be paid for first",
+                          svc_req_param(req, "id"));
+}
+
+/* Returns the code without rendering it: lib renders it, with its title as the detail. */
+static int shop_pay_bare(struct svc_req *req, struct svc_resp *resp)
+{
+    (void)req;
+    (void)resp;
+    return SHOP_EPAID;
+}
+
+static const struct svc_route shop_routes[] = {
+    {SVC_GET, "/v1/items/:id", shop_pay, 0, 0},
+    {SVC_GET, "/v1/bare", shop_pay_bare, 0, 0},
+    SVC_ROUTES_END,
+};
+
+static const struct svc_def shop_def = {
+    .name = "shop-svc",
+    .version = "test",
+    .routes = shop_routes,
+    .errors = shop_errors,
+    .openapi = shop_openapi,
+};
+
+/* Runs on a second server with shop_def; restores BASE. */
+static struct svc_server *shop_start(char saved[64])
+{
+    struct svc_http_opts o;
+    struct svc_server *s2;
+
+    svc_http_opts_default(&o);
+    o.access_log = false;
+    s2 = svc_server_start(&shop_def, &o);
+    ck_assert_ptr_nonnull(s2);
+    memcpy(saved, base, 64);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", svc_server_port(s2));
+    return s2;
+}
+
+static void shop_stop(struct svc_server *s2, const char saved[64])
+{
+    memcpy(base, saved, 64);
+    ck_assert_int_eq(svc_server_stop(s2), 0);
+}
+
+START_TEST(openapi_yaml_is_served_from_the_declaration)
+{
+    char saved[64], ct[128], allow[64];
+    struct svc_server *s2;
+    struct reply r;
+    CURL *h;
+
+    /* echo-svc declares no document: no such route. */
+    get("/openapi.yaml", NULL, &r);
+    assert_problem(&r, 404, "urn:polyglot:problem:not-found", "no route for 'GET /openapi.yaml'");
+
+    s2 = shop_start(saved);
+    get("/openapi.yaml", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(header(&r, "Content-Type", ct, sizeof(ct)), "application/yaml");
+    ck_assert_str_eq(r.body, (const char *)shop_openapi);
+    ck_assert_uint_eq(r.len, sizeof(shop_openapi) - 1);
+    h = curl_easy_init();
+    call(h, "POST", "/openapi.yaml", NULL, "{}", &r);
+    curl_easy_cleanup(h);
+    assert_problem(&r, 405, "urn:polyglot:problem:method-not-allowed", "not allowed");
+    ck_assert_str_eq(header(&r, "Allow", allow, sizeof(allow)), "GET, HEAD");
+    shop_stop(s2, saved);
+}
+END_TEST
+
+START_TEST(a_service_error_is_rendered_from_its_declaration)
+{
+    char saved[64];
+    struct svc_server *s2 = shop_start(saved);
+    struct reply r;
+    json_t *j;
+
+    get("/v1/items/a1", NULL, &r);
+    assert_problem(&r, 402, "urn:polyglot:problem:payment-required",
+                   "item 'a1' must be paid for first");
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "title")), "Payment required");
+    json_decref(j);
+    get("/v1/bare", NULL, &r);
+    assert_problem(&r, 402, "urn:polyglot:problem:payment-required", "Payment required");
+    shop_stop(s2, saved);
+    /* A second server with the same declaration (tests start them one after another). */
+    s2 = shop_start(saved);
+    get("/v1/items/b2", NULL, &r);
+    assert_problem(&r, 402, "urn:polyglot:problem:payment-required", "item 'b2'");
+    shop_stop(s2, saved);
+}
+END_TEST
+
 struct slow_call {
     struct reply r;
 };
@@ -562,6 +674,8 @@ int main(void)
     tcase_add_test(tc, metrics_count_requests_per_route);
     tcase_add_test(tc, readyz_turns_503_when_draining);
     tcase_add_test(tc, readyz_says_what_is_down);
+    tcase_add_test(tc, openapi_yaml_is_served_from_the_declaration);
+    tcase_add_test(tc, a_service_error_is_rendered_from_its_declaration);
     tcase_add_test(tc, shutdown_finishes_the_request_in_flight);
     suite_add_tcase(s, tc);
     rc = testenv_run(s);

@@ -11,6 +11,7 @@
 #include "svc/error.h"
 #include "svc/uuid.h"
 #include "testapi.h"
+#include "testproblems.h"
 #include "testenv.h"
 #include "testsvc.h"
 
@@ -340,6 +341,8 @@ static const struct svc_def msg_def = {
     .version = "test",
     .routes = msg_routes,
     .app = &app,
+    .errors = msg_errors,
+    .openapi = msg_openapi_yaml,
 };
 
 static int calls(enum call c)
@@ -1085,6 +1088,18 @@ START_TEST(openapi_yaml_is_served_and_names_every_route)
 }
 END_TEST
 
+/* Every problem type message-svc can answer is in its openapi.yaml and docs/architecture.md, with
+ * its status, and they name no other: lib's common ones, the lib codes its handlers answer,
+ * and its own errors. */
+START_TEST(every_problem_type_is_documented)
+{
+    static const int uses[] = {SVC_EIDEMPOTENCY, SVC_OK};
+
+    testproblems_check_openapi((const char *)msg_openapi_yaml, uses, msg_errors);
+    testproblems_check_docs("message-svc", msg_errors);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("msg_http");
@@ -1108,6 +1123,7 @@ int main(void)
     tcase_add_test(tc, store_unavailable_is_503_with_retry_after_on_every_route);
     tcase_add_test(tc, send_whose_user_lookup_fails_is_503);
     tcase_add_test(tc, openapi_yaml_is_served_and_names_every_route);
+    tcase_add_test(tc, every_problem_type_is_documented);
     suite_add_tcase(s, tc);
     return testenv_run(s);
 }

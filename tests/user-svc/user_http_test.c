@@ -10,6 +10,7 @@
 #include "svc/error.h"
 #include "svc/uuid.h"
 #include "testapi.h"
+#include "testproblems.h"
 #include "testenv.h"
 #include "testsvc.h"
 
@@ -415,6 +416,8 @@ static const struct svc_def user_def = {
     .version = "test",
     .routes = user_routes,
     .app = &app,
+    .errors = user_errors,
+    .openapi = user_openapi_yaml,
 };
 
 static int total_calls(void)
@@ -1274,6 +1277,19 @@ START_TEST(openapi_yaml_is_served_and_names_every_route)
 }
 END_TEST
 
+/* Every problem type user-svc can answer is in its openapi.yaml and docs/architecture.md, with
+ * its status, and they name no other: lib's common ones, the lib codes its handlers answer,
+ * and its own errors. */
+START_TEST(every_problem_type_is_documented)
+{
+    static const int uses[] = {SVC_EPRECONDITION, SVC_EPRECONDREQUIRED, SVC_EUNPROCESSABLE,
+                                SVC_EIDEMPOTENCY, SVC_OK};
+
+    testproblems_check_openapi((const char *)user_openapi_yaml, uses, user_errors);
+    testproblems_check_docs("user-svc", user_errors);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("user_http");
@@ -1303,6 +1319,7 @@ int main(void)
     tcase_add_test(tc, refund_is_idempotent);
     tcase_add_test(tc, store_unavailable_is_503_with_retry_after_on_every_route);
     tcase_add_test(tc, openapi_yaml_is_served_and_names_every_route);
+    tcase_add_test(tc, every_problem_type_is_documented);
     suite_add_tcase(s, tc);
     return testenv_run(s);
 }

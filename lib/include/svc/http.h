@@ -186,21 +186,13 @@ int svc_resp_body(struct svc_resp *resp, int status, const char *content_type, c
 int svc_resp_empty(struct svc_resp *resp, int status);
 
 /*
- * Renders an RFC 9457 application/problem+json body for CODE (an SVC_E* value: its status,
- * title and type), with DETAIL from FMT and the request id as `instance`. A 503 also gets
+ * Renders an RFC 9457 application/problem+json body for CODE (an SVC_E* value, or one of the
+ * service's own registered through svc_def.errors: its status, title and type), with DETAIL from FMT and the request id as `instance`. A 503 also gets
  * `Retry-After: 1`: what is unavailable is a dependency that comes back by itself. Returns CODE, so a
  * handler ends with `return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);`.
  */
 int svc_resp_error(struct svc_resp *resp, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/*
- * As svc_resp_error(), for a problem type of the service's own (TYPE is the slug, e.g.
- * "insufficient-funds", TITLE its short title) with the given HTTP STATUS. Returns CODE.
- */
-int svc_resp_problem(struct svc_resp *resp, int code, int status, const char *type,
-                     const char *title, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
 
 /* A 400 about one input: DETAIL from FMT, and FIELD in the problem's `field` member. Returns
  * SVC_EINVAL. */

@@ -2,10 +2,10 @@
  * outbox.h: the relay of the transactional outbox (DESIGN.md "Patterns").
  *
  * A service writes its state change and the events it implies in one transaction of its own
- * engine; the relay, a thread, moves those pending events to Kafka. It is generic: each
- * service implements the small source interface below for its engine (PostgreSQL rows taken
- * with FOR UPDATE SKIP LOCKED and woken by LISTEN/NOTIFY, a Redis stream read by a consumer
- * group, events embedded in OpenSearch documents).
+ * engine; the relay, a periodic worker (svc/worker.h), moves those pending events to Kafka. It
+ * is generic: each service implements the small source interface below for its engine
+ * (PostgreSQL rows taken with FOR UPDATE SKIP LOCKED and woken by LISTEN/NOTIFY, a Redis
+ * stream read by a consumer group, events embedded in OpenSearch documents).
  *
  * One round: fetch a batch of pending events (oldest first), publish them all, wait for the
  * broker's acknowledgement of each, and mark published exactly the acknowledged ones. So an

@@ -13,6 +13,7 @@
 #ifndef SVC_SERVER_H
 #define SVC_SERVER_H
 
+#include "svc/error.h"
 #include "svc/http.h"
 
 #include <stdbool.h>
@@ -43,6 +44,12 @@ struct svc_def {
     /* Called when draining starts (stop consumers, relays), before in-flight requests end. */
     void (*drain)(void *app);
     void *app;                           /* handed to handlers (svc_req_app) and hooks */
+    /* The service's own errors (svc/error.h: SVC_ERR_DEF rows ending with SVC_ERRORS_END), or
+     * NULL: registered at start, so svc_resp_error() renders them. */
+    const struct svc_err_def *errors;
+    /* The service's OpenAPI document, NUL-terminated (cmake/Embed.cmake's <prefix>_openapi_yaml
+     * is), served at GET /openapi.yaml as application/yaml; NULL: no such route. */
+    const unsigned char *openapi;
 };
 
 /* Reports one dependency for /readyz. DETAIL (printf format) says what is wrong; may be NULL
@@ -68,8 +75,10 @@ struct svc_http_opts {
 void svc_http_opts_default(struct svc_http_opts *o);
 
 /*
- * Starts serving DEF's routes plus /healthz, /readyz and /metrics. Does not run hooks or touch
- * signals. Returns NULL (after logging why) when the port cannot be bound.
+ * Starts serving DEF's routes plus /healthz, /readyz, /metrics and, when DEF has a document,
+ * /openapi.yaml; registers DEF's errors (svc_err_register()). Does not run hooks or touch
+ * signals. Returns NULL (after logging why) when the port cannot be bound or the errors
+ * cannot be registered.
  */
 struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_http_opts *o);
 
