@@ -93,9 +93,9 @@ enum svc_ev_result msg_handle_record(const struct svc_kafka_record *rec, struct 
         svc_buf_addf(reason, "not a CloudEvent: %s", err);
         return SVC_EV_POISON;
     }
-    registered = strcmp(ev->type, MSG_EV_USER_REGISTERED) == 0;
-    updated = strcmp(ev->type, MSG_EV_USER_UPDATED) == 0;
-    deleted = strcmp(ev->type, MSG_EV_USER_DELETED) == 0;
+    registered = strcmp(ev->type, EV_USER_REGISTERED) == 0;
+    updated = strcmp(ev->type, EV_USER_UPDATED) == 0;
+    deleted = strcmp(ev->type, EV_USER_DELETED) == 0;
     if (!registered && !updated && !deleted) {
         /* wallet.credited, payment.*: user-svc's other events, not for message-svc. */
         svc_event_free(ev);
@@ -143,7 +143,7 @@ out:
 int msg_consumer_init(void *svc)
 {
     struct msg_svc *s = svc;
-    static const char *const topics[] = {USER_TOPIC, NULL};
+    static const char *const topics[] = {TOPIC_USER_EVENTS, NULL};
     struct svc_kafka_config kc = {
         .brokers = s->cfg.kafka_brokers,
         .client_id = "message-svc",

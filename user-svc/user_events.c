@@ -81,7 +81,7 @@ int user_event_deleted(struct user_event *ev, const char *user_id, int64_t versi
     json_t *data = json_pack("{s:s, s:s, s:I, s:o}", "id", user_id, "status", "deleted", "version",
                              (json_int_t)version, "deleted_at", svc_json_time(deleted_at_ms));
 
-    return build(ev, USER_EV_DELETED, user_id, data, traceparent);
+    return build(ev, EV_USER_DELETED, user_id, data, traceparent);
 }
 
 int user_event_credit(struct user_event *ev, const struct credit *c, const char *traceparent)
@@ -91,7 +91,7 @@ int user_event_credit(struct user_event *ev, const struct credit *c, const char 
                   "amount_cents", (json_int_t)c->amount_cents, "balance_cents",
                   (json_int_t)c->balance_cents, "created_at", svc_json_time(c->created_at_ms));
 
-    return build(ev, USER_EV_CREDITED, c->user_id, data, traceparent);
+    return build(ev, EV_WALLET_CREDITED, c->user_id, data, traceparent);
 }
 
 int user_event_payment(struct user_event *ev, const char *type, const struct payment *p,

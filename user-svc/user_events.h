@@ -9,11 +9,13 @@
  *
  * Events: every state change is written to the outbox by the store in the same transaction as
  * the change, as a CloudEvents 1.0 envelope with source "/user-svc" and the user id as subject
- * (so as Kafka key: one user's events stay in order). The relay publishes them to USER_TOPIC.
+ * (so as Kafka key: one user's events stay in order). The relay publishes them to
+ * TOPIC_USER_EVENTS; the types are polyglot/events.h's EV_*, one per schema in schemas/events/.
  */
 #ifndef USER_EVENTS_H
 #define USER_EVENTS_H
 
+#include "polyglot/events.h"
 #include "svc/buf.h"
 #include "svc/outbox.h"
 #include "svc/server.h"
@@ -24,20 +26,11 @@
 #include <stdint.h>
 
 #define USER_SOURCE "/user-svc"
-#define USER_TOPIC  "user-events"
 
 /* The advisory lock a relay takes for each round (pg_try_advisory_xact_lock), so that with
  * several replicas one relays at a time and one user's events are never published out of
  * order. Holding it (SELECT pg_advisory_lock(8102)) pauses every relay: workshops and tests. */
 #define USER_OUTBOX_LOCK_KEY "8102"
-
-/* The event types, one JSON Schema each under schemas/events/. */
-#define USER_EV_REGISTERED   "user.registered"
-#define USER_EV_UPDATED      "user.updated"
-#define USER_EV_DELETED      "user.deleted"
-#define USER_EV_CREDITED     "wallet.credited"
-#define USER_EV_PAY_CAPTURED "payment.captured"
-#define USER_EV_PAY_REFUNDED "payment.refunded"
 
 /* user-svc's own configuration variables (main.c's table). */
 struct user_config {
