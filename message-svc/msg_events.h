@@ -10,8 +10,8 @@
  * consumer (its finished offsets committed) and the sweeper, then the hooks' fini run in
  * reverse.
  *
- * Consuming user-events: each record is parsed as a CloudEvent (svc_event_parse) and its data
- * checked against the schema's fields; then
+ * Consuming user-events (svc_event_dispatch, svc/consume.h): each record is parsed as a
+ * CloudEvent and its data checked against the schema's fields; then
  *   user.registered  the user into the read model and the welcome message (dedup: event id)
  *   user.updated     the display name, if newer, also on the messages the user sent
  *   user.deleted     the inbox deleted, the user marked deleted, the name off sent messages
