@@ -16,10 +16,9 @@
 #define USER_EVENTS_H
 
 #include "polyglot/events.h"
-#include "svc/buf.h"
+#include "svc/event.h"
 #include "svc/outbox.h"
 #include "svc/server.h"
-#include "svc/uuid.h"
 #include "user.h"
 
 #include <stdbool.h>
@@ -94,17 +93,10 @@ void user_store_fini(void *svc);
 
 /* ---- events (user_events.c) -------------------------------------------------------------- */
 
-/* One rendered event, ready for the outbox. Release with user_event_release(). */
-struct user_event {
-    char id[SVC_UUID_STR_LEN + 1];
-    const char *type;    /* static: one of USER_EV_* */
-    const char *key;     /* the subject (the user id), pointing into the entity given */
-    struct svc_buf json; /* the envelope */
-};
-
 /*
- * Build the event of a change, with a fresh id and the current time; TRACEPARENT (may be NULL,
- * ignored when not a valid W3C traceparent) is carried along. Data:
+ * Build the event of a change into EV (svc_event_build: a fresh id, the current time, source
+ * USER_SOURCE, the user id as subject; TRACEPARENT may be NULL, ignored when not a valid W3C
+ * traceparent). Data:
  *   user.registered, user.updated  the user: id, email, name, status, version, created_at,
  *                                  updated_at (times RFC 3339 in ms)
  *   user.deleted                   id, status, version, deleted_at: no personal data
@@ -112,16 +104,16 @@ struct user_event {
  *                                  balance_cents, created_at
  *   payment.captured, .refunded    the payment: payment_id, user_id, amount_cents, status,
  *                                  balance_cents, created_at (and refunded_at)
- * Return 0, or SVC_EINTERNAL (logged) when it cannot be built.
+ * Return 0, or SVC_EINTERNAL (logged) when it cannot be built. Release EV with
+ * svc_event_out_release() either way.
  */
-int user_event_user(struct user_event *ev, const char *type, const struct user *u,
+int user_event_user(struct svc_event_out *ev, const char *type, const struct user *u,
                     const char *traceparent);
-int user_event_deleted(struct user_event *ev, const char *user_id, int64_t version,
+int user_event_deleted(struct svc_event_out *ev, const char *user_id, int64_t version,
                        int64_t deleted_at_ms, const char *traceparent);
-int user_event_credit(struct user_event *ev, const struct credit *c, const char *traceparent);
-int user_event_payment(struct user_event *ev, const char *type, const struct payment *p,
+int user_event_credit(struct svc_event_out *ev, const struct credit *c, const char *traceparent);
+int user_event_payment(struct svc_event_out *ev, const char *type, const struct payment *p,
                        const char *traceparent);
-void user_event_release(struct user_event *ev);
 
 /* Hooks: the producer (acks=all, idempotent) and the relay on the store's outbox source. */
 int user_producer_init(void *svc);

@@ -510,7 +510,7 @@ START_TEST(schemas_refuse_an_event_that_breaks_them)
                      .version = 1,
                      .created_at_ms = 1700000000000,
                      .updated_at_ms = 1700000000000};
-    struct user_event ev;
+    struct svc_event_out ev;
     const char *payloads[2];
     char out[2048];
     int status;
@@ -523,7 +523,7 @@ START_TEST(schemas_refuse_an_event_that_breaks_them)
     ck_assert_msg(status == 1, "validator exit %d: %s", status, out);
     ck_assert_msg(strstr(out, "email") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "no schema for event type user.renamed") != NULL, "%s", out);
-    user_event_release(&ev);
+    svc_event_out_release(&ev);
 }
 END_TEST
 
