@@ -12,7 +12,7 @@
 #define OTHER "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 #define TIME  "2026-11-24T10:00:00.123Z"
 
-/* What the handlers saw; Check runs each test in its own process, so it starts zeroed. */
+/* What the handlers saw, zeroed before each test (setup). */
 static struct {
     int calls, released;
     char id[SVC_JSON_UUID_SIZE], name[16];
@@ -22,6 +22,12 @@ static struct {
 } seen;
 
 static int apply_rc; /* what apply answers */
+
+static void setup(void)
+{
+    memset(&seen, 0, sizeof(seen));
+    apply_rc = 0;
+}
 
 struct thing {
     char id[SVC_JSON_UUID_SIZE];
@@ -221,6 +227,8 @@ int main(void)
 {
     Suite *s = suite_create("consume");
     TCase *tc = tcase_create("dispatch");
+
+    tcase_add_checked_fixture(tc, setup, NULL);
 
     tcase_add_test(tc, applies_the_decoded_data_with_an_arena_per_record);
     tcase_add_test(tc, types_not_in_the_table_are_done_untouched);
