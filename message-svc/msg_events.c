@@ -6,8 +6,8 @@
  */
 #include "msg_events.h"
 
+#include "svc/consume.h"
 #include "svc/error.h"
-#include "svc/event.h"
 #include "svc/json.h"
 #include "svc/log.h"
 #include "svc/time.h"
@@ -50,92 +50,46 @@ static const struct svc_json_field deleted_fields[] = {
     {0},
 };
 
-/* What the consumer does with the store's answer. */
-static enum svc_ev_result verdict(int rc, const struct svc_event *ev, struct svc_buf *reason)
+static int on_registered(const struct svc_event_in *in)
 {
-    switch (rc) {
-    case 0:
-        return SVC_EV_DONE;
-    case SVC_EUNAVAILABLE:
-    case SVC_ETIMEDOUT:
-    case SVC_EAGAIN:
-        /* Logged by the store; the partition pauses and the record comes back. */
-        return SVC_EV_RETRY;
-    default:
-        /* Not a passing outage: retrying would block the partition for ever, so the event is
-         * kept aside in the DLQ with what went wrong. */
-        svc_buf_addf(reason, "event '%s' (%s) not applied: %s", ev->id, ev->type,
-                     svc_err_title(rc));
-        return SVC_EV_POISON;
-    }
+    const struct msg_store *st = in->arg;
+    const struct user_data *d = in->data;
+
+    return st->user_registered(st->ctx, in->ev->id, d->id, d->name, d->version, in->time_ms);
 }
 
-enum svc_ev_result msg_handle_record(const struct svc_kafka_record *rec, struct svc_buf *reason,
-                                     void *arg)
+static int on_updated(const struct svc_event_in *in)
 {
-    const struct msg_store *st = arg;
-    char err[SVC_EVENT_ERR_MAX];
-    struct svc_json_error jerr;
-    struct user_data d;
-    struct svc_event *ev = NULL;
-    enum svc_ev_result res;
-    const struct svc_json_field *fields;
-    bool registered, updated, deleted;
-    int64_t at_ms = 0;
-    int rc;
+    const struct msg_store *st = in->arg;
+    const struct user_data *d = in->data;
 
-    if (rec->value == NULL) {
-        svc_buf_addf(reason, "record without a value (a tombstone) is not an event");
-        return SVC_EV_POISON;
-    }
-    rc = svc_event_parse(rec->value, rec->value_len, &ev, err, sizeof(err));
-    if (rc != 0) {
-        svc_buf_addf(reason, "not a CloudEvent: %s", err);
-        return SVC_EV_POISON;
-    }
-    registered = strcmp(ev->type, MSG_EV_USER_REGISTERED) == 0;
-    updated = strcmp(ev->type, MSG_EV_USER_UPDATED) == 0;
-    deleted = strcmp(ev->type, MSG_EV_USER_DELETED) == 0;
-    if (!registered && !updated && !deleted) {
-        /* wallet.credited, payment.*: user-svc's other events, not for message-svc. */
-        svc_event_free(ev);
-        return SVC_EV_DONE;
-    }
+    return st->user_updated(st->ctx, d->id, d->name, d->version);
+}
 
-    memset(&d, 0, sizeof(d));
-    fields = deleted ? deleted_fields : named_fields;
-    if (svc_json_read(ev->data, fields, &d, 0, NULL, &jerr) != 0) {
-        svc_buf_addf(reason, "event '%s' (%s): data %s", ev->id, ev->type, jerr.msg);
-        res = SVC_EV_POISON;
-        goto out;
-    }
-    if (strcmp(d.id, ev->subject) != 0) {
-        svc_buf_addf(reason, "event '%s' (%s): data 'id' '%s' differs from subject '%s'", ev->id,
-                     ev->type, d.id, ev->subject);
-        res = SVC_EV_POISON;
-        goto out;
-    }
-    if (!svc_rfc3339_parse(ev->time, &at_ms)) {
-        svc_buf_addf(reason, "event '%s': attribute 'time' is not RFC 3339", ev->id);
-        res = SVC_EV_POISON;
-        goto out;
-    }
+static int on_deleted(const struct svc_event_in *in)
+{
+    const struct msg_store *st = in->arg;
+    const struct user_data *d = in->data;
 
-    if (registered)
-        rc = st->user_registered(st->ctx, ev->id, d.id, d.name, d.version, at_ms);
-    else if (updated)
-        rc = st->user_updated(st->ctx, d.id, d.name, d.version);
-    else
-        rc = st->user_deleted(st->ctx, d.id, d.version);
-    res = verdict(rc, ev, reason);
-    if (res == SVC_EV_DONE)
-        svc_log_debug("event '%s' (%s) of user '%s' applied", ev->id, ev->type, d.id);
-out:
-    if (res == SVC_EV_POISON)
-        svc_log_warn("event at %s[%d]@%lld goes to the DLQ: %s", rec->topic, (int)rec->partition,
-                     (long long)rec->offset, svc_buf_str(reason));
-    svc_event_free(ev);
-    return res;
+    return st->user_deleted(st->ctx, d->id, d->version);
+}
+
+/* user-svc's other events (wallet.credited, payment.*) are not message-svc's business: not
+ * listed, so done without a look. */
+static const struct svc_event_handler handlers[] = {
+    {EV_USER_REGISTERED, .fields = named_fields, .size = sizeof(struct user_data), .subject = "id",
+     .apply = on_registered},
+    {EV_USER_UPDATED, .fields = named_fields, .size = sizeof(struct user_data), .subject = "id",
+     .apply = on_updated},
+    {EV_USER_DELETED, .fields = deleted_fields, .size = sizeof(struct user_data), .subject = "id",
+     .apply = on_deleted},
+    {0},
+};
+
+enum svc_ev_result msg_handle_record(const struct svc_kafka_record *rec, struct svc_buf *reason,
+                                     void *store)
+{
+    return svc_event_dispatch(handlers, rec, reason, store);
 }
 
 /* ---- the consumer ------------------------------------------------------------------------ */
@@ -143,7 +97,7 @@ out:
 int msg_consumer_init(void *svc)
 {
     struct msg_svc *s = svc;
-    static const char *const topics[] = {USER_TOPIC, NULL};
+    static const char *const topics[] = {TOPIC_USER_EVENTS, NULL};
     struct svc_kafka_config kc = {
         .brokers = s->cfg.kafka_brokers,
         .client_id = "message-svc",

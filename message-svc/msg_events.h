@@ -4,14 +4,14 @@
  * main.c lists.
  *
  * Start-up runs the hooks in order: "mongodb" (msg_store_init: the client pool, a ping and the
- * indexes), "kafka" (msg_consumer_init: the DLQ producer and the consumer of USER_TOPIC in
- * group MSG_GROUP, started), "retention sweep" (msg_sweeper_init: a worker deleting messages
+ * indexes), "kafka" (msg_consumer_init: the DLQ producer and the consumer of TOPIC_USER_EVENTS
+ * in group MSG_GROUP, started), "retention sweep" (msg_sweeper_init: a worker deleting messages
  * older than MESSAGE_RETENTION every SWEEP_INTERVAL). Shutdown: the drain hook stops the
  * consumer (its finished offsets committed) and the sweeper, then the hooks' fini run in
  * reverse.
  *
- * Consuming user-events: each record is parsed as a CloudEvent (svc_event_parse) and its data
- * checked against the schema's fields; then
+ * Consuming user-events (svc_event_dispatch, svc/consume.h): each record is parsed as a
+ * CloudEvent and its data checked against the schema's fields; then
  *   user.registered  the user into the read model and the welcome message (dedup: event id)
  *   user.updated     the display name, if newer, also on the messages the user sent
  *   user.deleted     the inbox deleted, the user marked deleted, the name off sent messages
@@ -24,6 +24,7 @@
 #define MSG_EVENTS_H
 
 #include "msg.h"
+#include "polyglot/events.h"
 #include "svc/kafka.h"
 #include "svc/server.h"
 #include "svc/worker.h"
@@ -33,12 +34,6 @@
 
 #define MSG_SOURCE "/message-svc"
 #define MSG_GROUP  "message-svc"
-#define USER_TOPIC "user-events"
-
-/* The event types consumed, one JSON Schema each under schemas/events/. */
-#define MSG_EV_USER_REGISTERED "user.registered"
-#define MSG_EV_USER_UPDATED    "user.updated"
-#define MSG_EV_USER_DELETED    "user.deleted"
 
 /* The welcome message written for each user.registered. */
 #define MSG_WELCOME_SUBJECT_FMT "Welcome, %s!"

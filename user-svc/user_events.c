@@ -6,15 +6,11 @@
  */
 #include "user_events.h"
 
-#include "svc/error.h"
 #include "svc/event.h"
 #include "svc/json.h"
 #include "svc/kafka.h"
-#include "svc/log.h"
 
 #include <jansson.h>
-#include <stdio.h>
-#include <string.h>
 
 /* How long shutdown waits for messages already queued to be acknowledged. */
 #define FLUSH_MS 5000
@@ -32,39 +28,7 @@ static json_t *str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
-/* Renders the event of TYPE about SUBJECT with DATA (taken over) into EV. */
-static int build(struct user_event *ev, const char *type, const char *subject, json_t *data,
-                 const char *traceparent)
-{
-    struct svc_event *e;
-    int rc;
-
-    memset(ev, 0, sizeof(*ev));
-    svc_buf_init(&ev->json, SVC_EVENT_MAX_BYTES);
-    if (data == NULL) {
-        svc_log_error("event '%s' of '%s' not built: jansson refused its data", type, subject);
-        return SVC_EINTERNAL;
-    }
-    e = svc_event_new(type, USER_SOURCE, subject, data);
-    if (e == NULL)
-        return SVC_EINTERNAL; /* logged by svc_event_new */
-    if (traceparent != NULL && svc_event_set_traceparent(e, traceparent) != 0)
-        svc_log_debug("traceparent '%s' is not valid, event '%s' goes without it", traceparent,
-                      e->id);
-    rc = svc_event_render(e, &ev->json);
-    if (rc != 0) {
-        svc_log_error("event '%s' of '%s' not rendered: %s", type, subject, svc_err_name(rc));
-        svc_event_free(e);
-        return SVC_EINTERNAL;
-    }
-    memcpy(ev->id, e->id, sizeof(ev->id));
-    ev->type = type;
-    ev->key = subject;
-    svc_event_free(e);
-    return 0;
-}
-
-int user_event_user(struct user_event *ev, const char *type, const struct user *u,
+int user_event_user(struct svc_event_out *ev, const char *type, const struct user *u,
                     const char *traceparent)
 {
     json_t *data = json_pack(
@@ -72,29 +36,29 @@ int user_event_user(struct user_event *ev, const char *type, const struct user *
         str_or_null(u->name), "status", u->status, "version", (json_int_t)u->version, "created_at",
         svc_json_time(u->created_at_ms), "updated_at", svc_json_time(u->updated_at_ms));
 
-    return build(ev, type, u->id, data, traceparent);
+    return svc_event_build(ev, type, USER_SOURCE, u->id, data, traceparent);
 }
 
-int user_event_deleted(struct user_event *ev, const char *user_id, int64_t version,
+int user_event_deleted(struct svc_event_out *ev, const char *user_id, int64_t version,
                        int64_t deleted_at_ms, const char *traceparent)
 {
     json_t *data = json_pack("{s:s, s:s, s:I, s:o}", "id", user_id, "status", "deleted", "version",
                              (json_int_t)version, "deleted_at", svc_json_time(deleted_at_ms));
 
-    return build(ev, USER_EV_DELETED, user_id, data, traceparent);
+    return svc_event_build(ev, EV_USER_DELETED, USER_SOURCE, user_id, data, traceparent);
 }
 
-int user_event_credit(struct user_event *ev, const struct credit *c, const char *traceparent)
+int user_event_credit(struct svc_event_out *ev, const struct credit *c, const char *traceparent)
 {
     json_t *data =
         json_pack("{s:s, s:s, s:I, s:I, s:o}", "credit_id", c->credit_id, "user_id", c->user_id,
                   "amount_cents", (json_int_t)c->amount_cents, "balance_cents",
                   (json_int_t)c->balance_cents, "created_at", svc_json_time(c->created_at_ms));
 
-    return build(ev, USER_EV_CREDITED, c->user_id, data, traceparent);
+    return svc_event_build(ev, EV_WALLET_CREDITED, USER_SOURCE, c->user_id, data, traceparent);
 }
 
-int user_event_payment(struct user_event *ev, const char *type, const struct payment *p,
+int user_event_payment(struct svc_event_out *ev, const char *type, const struct payment *p,
                        const char *traceparent)
 {
     json_t *data = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o}", "payment_id", p->payment_id,
@@ -104,12 +68,7 @@ int user_event_payment(struct user_event *ev, const char *type, const struct pay
 
     if (data != NULL && p->refunded_at_ms != 0)
         json_object_set_new(data, "refunded_at", svc_json_time(p->refunded_at_ms));
-    return build(ev, type, p->user_id, data, traceparent);
-}
-
-void user_event_release(struct user_event *ev)
-{
-    svc_buf_release(&ev->json);
+    return svc_event_build(ev, type, USER_SOURCE, p->user_id, data, traceparent);
 }
 
 /* ---- producer and relay ------------------------------------------------------------------- */

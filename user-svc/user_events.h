@@ -9,35 +9,27 @@
  *
  * Events: every state change is written to the outbox by the store in the same transaction as
  * the change, as a CloudEvents 1.0 envelope with source "/user-svc" and the user id as subject
- * (so as Kafka key: one user's events stay in order). The relay publishes them to USER_TOPIC.
+ * (so as Kafka key: one user's events stay in order). The relay publishes them to
+ * TOPIC_USER_EVENTS; the types are polyglot/events.h's EV_*, one per schema in schemas/events/.
  */
 #ifndef USER_EVENTS_H
 #define USER_EVENTS_H
 
-#include "svc/buf.h"
+#include "polyglot/events.h"
+#include "svc/event.h"
 #include "svc/outbox.h"
 #include "svc/server.h"
-#include "svc/uuid.h"
 #include "user.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define USER_SOURCE "/user-svc"
-#define USER_TOPIC  "user-events"
 
 /* The advisory lock a relay takes for each round (pg_try_advisory_xact_lock), so that with
  * several replicas one relays at a time and one user's events are never published out of
  * order. Holding it (SELECT pg_advisory_lock(8102)) pauses every relay: workshops and tests. */
 #define USER_OUTBOX_LOCK_KEY "8102"
-
-/* The event types, one JSON Schema each under schemas/events/. */
-#define USER_EV_REGISTERED   "user.registered"
-#define USER_EV_UPDATED      "user.updated"
-#define USER_EV_DELETED      "user.deleted"
-#define USER_EV_CREDITED     "wallet.credited"
-#define USER_EV_PAY_CAPTURED "payment.captured"
-#define USER_EV_PAY_REFUNDED "payment.refunded"
 
 /* user-svc's own configuration variables (main.c's table). */
 struct user_config {
@@ -101,17 +93,10 @@ void user_store_fini(void *svc);
 
 /* ---- events (user_events.c) -------------------------------------------------------------- */
 
-/* One rendered event, ready for the outbox. Release with user_event_release(). */
-struct user_event {
-    char id[SVC_UUID_STR_LEN + 1];
-    const char *type;    /* static: one of USER_EV_* */
-    const char *key;     /* the subject (the user id), pointing into the entity given */
-    struct svc_buf json; /* the envelope */
-};
-
 /*
- * Build the event of a change, with a fresh id and the current time; TRACEPARENT (may be NULL,
- * ignored when not a valid W3C traceparent) is carried along. Data:
+ * Build the event of a change into EV (svc_event_build: a fresh id, the current time, source
+ * USER_SOURCE, the user id as subject; TRACEPARENT may be NULL, ignored when not a valid W3C
+ * traceparent). Data:
  *   user.registered, user.updated  the user: id, email, name, status, version, created_at,
  *                                  updated_at (times RFC 3339 in ms)
  *   user.deleted                   id, status, version, deleted_at: no personal data
@@ -119,16 +104,16 @@ struct user_event {
  *                                  balance_cents, created_at
  *   payment.captured, .refunded    the payment: payment_id, user_id, amount_cents, status,
  *                                  balance_cents, created_at (and refunded_at)
- * Return 0, or SVC_EINTERNAL (logged) when it cannot be built.
+ * Return 0, or SVC_EINTERNAL (logged) when it cannot be built. Release EV with
+ * svc_event_out_release() either way.
  */
-int user_event_user(struct user_event *ev, const char *type, const struct user *u,
+int user_event_user(struct svc_event_out *ev, const char *type, const struct user *u,
                     const char *traceparent);
-int user_event_deleted(struct user_event *ev, const char *user_id, int64_t version,
+int user_event_deleted(struct svc_event_out *ev, const char *user_id, int64_t version,
                        int64_t deleted_at_ms, const char *traceparent);
-int user_event_credit(struct user_event *ev, const struct credit *c, const char *traceparent);
-int user_event_payment(struct user_event *ev, const char *type, const struct payment *p,
+int user_event_credit(struct svc_event_out *ev, const struct credit *c, const char *traceparent);
+int user_event_payment(struct svc_event_out *ev, const char *type, const struct payment *p,
                        const char *traceparent);
-void user_event_release(struct user_event *ev);
 
 /* Hooks: the producer (acks=all, idempotent) and the relay on the store's outbox source. */
 int user_producer_init(void *svc);

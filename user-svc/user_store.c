@@ -581,12 +581,12 @@ static void row_payment(const PGresult *r, struct payment *p)
 }
 
 /* Writes EV's outbox row (and the NOTIFY) in C's transaction, then releases EV. */
-static int outbox_add(struct conn *c, struct user_event *ev)
+static int outbox_add(struct conn *c, struct svc_event_out *ev)
 {
-    const char *p[5] = {ev->id, ev->type, USER_TOPIC, ev->key, svc_buf_str(&ev->json)};
+    const char *p[5] = {ev->id, ev->type, TOPIC_USER_EVENTS, ev->key, svc_buf_str(&ev->json)};
     int rc = q(c, ST_OUTBOX_ADD, 5, p, NULL);
 
-    user_event_release(ev);
+    svc_event_out_release(ev);
     return rc;
 }
 
@@ -604,7 +604,7 @@ static int create_body(struct conn *c, void *arg)
     struct user_args *x = arg;
     char id[SVC_UUID_STR_LEN + 1];
     const char *p[3] = {id, x->email, x->name};
-    struct user_event ev;
+    struct svc_event_out ev;
     PGresult *r;
     int rc;
 
@@ -613,7 +613,7 @@ static int create_body(struct conn *c, void *arg)
         return rc;
     row_user(r, 0, x->a, x->out);
     PQclear(r);
-    if ((rc = user_event_user(&ev, USER_EV_REGISTERED, x->out, x->traceparent)) != 0)
+    if ((rc = user_event_user(&ev, EV_USER_REGISTERED, x->out, x->traceparent)) != 0)
         return rc;
     return outbox_add(c, &ev);
 }
@@ -702,7 +702,7 @@ static int rename_body(struct conn *c, void *arg)
 {
     struct user_args *x = arg;
     const char *p[3] = {x->id, x->version, x->name};
-    struct user_event ev;
+    struct svc_event_out ev;
     PGresult *r;
     int rc;
 
@@ -719,7 +719,7 @@ static int rename_body(struct conn *c, void *arg)
     }
     row_user(r, 0, x->a, x->out);
     PQclear(r);
-    if ((rc = user_event_user(&ev, USER_EV_UPDATED, x->out, x->traceparent)) != 0)
+    if ((rc = user_event_user(&ev, EV_USER_UPDATED, x->out, x->traceparent)) != 0)
         return rc;
     return outbox_add(c, &ev);
 }
@@ -741,7 +741,7 @@ static int erase_body(struct conn *c, void *arg)
 {
     struct user_args *x = arg;
     const char *p[1] = {x->id};
-    struct user_event ev;
+    struct svc_event_out ev;
     int64_t version, deleted_at;
     PGresult *r;
     int rc;
@@ -862,7 +862,7 @@ static int credit_body(struct conn *c, void *arg)
     struct money_args *x = arg;
     char balance[24];
     const char *p[4] = {x->key, x->user_id, x->amount, balance};
-    struct user_event ev;
+    struct svc_event_out ev;
     PGresult *r;
     int rc;
 
@@ -943,7 +943,7 @@ static int pay_body(struct conn *c, void *arg)
     struct money_args *x = arg;
     char balance[24];
     const char *p[4] = {x->key, x->user_id, x->amount, balance};
-    struct user_event ev;
+    struct svc_event_out ev;
     PGresult *r;
     int rc;
 
@@ -956,7 +956,7 @@ static int pay_body(struct conn *c, void *arg)
     }
     row_payment(r, x->payment);
     PQclear(r);
-    if ((rc = user_event_payment(&ev, USER_EV_PAY_CAPTURED, x->payment, x->traceparent)) != 0)
+    if ((rc = user_event_payment(&ev, EV_PAYMENT_CAPTURED, x->payment, x->traceparent)) != 0)
         return rc;
     return outbox_add(c, &ev);
 }
@@ -1003,7 +1003,7 @@ static int refund_body(struct conn *c, void *arg)
     struct money_args *x = arg;
     char balance[24];
     const char *p[2] = {x->key, balance};
-    struct user_event ev;
+    struct svc_event_out ev;
     PGresult *r;
     int rc;
 
@@ -1017,7 +1017,7 @@ static int refund_body(struct conn *c, void *arg)
     }
     row_payment(r, x->payment);
     PQclear(r);
-    if ((rc = user_event_payment(&ev, USER_EV_PAY_REFUNDED, x->payment, x->traceparent)) != 0)
+    if ((rc = user_event_payment(&ev, EV_PAYMENT_REFUNDED, x->payment, x->traceparent)) != 0)
         return rc;
     return outbox_add(c, &ev);
 }

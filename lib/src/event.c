@@ -148,6 +148,44 @@ int svc_event_render(const struct svc_event *ev, struct svc_buf *out)
     return rc;
 }
 
+/* ---- build for a producer ----------------------------------------------------------- */
+
+int svc_event_build(struct svc_event_out *out, const char *type, const char *source,
+                    const char *subject, json_t *data, const char *traceparent)
+{
+    struct svc_event *e;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    svc_buf_init(&out->json, SVC_EVENT_MAX_BYTES);
+    if (data == NULL) {
+        svc_log_error("event '%s' of '%s' not built: jansson refused its data", type, subject);
+        return SVC_EINTERNAL;
+    }
+    e = svc_event_new(type, source, subject, data);
+    if (e == NULL)
+        return SVC_EINTERNAL; /* logged by svc_event_new */
+    if (traceparent != NULL && svc_event_set_traceparent(e, traceparent) != 0)
+        svc_log_debug("traceparent '%s' is not valid, event '%s' goes without it", traceparent,
+                      e->id);
+    rc = svc_event_render(e, &out->json);
+    if (rc != 0) {
+        svc_log_error("event '%s' of '%s' not rendered: %s", type, subject, svc_err_name(rc));
+        svc_event_free(e);
+        return SVC_EINTERNAL;
+    }
+    memcpy(out->id, e->id, sizeof(out->id));
+    out->type = type;
+    out->key = subject;
+    svc_event_free(e);
+    return 0;
+}
+
+void svc_event_out_release(struct svc_event_out *out)
+{
+    svc_buf_release(&out->json);
+}
+
 /* ---- parse --------------------------------------------------------------------------- */
 
 /* "application/json", in any case, optionally with parameters ("; charset=utf-8"). */

@@ -236,6 +236,43 @@ START_TEST(render_under_a_cap_leaves_buffer_unchanged)
 }
 END_TEST
 
+START_TEST(build_for_a_producer)
+{
+    static const char type[] = "user.registered", subject[] = "u-42";
+    struct svc_event_out out;
+    struct svc_event *back;
+    char err[SVC_EVENT_ERR_MAX];
+
+    ck_assert_int_eq(
+        svc_event_build(&out, type, "/user-svc", subject, json_pack("{s:s}", "id", "u-42"), TP), 0);
+    ck_assert(svc_uuid_valid(out.id));
+    ck_assert_ptr_eq(out.type, type);
+    ck_assert_ptr_eq(out.key, subject);
+    ck_assert_int_eq(svc_event_parse(out.json.data, out.json.len, &back, err, sizeof(err)), 0);
+    ck_assert_str_eq(back->id, out.id);
+    ck_assert_str_eq(back->source, "/user-svc");
+    ck_assert_str_eq(back->type, type);
+    ck_assert_str_eq(back->subject, subject);
+    ck_assert_str_eq(back->traceparent, TP);
+    ck_assert_str_eq(json_string_value(json_object_get(back->data, "id")), "u-42");
+    svc_event_free(back);
+    svc_event_out_release(&out);
+
+    /* A traceparent that is not one is left out; the event goes all the same. */
+    ck_assert_int_eq(svc_event_build(&out, type, "/user-svc", subject, json_object(), "00-x"), 0);
+    ck_assert_ptr_null(strstr(out.json.data, "traceparent"));
+    svc_event_out_release(&out);
+
+    /* What jansson could not build, or not an object: refused, and OUT still releasable. */
+    ck_assert_int_eq(svc_event_build(&out, type, "/user-svc", subject, NULL, NULL), SVC_EINTERNAL);
+    ck_assert_uint_eq(out.json.len, 0);
+    svc_event_out_release(&out);
+    ck_assert_int_eq(svc_event_build(&out, type, "/user-svc", subject, json_array(), NULL),
+                     SVC_EINTERNAL);
+    svc_event_out_release(&out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("event");
@@ -250,6 +287,7 @@ int main(void)
     tcase_add_test(tc, build_refuses_bad_arguments);
     tcase_add_test(tc, traceparent_is_validated_when_set);
     tcase_add_test(tc, render_under_a_cap_leaves_buffer_unchanged);
+    tcase_add_test(tc, build_for_a_producer);
     suite_add_tcase(s, tc);
     return testenv_run(s);
 }

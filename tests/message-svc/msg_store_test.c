@@ -647,7 +647,7 @@ END_TEST
 static enum svc_ev_result handle(const char *json, struct svc_buf *reason)
 {
     struct svc_kafka_record rec = {
-        .topic = USER_TOPIC, .value = json, .value_len = strlen(json), .attempt = 1};
+        .topic = TOPIC_USER_EVENTS, .value = json, .value_len = strlen(json), .attempt = 1};
 
     svc_buf_reset(reason);
     return msg_handle_record(&rec, reason, &st);
@@ -734,7 +734,7 @@ START_TEST(handler_retries_while_the_database_is_down)
         envelope(new_id(), "user.registered", id,
                  svc_arena_printf(arena, "{\"id\":\"%s\",\"name\":\"N\",\"version\":1}", id));
     struct svc_kafka_record rec = {
-        .topic = USER_TOPIC, .value = json, .value_len = strlen(json), .attempt = 1};
+        .topic = TOPIC_USER_EVENTS, .value = json, .value_len = strlen(json), .attempt = 1};
     struct svc_buf reason;
 
     svc_buf_init(&reason, 4096);

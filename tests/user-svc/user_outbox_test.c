@@ -196,14 +196,14 @@ static void consume(int64_t since_ms, want_fn want, done_fn done, void *arg, int
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     ck_assert_msg(rk != NULL, "kafka consumer: %s", err);
     rd_kafka_poll_set_consumer(rk);
-    t = rd_kafka_topic_new(rk, USER_TOPIC, NULL);
+    t = rd_kafka_topic_new(rk, TOPIC_USER_EVENTS, NULL);
     e = rd_kafka_metadata(rk, 0, t, &md, 10000);
     ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
                       md->topics[0].partition_cnt > 0,
-                  "kafka: no metadata for topic '%s': %s", USER_TOPIC, rd_kafka_err2str(e));
+                  "kafka: no metadata for topic '%s': %s", TOPIC_USER_EVENTS, rd_kafka_err2str(e));
     parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (int i = 0; i < md->topics[0].partition_cnt; i++)
-        rd_kafka_topic_partition_list_add(parts, USER_TOPIC, md->topics[0].partitions[i].id)
+        rd_kafka_topic_partition_list_add(parts, TOPIC_USER_EVENTS, md->topics[0].partitions[i].id)
             ->offset = since_ms;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(t);
@@ -230,7 +230,7 @@ static void consume(int64_t since_ms, want_fn want, done_fn done, void *arg, int
             continue;
         }
         ck_assert_msg(svc_event_parse(m->payload, m->len, &ev, perr, sizeof(perr)) == 0,
-                      "a message on %s is not a CloudEvent: %s", USER_TOPIC, perr);
+                      "a message on %s is not a CloudEvent: %s", TOPIC_USER_EVENTS, perr);
         ck_assert_msg(m->key_len == strlen(ev->subject) &&
                           memcmp(m->key, ev->subject, m->key_len) == 0,
                       "event '%s': the Kafka key is not the subject", ev->id);
@@ -435,7 +435,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     /* ... and on the topic, in each user's order. */
     consume(since, want_user, all_events, &x, 60, &got);
     ck_assert_msg(missing_events(&got, &x) == 0, "%zu of %zu events never arrived on %s",
-                  missing_events(&got, &x), x.nevents, USER_TOPIC);
+                  missing_events(&got, &x), x.nevents, TOPIC_USER_EVENTS);
     check_per_user_order(&got, &x);
 
     /* Each one valid against the schema of its type. */
@@ -510,20 +510,20 @@ START_TEST(schemas_refuse_an_event_that_breaks_them)
                      .version = 1,
                      .created_at_ms = 1700000000000,
                      .updated_at_ms = 1700000000000};
-    struct user_event ev;
+    struct svc_event_out ev;
     const char *payloads[2];
     char out[2048];
     int status;
 
     svc_uuid_v4_str(u.id);
-    ck_assert_int_eq(user_event_user(&ev, USER_EV_REGISTERED, &u, NULL), 0);
+    ck_assert_int_eq(user_event_user(&ev, EV_USER_REGISTERED, &u, NULL), 0);
     payloads[0] = svc_buf_str(&ev.json);
     payloads[1] = "{\"specversion\":\"1.0\",\"type\":\"user.renamed\"}";
     status = testevents_validate(payloads, 2, out, sizeof(out));
     ck_assert_msg(status == 1, "validator exit %d: %s", status, out);
     ck_assert_msg(strstr(out, "email") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "no schema for event type user.renamed") != NULL, "%s", out);
-    user_event_release(&ev);
+    svc_event_out_release(&ev);
 }
 END_TEST
 

@@ -189,7 +189,7 @@ START_TEST(create_then_read_back)
     struct user u, g;
     struct wallet w;
     struct svc_event **evs;
-    const char *const types[] = {USER_EV_REGISTERED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, NULL};
     int rc;
 
     rc = st.create(st.ctx, a, email, "Grace Hopper", tp, &u);
@@ -264,7 +264,7 @@ START_TEST(duplicate_email_is_refused)
     const char *email = unique_email(a);
     char upper[128];
     struct user u1, u2, u3;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_DELETED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_USER_DELETED, NULL};
     PGconn *c = db();
     const char *p[1] = {email};
     PGresult *r;
@@ -360,7 +360,7 @@ START_TEST(rename_with_the_expected_version_only)
     struct svc_arena *a = svc_arena_new();
     struct user u, r1, g;
     struct svc_event **evs;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_UPDATED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_USER_UPDATED, NULL};
 
     create_ok(&st, a, "Ada", &u);
     ck_assert_int_eq(st.rename(st.ctx, a, u.id, 1, "Ada Lovelace", NULL, &r1), 0);
@@ -392,7 +392,7 @@ START_TEST(erase_keeps_only_a_tombstone)
     struct user u, g;
     struct wallet w;
     struct svc_event **evs;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_DELETED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_USER_DELETED, NULL};
     char pay_id[SVC_UUID_STR_LEN + 1];
     struct payment pay;
     struct credit cr;
@@ -483,7 +483,7 @@ START_TEST(concurrent_renames_with_one_version_one_wins)
     struct race x[THREADS];
     struct user u, g;
     int ok = 0, stale = 0;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_UPDATED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_USER_UPDATED, NULL};
 
     create_ok(&st, a, "Contested", &u);
     pthread_barrier_init(&start, NULL, THREADS);
@@ -607,7 +607,7 @@ START_TEST(credits_are_idempotent_by_credit_id)
     struct user u, other;
     bool replayed = true;
     struct svc_event **evs;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_CREDITED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_WALLET_CREDITED, NULL};
 
     create_ok(&st, a, "Saver", &u);
     create_ok(&st, a, "Other Saver", &other);
@@ -663,7 +663,7 @@ START_TEST(payments_are_idempotent_by_payment_id)
     struct user u, other;
     bool replayed;
     struct svc_event **evs;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_CREDITED, USER_EV_PAY_CAPTURED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_WALLET_CREDITED, EV_PAYMENT_CAPTURED, NULL};
 
     create_ok(&st, a, "Shopper", &u);
     create_ok(&st, a, "Other Shopper", &other);
@@ -722,8 +722,8 @@ START_TEST(refund_credits_back_once)
     struct user u;
     bool replayed;
     struct svc_event **evs;
-    const char *const types[] = {USER_EV_REGISTERED, USER_EV_CREDITED, USER_EV_PAY_CAPTURED,
-                                 USER_EV_PAY_REFUNDED, NULL};
+    const char *const types[] = {EV_USER_REGISTERED, EV_WALLET_CREDITED, EV_PAYMENT_CAPTURED,
+                                 EV_PAYMENT_REFUNDED, NULL};
 
     create_ok(&st, a, "Returner", &u);
     new_uuid(key);

@@ -75,6 +75,29 @@ const char *svc_event_key(const struct svc_event *ev);
  * (OUT is then left as it was). */
 int svc_event_render(const struct svc_event *ev, struct svc_buf *out);
 
+/* An event rendered for an outbox or a producer: filled by svc_event_build(), released with
+ * svc_event_out_release(). */
+struct svc_event_out {
+    char id[SVC_UUID_STR_LEN + 1]; /* the event id, consumers deduplicate by it */
+    const char *type;              /* TYPE as given, not copied (a polyglot/events.h EV_*) */
+    const char *key;               /* SUBJECT as given, not copied: the Kafka key */
+    struct svc_buf json;           /* the envelope, at most SVC_EVENT_MAX_BYTES */
+};
+
+/*
+ * The producer's one call: renders into OUT the event of TYPE from SOURCE about SUBJECT, with
+ * DATA (a JSON object, taken over as svc_event_new() does; NULL, as jansson's constructors
+ * answer when they fail, is refused), a fresh id and the current time. TRACEPARENT, when not
+ * NULL, is carried along if it is a W3C traceparent and left out (logged at debug) if not.
+ * Returns 0, or SVC_EINTERNAL (logged) when the event cannot be built. OUT can be released
+ * either way.
+ */
+int svc_event_build(struct svc_event_out *out, const char *type, const char *source,
+                    const char *subject, json_t *data, const char *traceparent);
+
+/* Releases what OUT holds. */
+void svc_event_out_release(struct svc_event_out *out);
+
 /*
  * Parses and validates the LEN bytes at BYTES (not NUL-terminated) as one envelope.
  * On success returns 0 and stores a new event in *OUT (free with svc_event_free()).
