@@ -23,6 +23,7 @@
 
 #include "svc/alloc.h"
 #include "svc/error.h"
+#include "svc/idem.h"
 #include "svc/log.h"
 #include "svc/migrate.h"
 #include "svc/uuid.h"
@@ -150,12 +151,15 @@ static const struct stmt_def stmts[ST_COUNT] = {
     [ST_WALLET_DEBIT] = {"wallet_debit", "UPDATE wallets SET balance_cents = balance_cents - $2, "
                                          "updated_at = " NOW_MS " WHERE user_id = $1 "
                                          "AND balance_cents >= $2 RETURNING balance_cents"},
-    [ST_CREDIT_GET] = {"credit_get", "SELECT " CREDIT_COLS " FROM credits WHERE credit_id = $1"},
+    /* ... and the fingerprint of the request that made it (migrations/002). */
+    [ST_CREDIT_GET] = {"credit_get",
+                       "SELECT " CREDIT_COLS ", request_fp FROM credits WHERE credit_id = $1"},
     [ST_CREDIT_INSERT] = {"credit_insert",
                           "INSERT INTO credits (credit_id, user_id, amount_cents, balance_after) "
                           "VALUES ($1, $2, $3, $4) ON CONFLICT (credit_id) DO NOTHING "
                           "RETURNING " CREDIT_COLS},
-    [ST_PAY_GET] = {"pay_get", "SELECT " PAY_COLS " FROM payments WHERE payment_id = $1"},
+    [ST_PAY_GET] = {"pay_get",
+                    "SELECT " PAY_COLS ", request_fp FROM payments WHERE payment_id = $1"},
     [ST_PAY_INSERT] = {"pay_insert",
                        "INSERT INTO payments (payment_id, user_id, amount_cents, balance_after) "
                        "VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING "
@@ -785,30 +789,36 @@ static int pg_wallet_get(void *ctx, const char *user_id, struct wallet *out)
     return rc;
 }
 
-/* Reads the stored result of an idempotency key: 0 with *REPLAYED set when it matches the
- * request, USER_EIDEMPOTENCY when the key was used for another request, 1 when the key is new.
- * The same three answers for credits, payments and refunds. */
-static int credit_replay(struct user_pg *pg, const char *credit_id, const char *user_id,
-                         int64_t amount, struct credit *out, bool *replayed)
+/* The fingerprint of a credit or a payment request (svc/idem.h), as migrations/002 computes it
+ * from the row. */
+static void money_fp(const char *kind, const char *user_id, const char *amount,
+                     char fp[SVC_IDEM_FP_LEN + 1])
+{
+    const char *fields[3] = {kind, user_id, amount};
+
+    svc_idem_fingerprint(fp, fields, 3);
+}
+
+/* Reads the stored result of an idempotency key: 0 with *REPLAYED set when the stored
+ * fingerprint is the request's FP, USER_EIDEMPOTENCY when the key was used for another
+ * request, 1 when the key is new. The same three answers for credits, payments and
+ * refunds (FP NULL: a refund, whose key is all of its request). */
+static int credit_replay(struct user_pg *pg, const char *credit_id, const char *fp,
+                         struct credit *out, bool *replayed)
 {
     const char *p[1] = {credit_id};
-    struct credit c;
     PGresult *r;
     int rc = read1(pg, ST_CREDIT_GET, 1, p, &r);
 
-    if (rc != 0)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return 1;
-    }
-    row_credit(r, &c);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = 1;
+    else if (rc == 0 && !svc_idem_same(PQgetvalue(r, 0, 5), fp))
+        rc = USER_EIDEMPOTENCY;
+    else if (rc == 0)
+        row_credit(r, out);
+    *replayed = rc == 0;
     PQclear(r);
-    if (strcmp(c.user_id, user_id) != 0 || c.amount_cents != amount)
-        return USER_EIDEMPOTENCY;
-    *out = c;
-    *replayed = true;
-    return 0;
+    return rc;
 }
 
 struct money_args {
@@ -877,6 +887,7 @@ static int pg_credit(void *ctx, const char *user_id, const char *credit_id, int6
                      const char *traceparent, struct credit *out, bool *replayed)
 {
     char amount[24];
+    char fp[SVC_IDEM_FP_LEN + 1];
     struct money_args x = {.key = credit_id,
                            .user_id = user_id,
                            .amount = amount,
@@ -891,14 +902,15 @@ static int pg_credit(void *ctx, const char *user_id, const char *credit_id, int6
     if (!svc_uuid_valid(user_id))
         return SVC_ENOTFOUND;
     snprintf(amount, sizeof(amount), "%" PRId64, amount_cents);
+    money_fp("credit", user_id, amount, fp);
     /* Most repeats are found by this read, without a transaction. */
-    rc = credit_replay(ctx, credit_id, user_id, amount_cents, out, replayed);
+    rc = credit_replay(ctx, credit_id, fp, out, replayed);
     if (rc != 1)
         return rc;
     rc = tx(ctx, "credit wallet", credit_body, &x);
     if (rc == TX_CONFLICT) {
         /* The same credit_id committed by a concurrent request since the read above. */
-        rc = credit_replay(ctx, credit_id, user_id, amount_cents, out, replayed);
+        rc = credit_replay(ctx, credit_id, fp, out, replayed);
         if (rc == 1) {
             svc_log_error("credit '%s' conflicted but cannot be read", credit_id);
             rc = SVC_EINTERNAL;
@@ -907,27 +919,22 @@ static int pg_credit(void *ctx, const char *user_id, const char *credit_id, int6
     return rc;
 }
 
-static int payment_replay(struct user_pg *pg, const char *payment_id, const char *user_id,
-                          int64_t amount, struct payment *out, bool *replayed)
+static int payment_replay(struct user_pg *pg, const char *payment_id, const char *fp,
+                          struct payment *out, bool *replayed)
 {
     const char *p[1] = {payment_id};
-    struct payment pay;
     PGresult *r;
     int rc = read1(pg, ST_PAY_GET, 1, p, &r);
 
-    if (rc != 0)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return 1;
-    }
-    row_payment(r, &pay);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = 1;
+    else if (rc == 0 && fp != NULL && !svc_idem_same(PQgetvalue(r, 0, 7), fp))
+        rc = USER_EIDEMPOTENCY;
+    else if (rc == 0)
+        row_payment(r, out);
+    *replayed = rc == 0;
     PQclear(r);
-    if (user_id != NULL && (strcmp(pay.user_id, user_id) != 0 || pay.amount_cents != amount))
-        return USER_EIDEMPOTENCY;
-    *out = pay;
-    *replayed = true;
-    return 0;
+    return rc;
 }
 
 static int pay_body(struct conn *c, void *arg)
@@ -957,7 +964,7 @@ static int pg_pay(void *ctx, struct svc_arena *a, const char *payment_id, const 
                   int64_t amount_cents, const char *traceparent, struct payment *out,
                   bool *replayed)
 {
-    char amount[24];
+    char amount[24], fp[SVC_IDEM_FP_LEN + 1];
     struct money_args x = {.key = payment_id,
                            .user_id = user_id,
                            .amount = amount,
@@ -973,14 +980,15 @@ static int pg_pay(void *ctx, struct svc_arena *a, const char *payment_id, const 
     if (!svc_uuid_valid(user_id))
         return SVC_ENOTFOUND;
     snprintf(amount, sizeof(amount), "%" PRId64, amount_cents);
-    rc = payment_replay(ctx, payment_id, user_id, amount_cents, out, replayed);
+    money_fp("payment", user_id, amount, fp);
+    rc = payment_replay(ctx, payment_id, fp, out, replayed);
     if (rc != 1)
         return rc;
     rc = tx(ctx, "capture payment", pay_body, &x);
     /* A concurrent request with the same payment_id may have won the insert (TX_CONFLICT) or,
      * having taken the last of the balance first, made this one look unfunded. */
     if (rc == TX_CONFLICT || rc == USER_EFUNDS) {
-        int again = payment_replay(ctx, payment_id, user_id, amount_cents, out, replayed);
+        int again = payment_replay(ctx, payment_id, fp, out, replayed);
 
         if (again != 1)
             rc = again;
@@ -1030,7 +1038,7 @@ static int pg_refund(void *ctx, struct svc_arena *a, const char *payment_id,
     *replayed = false;
     if (!svc_uuid_valid(payment_id))
         return SVC_ENOTFOUND;
-    rc = payment_replay(ctx, payment_id, NULL, 0, out, &stored);
+    rc = payment_replay(ctx, payment_id, NULL, out, &stored);
     if (rc == 1)
         return SVC_ENOTFOUND;
     if (rc != 0)
@@ -1045,7 +1053,7 @@ static int pg_refund(void *ctx, struct svc_arena *a, const char *payment_id,
     x.amount_cents = out->amount_cents;
     rc = tx(ctx, "refund payment", refund_body, &x);
     if (rc == TX_CONFLICT) {
-        rc = payment_replay(ctx, payment_id, NULL, 0, out, replayed);
+        rc = payment_replay(ctx, payment_id, NULL, out, replayed);
         if (rc == 1)
             rc = SVC_EINTERNAL;
     }
