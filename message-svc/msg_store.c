@@ -47,6 +47,7 @@
 
 #include "svc/alloc.h"
 #include "svc/error.h"
+#include "svc/idem.h"
 #include "svc/json.h"
 #include "svc/log.h"
 #include "svc/migrate.h"
@@ -719,9 +720,16 @@ static int mg_remove(void *ctx, const char *id)
     return rc;
 }
 
-static bool same_str(const char *a, const char *b)
+/* The fingerprint of a message request (svc/idem.h). The message stored under a dedup key or
+ * an event id holds every field of the request that made it, so its fingerprint is computed from
+ * them rather than stored a second time; absent text is "". */
+static void send_fp(const char *to, const char *from, const char *subject, const char *body,
+                    char fp[SVC_IDEM_FP_LEN + 1])
 {
-    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+    const char *fields[5] = {"send", to, from != NULL ? from : "", subject != NULL ? subject : "",
+                             body != NULL ? body : ""};
+
+    svc_idem_fingerprint(fp, fields, 5);
 }
 
 /*
@@ -782,7 +790,7 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
                        struct msg_message *out, bool *replayed)
 {
     struct svc_arena *own = a != NULL ? NULL : svc_arena_new();
-    char id[MSG_ID_LEN + 1];
+    char id[MSG_ID_LEN + 1], was[SVC_IDEM_FP_LEN + 1], now[SVC_IDEM_FP_LEN + 1];
     struct msg_message stored;
     pthread_mutex_t *mu;
     bool fresh;
@@ -835,10 +843,12 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
     } else {
         rc = get_message(m, c, a, id, &stored);
     }
-    if (rc == 0 && (strcmp(stored.recipient, in->to_user_id) != 0 ||
-                    !same_str(stored.sender, in->from_user_id) ||
-                    !same_str(stored.subject, in->subject) || !same_str(stored.body, in->body)))
-        rc = MSG_EIDEMPOTENCY;
+    if (rc == 0) {
+        send_fp(stored.recipient, stored.sender, stored.subject, stored.body, was);
+        send_fp(in->to_user_id, in->from_user_id, in->subject, in->body, now);
+        if (!svc_idem_same(was, now))
+            rc = MSG_EIDEMPOTENCY;
+    }
     if (rc == 0)
         rc = index_put(m, c, INBOXES, stored.recipient, id, stored.created_at_ms,
                        stored.read_at_ms != 0);
