@@ -34,7 +34,7 @@ struct svc_migration {
 /* What the database records of one applied migration. */
 struct svc_migration_applied {
     int version;
-    char name[128];                          /* as recorded; may be cut */
+    char name[128];                           /* as recorded; may be cut */
     char checksum[SVC_MIGRATION_SUM_LEN + 1]; /* as recorded; may be cut */
 };
 
