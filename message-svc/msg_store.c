@@ -1257,8 +1257,8 @@ int msg_mongo_drop_database(struct msg_mongo *m)
 
 /* ---- migrations ---------------------------------------------------------------------------- */
 
-/* migrations/NNN_name.json, compiled in by cmake/Migrations.cmake:
- * static const struct svc_migration msg_migrations[] = {..., {0}}; */
+/* migrations/NNN_name.json, compiled in by cmake/Service.cmake:
+ * static const struct svc_migration migrations[] = {..., {0}}; */
 #include "msg_migrations.inc"
 
 /*
@@ -1571,7 +1571,7 @@ static int migrate(struct msg_mongo *m, mongoc_client_t *c)
                                          .apply = mig_apply,
                                          .record = mig_record};
 
-    return svc_migrate(msg_migrations, &e);
+    return svc_migrate(migrations, &e);
 }
 
 /* libmongoc's own log lines go to the service's log. */

@@ -2,7 +2,7 @@
  * svc/migrate.h: schema migrations for any engine.
  *
  * A service keeps every schema change in <svc>/migrations/ as NNN_name.<ext> (SQL for
- * PostgreSQL, JSON steps for MongoDB, ...). cmake/Migrations.cmake compiles the folder into a
+ * PostgreSQL, JSON steps for MongoDB, ...). cmake/Service.cmake compiles the folder into a
  * table of struct svc_migration (version order, sentinel {0}), each with its file's SHA-256.
  * At start-up the store calls svc_migrate() with that table and its engine's callbacks; the
  * runner applies what the database lacks, in version order, and records each with its checksum.
