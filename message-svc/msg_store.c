@@ -12,7 +12,9 @@
  *   sent      {_id: user id, m: {<message id>: {t: created_at, r: false}}}: what the user sent,
  *             for renames and the deletion of the user
  *   dedup     {_id: Idempotency-Key of a sender, message_id, created_at}
- *   meta      {_id: "layout", version}: the layout of the data, for the upgrade at start-up
+ *   meta      {_id: "layout", version}: the layout of the data (migrations/002); {_id:
+ *             "migration_lock", owner, expires_at} while a replica migrates
+ *   schema_migrations  {_id: version, name, checksum, applied_at}: migrations/ applied
  *
  * Every read and every write is addressed by _id alone, because that is the only filter
  * FerretDB 1.24 (SQLite) looks up by index (internal/backends/sqlite/collection.go pushes down
@@ -45,11 +47,15 @@
 
 #include "svc/alloc.h"
 #include "svc/error.h"
+#include "svc/idem.h"
+#include "svc/json.h"
 #include "svc/log.h"
+#include "svc/migrate.h"
 #include "svc/uuid.h"
 #include "svc/time.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -714,9 +720,16 @@ static int mg_remove(void *ctx, const char *id)
     return rc;
 }
 
-static bool same_str(const char *a, const char *b)
+/* The fingerprint of a message request (svc/idem.h). The message stored under a dedup key or
+ * an event id holds every field of the request that made it, so its fingerprint is computed from
+ * them rather than stored a second time; absent text is "". */
+static void send_fp(const char *to, const char *from, const char *subject, const char *body,
+                    char fp[SVC_IDEM_FP_LEN + 1])
 {
-    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+    const char *fields[5] = {"send", to, from != NULL ? from : "", subject != NULL ? subject : "",
+                             body != NULL ? body : ""};
+
+    svc_idem_fingerprint(fp, fields, 5);
 }
 
 /*
@@ -777,7 +790,7 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
                        struct msg_message *out, bool *replayed)
 {
     struct svc_arena *own = a != NULL ? NULL : svc_arena_new();
-    char id[MSG_ID_LEN + 1];
+    char id[MSG_ID_LEN + 1], was[SVC_IDEM_FP_LEN + 1], now[SVC_IDEM_FP_LEN + 1];
     struct msg_message stored;
     pthread_mutex_t *mu;
     bool fresh;
@@ -830,10 +843,12 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
     } else {
         rc = get_message(m, c, a, id, &stored);
     }
-    if (rc == 0 && (strcmp(stored.recipient, in->to_user_id) != 0 ||
-                    !same_str(stored.sender, in->from_user_id) ||
-                    !same_str(stored.subject, in->subject) || !same_str(stored.body, in->body)))
-        rc = MSG_EIDEMPOTENCY;
+    if (rc == 0) {
+        send_fp(stored.recipient, stored.sender, stored.subject, stored.body, was);
+        send_fp(in->to_user_id, in->from_user_id, in->subject, in->body, now);
+        if (!svc_idem_same(was, now))
+            rc = MSG_EIDEMPOTENCY;
+    }
     if (rc == 0)
         rc = index_put(m, c, INBOXES, stored.recipient, id, stored.created_at_ms,
                        stored.read_at_ms != 0);
@@ -1240,127 +1255,53 @@ int msg_mongo_drop_database(struct msg_mongo *m)
     return rc;
 }
 
-/* ---- start-up ------------------------------------------------------------------------------ */
+/* ---- migrations ---------------------------------------------------------------------------- */
 
-/* The secondary indexes of the messages collection: everything else is found by _id. */
-struct index_def {
-    const char *name;
-    const char *keys[3]; /* ascending unless listed in desc */
-    bool desc[3];
-    bool unique;
-};
-
-static const struct index_def indexes[] = {
-    /* The retention sweep's range, on MongoDB (FerretDB 1.24 scans either way). */
-    {"created_at", {"created_at", NULL, NULL}, {false, false, false}, false},
-    {NULL, {NULL, NULL, NULL}, {false, false, false}, false},
-};
-
-/* Indexes of layout 1, dropped by the upgrade: "dedup_key_unique" would refuse a second message
- * without a dedup_key, and the others only cost writes. */
-static const char *const old_indexes[] = {"inbox", "dedup_key_unique", "sender", NULL};
+/* migrations/NNN_name.json, compiled in by cmake/Service.cmake:
+ * static const struct svc_migration migrations[] = {..., {0}}; */
+#include "msg_migrations.inc"
 
 /*
- * One createIndexes command per index: FerretDB 1.24 panics on a command listing several
- * indexes when some of them exist already (a second start-up), while one index per command is
- * idempotent on both engines ("all indexes already exist").
+ * Layout 1 to 2 (migrations/002_index_documents.json): every stored message filed in its
+ * recipient's inbox and its sender's sent index, idempotent, so an upgrade cut short is simply
+ * run again. A database that records layout 2 already (in meta, written by the binaries before
+ * migrations existed) is left as it is; layout 2 is recorded there too, so such a binary, run
+ * again, does not redo the work.
  */
-static int create_indexes(struct msg_mongo *m, mongoc_client_t *c)
-{
-    bson_error_t err;
-    int rc = 0;
-
-    for (const struct index_def *d = indexes; d->name != NULL && rc == 0; d++) {
-        bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(MESSAGES));
-        bson_t arr, spec, key;
-
-        /* libmongoc 1.23 has no index-model helper; the command is the same on both engines. */
-        bson_append_array_begin(cmd, "indexes", -1, &arr);
-        bson_append_document_begin(&arr, "0", -1, &spec);
-        bson_append_document_begin(&spec, "key", -1, &key);
-        for (size_t i = 0; i < 3 && d->keys[i] != NULL; i++)
-            bson_append_int32(&key, d->keys[i], -1, d->desc[i] ? -1 : 1);
-        bson_append_document_end(&spec, &key);
-        bson_append_utf8(&spec, "name", -1, d->name, -1);
-        if (d->unique)
-            bson_append_bool(&spec, "unique", -1, true);
-        bson_append_document_end(&arr, &spec);
-        bson_append_array_end(cmd, &arr);
-        if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err)) {
-            rc = fail(m, &err, "createIndexes on 'messages'");
-            if (rc == E_DUP)
-                rc = SVC_EINTERNAL; /* duplicate keys already stored: cannot be unique */
-        }
-        bson_destroy(cmd);
-    }
-    return rc;
-}
-
-/* The layout stored, from the meta collection: 1 when it has no record (a database of layout 1
- * or an empty one). */
-static int stored_layout(struct msg_mongo *m, mongoc_client_t *c, int64_t *layout)
-{
-    bson_t *doc = NULL;
-    int rc = find_one(m, c, META, "layout", "layout lookup", &doc);
-
-    *layout = 1;
-    if (rc == 0 && doc != NULL && doc_ms(doc, "version") > 0)
-        *layout = doc_ms(doc, "version");
-    if (doc != NULL)
-        bson_destroy(doc);
-    return rc;
-}
-
-/*
- * Layout 1 to 2, once, before the service serves: layout 1's indexes dropped, then every stored
- * message filed in its recipient's inbox and its sender's sent index (idempotent, so an upgrade
- * cut short is simply run again), then the layout recorded. An empty database costs a lookup
- * and a write.
- */
-static int upgrade_layout(struct msg_mongo *m, mongoc_client_t *c)
+static int builtin_index_documents(struct msg_mongo *m, mongoc_client_t *c)
 {
     mongoc_collection_t *co;
     mongoc_cursor_t *cur;
-    struct svc_arena *a;
-    bson_t *filter, *opts, *upd;
-    const bson_t *doc;
+    bson_t *filter, *opts, *upd, *doc = NULL;
+    const bson_t *row;
     bson_error_t err;
-    int64_t layout, n = 0;
-    int rc = stored_layout(m, c, &layout);
+    int64_t n = 0;
+    int rc = find_one(m, c, META, "layout", "layout lookup", &doc);
 
-    if (rc != 0 || layout >= LAYOUT)
-        return rc;
-    for (const char *const *name = old_indexes; *name != NULL && rc == 0; name++) {
-        bson_t *cmd = BCON_NEW("dropIndexes", BCON_UTF8(MESSAGES), "index", BCON_UTF8(*name));
-
-        /* 26 NamespaceNotFound and 27 IndexNotFound: nothing to drop. */
-        if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err) &&
-            !(err.domain == MONGOC_ERROR_SERVER && (err.code == 26 || err.code == 27)))
-            rc = fail(m, &err, "dropIndexes of layout 1");
-        bson_destroy(cmd);
-    }
+    if (doc != NULL && doc_ms(doc, "version") >= LAYOUT)
+        rc = 1;
+    if (doc != NULL)
+        bson_destroy(doc);
     if (rc != 0)
-        return rc;
+        return rc == 1 ? 0 : rc;
     co = coll(m, c, MESSAGES);
     filter = bson_new();
     opts = BCON_NEW("projection", "{", "recipient", BCON_INT32(1), "sender", BCON_INT32(1),
                     "created_at", BCON_INT32(1), "read_at", BCON_INT32(1), "}");
     cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
-    while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
+    while (rc == 0 && mongoc_cursor_next(cur, &row)) {
+        struct svc_arena *a = svc_arena_new();
         struct msg_message msg;
 
-        a = svc_arena_new();
-        row_message(doc, a, &msg);
-        if (!svc_uuid_valid(msg.id) || !svc_uuid_valid(msg.recipient)) {
-            svc_arena_free(a);
-            continue;
+        row_message(row, a, &msg);
+        if (svc_uuid_valid(msg.id) && svc_uuid_valid(msg.recipient)) {
+            rc = index_put(m, c, INBOXES, msg.recipient, msg.id, msg.created_at_ms,
+                           msg.read_at_ms != 0);
+            if (rc == 0 && svc_uuid_valid(msg.sender))
+                rc = index_put(m, c, SENT, msg.sender, msg.id, msg.created_at_ms, false);
+            if (++n % 1000 == 0)
+                svc_log_info("layout upgrade: %" PRId64 " messages filed", n);
         }
-        rc = index_put(m, c, INBOXES, msg.recipient, msg.id, msg.created_at_ms,
-                       msg.read_at_ms != 0);
-        if (rc == 0 && svc_uuid_valid(msg.sender))
-            rc = index_put(m, c, SENT, msg.sender, msg.id, msg.created_at_ms, false);
-        if (++n % 1000 == 0)
-            svc_log_info("layout upgrade: %" PRId64 " messages filed", n);
         svc_arena_free(a);
     }
     if (rc == 0 && mongoc_cursor_error(cur, &err))
@@ -1375,11 +1316,262 @@ static int upgrade_layout(struct msg_mongo *m, mongoc_client_t *c)
     opts = BCON_NEW("upsert", BCON_BOOL(true));
     rc = update(m, c, META, "layout", upd, opts, "layout record");
     if (rc == 0 && n > 0)
-        svc_log_info("layout upgrade: data moved from layout %" PRId64 " to %d, %" PRId64
-                     " messages filed in index documents", layout, LAYOUT, n);
+        svc_log_info("layout upgrade: %" PRId64 " messages filed in index documents", n);
     bson_destroy(opts);
     bson_destroy(upd);
     return rc;
+}
+
+/* The operations a JSON step may name with "builtin": what cannot be said as data. */
+static const struct {
+    const char *name;
+    int (*run)(struct msg_mongo *m, mongoc_client_t *c);
+} builtins[] = {
+    {"index_documents", builtin_index_documents},
+    {NULL, NULL},
+};
+
+/* One step of a migration file: {"op": ..., "collection": ..., "name": ..., "key": {...},
+ * "unique": bool}. */
+enum step_op { STEP_CREATE_INDEX, STEP_DROP_INDEX, STEP_BUILTIN };
+
+struct step {
+    int op;
+    const char *collection, *name;
+    json_t *key; /* create_index: {"field": 1 or -1, ...}, in order */
+    bool unique;
+};
+
+struct steps {
+    const char *about;
+    struct step *items;
+    size_t n;
+};
+
+static const char *const step_ops[] = {"create_index", "drop_index", "builtin", NULL};
+static const struct svc_json_field step_fields[] = {
+    {"op", SVC_JSON_ENUM, .required = true, .choices = step_ops, .offset = offsetof(struct step, op)},
+    {"collection", SVC_JSON_STRING, .min = 1, .offset = offsetof(struct step, collection)},
+    {"name", SVC_JSON_STRING, .required = true, .min = 1, .offset = offsetof(struct step, name)},
+    {"key", SVC_JSON_ANY, .offset = offsetof(struct step, key)},
+    {"unique", SVC_JSON_BOOL, .offset = offsetof(struct step, unique)},
+    {0},
+};
+static const struct svc_json_field step_def = {
+    .type = SVC_JSON_OBJECT, .fields = step_fields, .size = sizeof(struct step)};
+static const struct svc_json_field steps_fields[] = {
+    {"about", SVC_JSON_STRING, .offset = offsetof(struct steps, about)},
+    {"steps", SVC_JSON_ARRAY, .required = true, .min = 1, .elem = &step_def,
+     .offset = offsetof(struct steps, items), .count = offsetof(struct steps, n)},
+    {0},
+};
+
+/*
+ * One createIndexes command per index: FerretDB 1.24 panics on a command listing several
+ * indexes when some of them exist already, while one index per command is idempotent on both
+ * engines ("all indexes already exist"). libmongoc 1.23 has no index-model helper; the command
+ * is the same on both engines.
+ */
+static int create_index(struct msg_mongo *m, mongoc_client_t *c, const struct step *st)
+{
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(st->collection));
+    bson_t arr, spec, key;
+    bson_error_t err;
+    const char *field;
+    json_t *dir;
+    int rc = 0;
+
+    bson_append_array_begin(cmd, "indexes", -1, &arr);
+    bson_append_document_begin(&arr, "0", -1, &spec);
+    bson_append_document_begin(&spec, "key", -1, &key);
+    json_object_foreach(st->key, field, dir)
+        bson_append_int32(&key, field, -1, json_integer_value(dir) < 0 ? -1 : 1);
+    bson_append_document_end(&spec, &key);
+    bson_append_utf8(&spec, "name", -1, st->name, -1);
+    if (st->unique)
+        bson_append_bool(&spec, "unique", -1, true);
+    bson_append_document_end(&arr, &spec);
+    bson_append_array_end(cmd, &arr);
+    if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err)) {
+        rc = fail(m, &err, "createIndexes");
+        if (rc == E_DUP)
+            rc = SVC_EINTERNAL; /* duplicate keys already stored: cannot be unique */
+    }
+    bson_destroy(cmd);
+    return rc;
+}
+
+static int drop_index(struct msg_mongo *m, mongoc_client_t *c, const struct step *st)
+{
+    bson_t *cmd = BCON_NEW("dropIndexes", BCON_UTF8(st->collection), "index", BCON_UTF8(st->name));
+    bson_error_t err;
+    int rc = 0;
+
+    /* 26 NamespaceNotFound and 27 IndexNotFound: nothing to drop. */
+    if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err) &&
+        !(err.domain == MONGOC_ERROR_SERVER && (err.code == 26 || err.code == 27)))
+        rc = fail(m, &err, "dropIndexes");
+    bson_destroy(cmd);
+    return rc;
+}
+
+static int run_step(struct msg_mongo *m, mongoc_client_t *c, const struct step *st)
+{
+    if (st->op != STEP_BUILTIN && st->collection == NULL) {
+        svc_log_error("migration step '%s' names no collection", st->name);
+        return SVC_EINVAL;
+    }
+    if (st->op == STEP_CREATE_INDEX) {
+        if (!json_is_object(st->key) || json_object_size(st->key) == 0) {
+            svc_log_error("migration step '%s' has no key", st->name);
+            return SVC_EINVAL;
+        }
+        return create_index(m, c, st);
+    }
+    if (st->op == STEP_DROP_INDEX)
+        return drop_index(m, c, st);
+    for (size_t i = 0; builtins[i].name != NULL; i++)
+        if (strcmp(builtins[i].name, st->name) == 0)
+            return builtins[i].run(m, c);
+    svc_log_error("migration step names the builtin '%s', which this binary does not have",
+                  st->name);
+    return SVC_EINVAL;
+}
+
+/*
+ * svc/migrate.h's callbacks on MongoDB. There are no transactions (FerretDB has none), so each
+ * step is idempotent and each migration is recorded as soon as it is applied: a start cut short
+ * goes on from there. The lock is a document in meta that another replica cannot insert while
+ * it exists; it expires, so a replica that died holding it does not block the others for good,
+ * and a step outliving it is harmless, being idempotent.
+ */
+#define SCHEMA_MIGRATIONS "schema_migrations"
+#define LOCK_ID           "migration_lock"
+#define LOCK_TTL_MS       60000
+
+struct mig {
+    struct msg_mongo *m;
+    mongoc_client_t *c;
+    char owner[SVC_UUID_STR_LEN + 1];
+};
+
+static int mig_lock(void *ctx)
+{
+    struct mig *g = ctx;
+    int64_t give_up = svc_now_ms() + 2 * LOCK_TTL_MS;
+
+    svc_uuid_v4_str(g->owner);
+    for (;;) {
+        bson_t *doc = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "owner", BCON_UTF8(g->owner),
+                               "expires_at", BCON_DATE_TIME(svc_wall_ms() + LOCK_TTL_MS));
+        bson_t *held = NULL, *filter;
+        int rc = insert(g->m, g->c, META, doc, "migration lock");
+
+        bson_destroy(doc);
+        if (rc != E_DUP)
+            return rc;
+        if ((rc = find_one(g->m, g->c, META, LOCK_ID, "migration lock lookup", &held)) != 0)
+            return rc;
+        if (held != NULL && doc_ms(held, "expires_at") < svc_wall_ms()) {
+            /* Expired: removed only if it is still the one read, then taken again. */
+            filter = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "expires_at",
+                              BCON_DATE_TIME(doc_ms(held, "expires_at")));
+            rc = delete_many(g->m, g->c, META, filter, "expired migration lock", NULL);
+            bson_destroy(filter);
+        } else if (svc_now_ms() > give_up) {
+            svc_log_error("mongodb: the migration lock is held by another replica");
+            rc = SVC_EUNAVAILABLE;
+        } else {
+            svc_sleep_ms(200);
+        }
+        if (held != NULL)
+            bson_destroy(held);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static int mig_unlock(void *ctx, bool commit)
+{
+    struct mig *g = ctx;
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "owner", BCON_UTF8(g->owner));
+    int rc = delete_many(g->m, g->c, META, filter, "migration unlock", NULL);
+
+    (void)commit; /* nothing to roll back: see above */
+    bson_destroy(filter);
+    return rc;
+}
+
+static int mig_list(void *ctx, struct svc_migration_list *applied)
+{
+    struct mig *g = ctx;
+    mongoc_collection_t *co = coll(g->m, g->c, SCHEMA_MIGRATIONS);
+    bson_t *filter = bson_new();
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, NULL, NULL);
+    const bson_t *doc;
+    bson_error_t err;
+    bson_iter_t it;
+    int rc = 0;
+
+    while (mongoc_cursor_next(cur, &doc)) {
+        struct svc_arena *a = svc_arena_new();
+
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_NUMBER(&it))
+            svc_migration_applied_add(applied, (int)bson_iter_as_int64(&it),
+                                      doc_str(doc, "name", a), doc_str(doc, "checksum", a));
+        svc_arena_free(a);
+    }
+    if (mongoc_cursor_error(cur, &err))
+        rc = fail(g->m, &err, "read schema_migrations");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+    return rc;
+}
+
+static int mig_apply(void *ctx, const struct svc_migration *mg)
+{
+    struct mig *g = ctx;
+    struct svc_arena *a = svc_arena_new();
+    struct svc_json_error err;
+    struct steps steps = {0};
+    json_t *root = NULL;
+    int rc = svc_json_parse(mg->text, strlen(mg->text), 0, SVC_JSON_PARSE_OBJECT, &root, &err);
+
+    if (rc == 0)
+        rc = svc_json_read(root, steps_fields, &steps, SVC_JSON_REJECT_UNKNOWN, a, &err);
+    if (rc != 0)
+        svc_log_error("migration '%s' is not valid: %s", mg->name, err.msg);
+    for (size_t i = 0; rc == 0 && i < steps.n; i++)
+        rc = run_step(g->m, g->c, &steps.items[i]);
+    json_decref(root);
+    svc_arena_free(a);
+    return rc;
+}
+
+static int mig_record(void *ctx, const struct svc_migration *mg)
+{
+    struct mig *g = ctx;
+    bson_t *doc = BCON_NEW("_id", BCON_INT32(mg->version), "name", BCON_UTF8(mg->name), "checksum",
+                           BCON_UTF8(mg->sha256), "applied_at", BCON_DATE_TIME(svc_wall_ms()));
+    int rc = insert(g->m, g->c, SCHEMA_MIGRATIONS, doc, "record migration");
+
+    bson_destroy(doc);
+    return rc == E_DUP ? 0 : rc; /* recorded by a replica that outlived the lock: the same */
+}
+
+static int migrate(struct msg_mongo *m, mongoc_client_t *c)
+{
+    struct mig g = {.m = m, .c = c};
+    const struct svc_migrate_engine e = {.name = "mongodb",
+                                         .ctx = &g,
+                                         .lock = mig_lock,
+                                         .unlock = mig_unlock,
+                                         .list = mig_list,
+                                         .apply = mig_apply,
+                                         .record = mig_record};
+
+    return svc_migrate(migrations, &e);
 }
 
 /* libmongoc's own log lines go to the service's log. */
@@ -1455,9 +1647,7 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     c = mongoc_client_pool_pop(m->pool);
     rc = ping(m, c);
     if (rc == 0)
-        rc = create_indexes(m, c);
-    if (rc == 0)
-        rc = upgrade_layout(m, c);
+        rc = migrate(m, c);
     mongoc_client_pool_push(m->pool, c);
     if (rc != 0) {
         svc_log_error("mongodb database '%s' not ready: %s", m->db, svc_err_title(rc));

@@ -642,6 +642,68 @@ START_TEST(layout_1_database_is_upgraded)
 }
 END_TEST
 
+/* The migrations are recorded with their checksums; a start waits out a lock left by a replica
+ * that died (once it has expired), and refuses a database whose migration was edited. */
+START_TEST(migrations_are_recorded_and_an_edit_is_refused)
+{
+    char uri[512], dbname[64];
+    mongoc_client_t *client;
+    mongoc_collection_t *co;
+    bson_t *filter, *upd;
+    const bson_t *doc;
+    mongoc_cursor_t *cur;
+    bson_error_t err;
+    struct msg_mongo_opts o = {.pool_size = 1, .timeout_ms = 5000};
+    struct msg_mongo *other = NULL;
+    int n = 0;
+
+    snprintf(dbname, sizeof(dbname), "%s", testenv_unique("msgmigrate"));
+    uri_with_db(dbname, uri, sizeof(uri));
+    client = mongoc_client_new(uri);
+    ck_assert_ptr_nonnull(client);
+    raw_insert(client, dbname, "meta",
+               BCON_NEW("_id", BCON_UTF8("migration_lock"), "owner", BCON_UTF8("dead replica"),
+                        "expires_at", BCON_DATE_TIME(now_ms() - 1000)));
+    msg_mongo_drop_database(mongo);
+    msg_mongo_close(mongo);
+    mongo = NULL;
+    open_store(uri);
+
+    co = mongoc_client_get_collection(client, dbname, "schema_migrations");
+    filter = bson_new();
+    cur = mongoc_collection_find_with_opts(co, filter, NULL, NULL);
+    while (mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it;
+
+        ck_assert(bson_iter_init_find(&it, doc, "checksum") && BSON_ITER_HOLDS_UTF8(&it));
+        ck_assert_uint_eq(strlen(bson_iter_utf8(&it, NULL)), 64);
+        n++;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    ck_assert_int_ge(n, 2);
+    /* The lock is gone with the start that took it. */
+    mongoc_collection_destroy(co);
+    co = mongoc_client_get_collection(client, dbname, "meta");
+    filter = BCON_NEW("_id", BCON_UTF8("migration_lock"));
+    ck_assert_int_eq(mongoc_collection_count_documents(co, filter, NULL, NULL, NULL, &err), 0);
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+
+    co = mongoc_client_get_collection(client, dbname, "schema_migrations");
+    filter = BCON_NEW("_id", BCON_INT32(1));
+    upd = BCON_NEW("$set", "{", "checksum", BCON_UTF8("edited"), "}");
+    ck_assert(mongoc_collection_update_one(co, filter, upd, NULL, NULL, &err));
+    bson_destroy(upd);
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+    o.uri = uri;
+    ck_assert_int_eq(msg_mongo_open(&o, &other), SVC_EINTERNAL);
+    ck_assert_ptr_null(other);
+    mongoc_client_destroy(client);
+}
+END_TEST
+
 /* ---- the consumer's handler on the real store ---------------------------------------------- */
 
 static enum svc_ev_result handle(const char *json, struct svc_buf *reason)
@@ -760,6 +822,7 @@ int main(void)
     tcase_add_test(tc, operator_injection_is_stored_verbatim);
     tcase_add_test(tc, parallel_sends_to_one_inbox_all_arrive);
     tcase_add_test(tc, layout_1_database_is_upgraded);
+    tcase_add_test(tc, migrations_are_recorded_and_an_edit_is_refused);
     tcase_add_test(tc, handler_applies_valid_events_and_poisons_the_rest);
     tcase_add_test(tc, handler_retries_while_the_database_is_down);
     suite_add_tcase(s, tc);
