@@ -152,8 +152,7 @@ static int idem_post(struct svc_req *req, struct svc_resp *resp)
 
     if ((rc = svc_req_idempotency_key(req, resp, &key)) != 0)
         return rc;
-    return svc_resp_json(resp, 200,
-                         json_pack("{s:o}", "key", key != NULL ? json_string(key) : json_null()));
+    return svc_resp_json(resp, 200, json_pack("{s:s?}", "key", key));
 }
 
 /* GET /t/query?limit=&order=&unread=: the typed query readers, each with its default. */
