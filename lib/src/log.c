@@ -54,6 +54,9 @@ void svc_log_set_fd(int fd)
 }
 
 static void emit(enum svc_log_level level, const char *fields, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void emit(enum svc_log_level level, const char *fields, const char *fmt, va_list ap)
 {
     char msg[2048], ts[40];
     struct svc_buf b = SVC_BUF_INIT;

@@ -16,6 +16,7 @@
 
 #include "svc/error.h"
 #include "svc/kafka.h"
+#include "svc/time.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -24,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef POLYGLOT_ROOT
@@ -42,19 +42,6 @@
 #define KILL_USERS 12
 
 static char user_url[128], msg_url[128];
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    usleep((useconds_t)ms * 1000);
-}
 
 static void urls(void)
 {
@@ -165,9 +152,9 @@ static int wait_welcome(const char *id, int64_t deadline_ms)
             if (n > 0)
                 return n;
         }
-        ck_assert_msg(mono_ms() < deadline_ms,
+        ck_assert_msg(svc_now_ms() < deadline_ms,
                       "no welcome message for user '%s' in time; last answer: %s", id, last);
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
 }
 
@@ -234,15 +221,15 @@ static void send_dm(const char *from, const char *to, const char *subject)
 /* Waits until the message from SENDER in ID's inbox shows NAME. */
 static void wait_sender_name(const char *id, const char *sender, const char *name)
 {
-    int64_t deadline = mono_ms() + DEADLINE_MS;
+    int64_t deadline = svc_now_ms() + DEADLINE_MS;
     char seen[256] = "";
 
     for (;;) {
         if (sender_name_in(id, sender, seen, sizeof(seen)) && strcmp(seen, name) == 0)
             return;
-        ck_assert_msg(mono_ms() < deadline, "message from '%s' to '%s' still shows '%s', not '%s'",
+        ck_assert_msg(svc_now_ms() < deadline, "message from '%s' to '%s' still shows '%s', not '%s'",
                       sender, id, seen, name);
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
 }
 
@@ -257,8 +244,8 @@ START_TEST(register_message_rename_delete)
     urls();
     register_user("Ada E2E", a);
     register_user("Bob E2E", b);
-    ck_assert_int_eq(wait_welcome(a, mono_ms() + DEADLINE_MS), 1);
-    ck_assert_int_eq(wait_welcome(b, mono_ms() + DEADLINE_MS), 1);
+    ck_assert_int_eq(wait_welcome(a, svc_now_ms() + DEADLINE_MS), 1);
+    ck_assert_int_eq(wait_welcome(b, svc_now_ms() + DEADLINE_MS), 1);
 
     send_dm(a, b, "hello from ada");
     wait_sender_name(b, a, "Ada E2E");
@@ -272,19 +259,19 @@ START_TEST(register_message_rename_delete)
         ck_assert_msg(r.status == 204, "user-svc delete: HTTP %ld %s", r.status, r.body);
         testhttp_resp_release(&r);
     }
-    deadline = mono_ms() + DEADLINE_MS;
+    deadline = svc_now_ms() + DEADLINE_MS;
     for (;;) {
         long st = inbox(b, &page, problem, sizeof(problem));
 
         json_decref(page);
         if (st == 404 && strstr(problem, "user-deleted") != NULL)
             break;
-        ck_assert_msg(mono_ms() < deadline, "inbox of deleted user '%s' still answers: %s", b,
+        ck_assert_msg(svc_now_ms() < deadline, "inbox of deleted user '%s' still answers: %s", b,
                       problem);
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
     /* A's own inbox is untouched. */
-    ck_assert_int_eq(wait_welcome(a, mono_ms() + DEADLINE_MS), 1);
+    ck_assert_int_eq(wait_welcome(a, svc_now_ms() + DEADLINE_MS), 1);
 }
 END_TEST
 
@@ -306,8 +293,8 @@ START_TEST(replayed_registration_gives_one_welcome)
     urls();
     register_user("Cy Replay", c);
     register_user("Di Replay", d);
-    ck_assert_int_eq(wait_welcome(c, mono_ms() + DEADLINE_MS), 1);
-    wait_welcome(d, mono_ms() + DEADLINE_MS);
+    ck_assert_int_eq(wait_welcome(c, svc_now_ms() + DEADLINE_MS), 1);
+    wait_welcome(d, svc_now_ms() + DEADLINE_MS);
 
     /* The welcome's source event id, and the user as user-svc has it: the same envelope. */
     ck_assert_int_eq(inbox(c, &page, problem, sizeof(problem)), 200);
@@ -398,7 +385,7 @@ START_TEST(killed_mid_stream_loses_and_duplicates_nothing)
              POLYGLOT_ROOT);
     rc = system(cmd); /* NOLINT(cert-env33-c): running the stack script is the point */
     ck_assert_msg(rc == 0, "'%s' failed (%d)", cmd, rc);
-    deadline = mono_ms() + RESTART_DEADLINE_MS;
+    deadline = svc_now_ms() + RESTART_DEADLINE_MS;
     for (int i = 0; i < KILL_USERS; i++)
         wait_welcome(ids[i], deadline);
     /* Exactly one each, also for those whose events were handled just before the kill and
@@ -450,17 +437,17 @@ static long long consumer_lag(void)
  */
 static void catch_up(void)
 {
-    int64_t start = mono_ms(), next_note = start;
+    int64_t start = svc_now_ms(), next_note = start;
     long long lag;
 
     urls();
     while ((lag = consumer_lag()) != 0) {
-        ck_assert_msg(mono_ms() - start < 600000,
+        ck_assert_msg(svc_now_ms() - start < 600000,
                       lag < 0 ? "message-svc reports no assigned partition after 10 min"
                               : "message-svc is still %lld events behind on user-events after "
                                 "10 min",
                       lag);
-        if (mono_ms() >= next_note) {
+        if (svc_now_ms() >= next_note) {
             if (lag < 0)
                 fprintf(stderr, "e2e: waiting for message-svc's partitions\n");
             else
@@ -468,7 +455,7 @@ static void catch_up(void)
                         lag);
             next_note += 15000;
         }
-        sleep_ms(500);
+        svc_sleep_ms(500);
     }
 }
 

@@ -7,6 +7,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
+#include "svc/time.h"
 #include "testenv.h"
 #include "testkafka.h"
 
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Kafka protocol request types, for error injection. */
@@ -25,21 +25,6 @@ enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8 };
 
 static rd_kafka_mock_cluster_t *mock;
 static const char *brokers;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-    nanosleep(&ts, NULL);
-}
 
 /* Runs in each test's own process (Check forks), before the test. */
 static void mock_start(void)
@@ -119,9 +104,9 @@ static rd_kafka_t *reader_new(const char *topic)
 /* The next record, or NULL after TIMEOUT_MS. */
 static rd_kafka_message_t *reader_next(rd_kafka_t *rk, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = svc_now_ms() + timeout_ms;
 
-    while (now_ms() < deadline) {
+    while (svc_now_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
         if (m == NULL)
@@ -182,10 +167,10 @@ static rd_kafka_t *probe_new(const char *group)
 
 static void wait_connected(struct svc_producer *p)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = svc_now_ms() + 10000;
 
-    while (!svc_producer_connected(p) && now_ms() < deadline)
-        sleep_ms(20);
+    while (!svc_producer_connected(p) && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
     ck_assert_msg(svc_producer_connected(p), "producer not connected within 10 s");
 }
 
@@ -261,26 +246,26 @@ START_TEST(broker_down_is_unavailable_within_bounds)
     ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, 10000), 0);
 
     rd_kafka_mock_broker_set_down(mock, 1);
-    start = now_ms();
-    while (now_ms() - start < 5000) {
+    start = svc_now_ms();
+    while (svc_now_ms() - start < 5000) {
         rc = svc_producer_send(p, &msg);
         if (rc == SVC_EUNAVAILABLE)
             break;
-        sleep_ms(50);
+        svc_sleep_ms(50);
     }
     ck_assert_int_eq(rc, SVC_EUNAVAILABLE);
     /* unavailable_after_ms is 500, and the loss is known at once (all brokers down). */
-    ck_assert_int_lt(now_ms() - start, 2000);
+    ck_assert_int_lt(svc_now_ms() - start, 2000);
     ck_assert(!svc_producer_connected(p));
     ck_assert(!svc_producer_available(p));
     ck_assert_int_eq(svc_err_status(rc), 503);
     ck_assert(produced("t", "refused") >= 1.0);
 
     /* Waiting sends are refused at once too, without queueing anything. */
-    start = now_ms();
+    start = svc_now_ms();
     ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, -1), SVC_EUNAVAILABLE);
     ck_assert_int_eq(msg.result, SVC_EUNAVAILABLE);
-    ck_assert_int_lt(now_ms() - start, 500);
+    ck_assert_int_lt(svc_now_ms() - start, 500);
 
     /* The broker comes back: so does the producer. */
     rd_kafka_mock_broker_set_up(mock, 1);
@@ -308,10 +293,10 @@ START_TEST(queued_message_expires_as_unavailable)
         ;
     ck_assert_int_eq(msg.result, 0);
     rd_kafka_mock_broker_set_down(mock, 1);
-    sleep_ms(100);
-    start = now_ms();
+    svc_sleep_ms(100);
+    start = svc_now_ms();
     ck_assert_int_eq(svc_producer_send_wait(p, &msg, 1, -1), SVC_EUNAVAILABLE);
-    ck_assert_int_lt(now_ms() - start, 3000);
+    ck_assert_int_lt(svc_now_ms() - start, 3000);
     ck_assert(produced("t", "error") >= 1.0);
 
     /* A caller's own deadline: the message is reported as not yet acknowledged. */
@@ -399,19 +384,19 @@ static int seen_count(struct seen *s)
 
 static void wait_seen(struct seen *s, int n, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = svc_now_ms() + timeout_ms;
 
-    while (seen_count(s) < n && now_ms() < deadline)
-        sleep_ms(10);
+    while (seen_count(s) < n && svc_now_ms() < deadline)
+        svc_sleep_ms(10);
     ck_assert_int_ge(seen_count(s), n);
 }
 
 static void wait_committed(rd_kafka_t *probe, int64_t want, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms, off;
+    int64_t deadline = svc_now_ms() + timeout_ms, off;
 
-    while ((off = committed(probe)) != want && now_ms() < deadline)
-        sleep_ms(50);
+    while ((off = committed(probe)) != want && svc_now_ms() < deadline)
+        svc_sleep_ms(50);
     ck_assert_int_eq(off, want);
 }
 
@@ -608,9 +593,9 @@ START_TEST(lag_is_exposed)
     c = consumer_for(&kcfg, &s, "g-lag");
     /* The first record keeps failing: all five are still to be processed. */
     wait_seen(&s, 1, 15000);
-    deadline = now_ms() + 5000;
-    while (svc_metric_value(lag, tp) != 5.0 && now_ms() < deadline)
-        sleep_ms(50);
+    deadline = svc_now_ms() + 5000;
+    while (svc_metric_value(lag, tp) != 5.0 && svc_now_ms() < deadline)
+        svc_sleep_ms(50);
     ck_assert(svc_metric_value(lag, tp) == 5.0);
     svc_consumer_free(c);
 }
@@ -700,9 +685,9 @@ START_TEST(revoked_partitions_leave_the_lag_gauge)
 
     /* Alone in the group it owns both partitions, and each one's first record keeps failing:
      * 3 records behind on each. */
-    deadline = now_ms() + 15000;
-    while ((listed = lag_listed("t2", &total)) != 3u && now_ms() < deadline)
-        sleep_ms(50);
+    deadline = svc_now_ms() + 15000;
+    while ((listed = lag_listed("t2", &total)) != 3u && svc_now_ms() < deadline)
+        svc_sleep_ms(50);
     ck_assert_uint_eq(listed, 3u);
     ck_assert(total == 6.0);
 
@@ -724,8 +709,8 @@ START_TEST(revoked_partitions_leave_the_lag_gauge)
     ck_assert_int_eq(rd_kafka_subscribe(other, theirs), 0);
     rd_kafka_topic_partition_list_destroy(theirs);
     theirs = NULL;
-    deadline = now_ms() + 15000;
-    while (now_ms() < deadline) {
+    deadline = svc_now_ms() + 15000;
+    while (svc_now_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(other, 50);
 
         if (m != NULL)
@@ -776,9 +761,9 @@ START_TEST(restarted_consumer_reports_lag_before_a_record)
     ck_assert_uint_eq(lag_listed("t", &total), 0);
 
     c = consumer_for(&kcfg, &again, "g-restart");
-    deadline = now_ms() + 15000;
-    while ((listed = lag_listed("t", &total)) == 0 && now_ms() < deadline)
-        sleep_ms(50);
+    deadline = svc_now_ms() + 15000;
+    while ((listed = lag_listed("t", &total)) == 0 && svc_now_ms() < deadline)
+        svc_sleep_ms(50);
     ck_assert_msg(listed == 1u, "lag partitions listed: %#x, expected partition 0", listed);
     ck_assert(total == 0.0);
     ck_assert_int_eq(seen_count(&again), 0);

@@ -3,6 +3,7 @@
  * configuration problem reported at once with exit status 2, the effective configuration
  * logged with secrets masked, and SIGTERM draining a request in flight before exit 0.
  */
+#include "svc/time.h"
 #include "testenv.h"
 #include "testhttp.h"
 
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef ECHO_SVC_BIN
@@ -62,8 +62,7 @@ static int reap(struct proc *p, char *out, size_t cap)
         if (waitpid(p->pid, &status, WNOHANG) == p->pid)
             break;
         ck_assert_msg(i < 999, "echo-svc did not exit within 10 s");
-        struct timespec ts = {0, 10L * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        svc_sleep_ms(10);
     }
     while (len + 1 < cap && (n = read(p->out, out + len, cap - len - 1)) > 0)
         len += (size_t)n;
@@ -159,10 +158,8 @@ START_TEST(sigterm_drains_the_request_in_flight_then_exits_0)
     p = spawn(env, NULL);
     snprintf(url, sizeof(url), "http://127.0.0.1:%s/readyz", port_env + 10);
     for (int i = 0; i < 500 && r.status != 200; i++) {
-        struct timespec ts = {0, 10L * 1000 * 1000};
-
         testhttp_resp_release(&r);
-        nanosleep(&ts, NULL);
+        svc_sleep_ms(10);
         r = testhttp_call("GET", url, NULL, NULL, NULL);
     }
     ck_assert_int_eq(r.status, 200);
@@ -170,11 +167,7 @@ START_TEST(sigterm_drains_the_request_in_flight_then_exits_0)
 
     snprintf(s.url, sizeof(s.url), "http://127.0.0.1:%s/v1/slow?ms=800", port_env + 10);
     pthread_create(&t, NULL, slow_call, &s);
-    {
-        struct timespec ts = {0, 200L * 1000 * 1000};
-
-        nanosleep(&ts, NULL);
-    }
+    svc_sleep_ms(200);
     kill(p.pid, SIGTERM);
     pthread_join(t, NULL);
     ck_assert_int_eq(reap(&p, out, sizeof(out)), 0);

@@ -8,6 +8,7 @@
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
+#include "svc/time.h"
 #include "svc/uuid.h"
 #include "testenv.h"
 #include "testkafka.h"
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define TOPIC      "o"
 #define PARTITIONS 3
@@ -26,21 +26,6 @@
 
 static rd_kafka_mock_cluster_t *mock;
 static const char *brokers;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-    nanosleep(&ts, NULL);
-}
 
 /* Runs in each test's own process (Check forks), before the test. */
 static void mock_start(void)
@@ -145,7 +130,7 @@ static int mem_backlog(void *ctx, size_t *count, double *oldest_age_s)
         (*count)++;
     }
     pthread_mutex_unlock(&s->mu);
-    *oldest_age_s = *count > 0 ? (double)(now_ms() - oldest) / 1000.0 : 0.0;
+    *oldest_age_s = *count > 0 ? (double)(svc_now_ms() - oldest) / 1000.0 : 0.0;
     return 0;
 }
 
@@ -153,19 +138,12 @@ static int mem_backlog(void *ctx, size_t *count, double *oldest_age_s)
 static int mem_wait(void *ctx, int timeout_ms)
 {
     struct mem_source *s = ctx;
-    struct timespec until;
+    int64_t until = svc_now_ms() + timeout_ms;
     bool notified;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&s->mu);
     while (!s->notified)
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
+        if (!svc_cond_wait_until(&s->cv, &s->mu, until))
             break;
     notified = s->notified;
     s->notified = false;
@@ -188,7 +166,7 @@ static void mem_add(struct mem_source *s, int n, int nkeys)
         memcpy(e->id, id, sizeof(id));
         snprintf(e->key, sizeof(e->key), "k%d", key);
         snprintf(e->value, sizeof(e->value), "%s|%zu", id, s->n);
-        e->created_ms = now_ms();
+        e->created_ms = svc_now_ms();
         e->published = false;
         s->n++;
     }
@@ -210,7 +188,7 @@ static void mem_init(struct mem_source *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    svc_cond_init_monotonic(&s->cv);
 }
 
 static void mem_destroy(struct mem_source *s)
@@ -275,10 +253,10 @@ static double counter(const char *name)
 
 static void wait_drained(struct mem_source *s, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = svc_now_ms() + timeout_ms;
 
-    while (mem_pending(s) > 0 && now_ms() < deadline)
-        sleep_ms(20);
+    while (mem_pending(s) > 0 && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
     ck_assert_uint_eq(mem_pending(s), 0);
 }
 
@@ -311,8 +289,8 @@ static void check_topic(struct mem_source *s, bool exact)
     rd_kafka_topic_partition_list_destroy(l);
 
     /* Until every event was seen, then a little longer to catch extra copies. */
-    deadline = now_ms() + 15000;
-    while (now_ms() < deadline) {
+    deadline = svc_now_ms() + 15000;
+    while (svc_now_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         char value[64], key[16];
         const char *bar;
@@ -356,8 +334,8 @@ static void check_topic(struct mem_source *s, bool exact)
         if (copies[seq]++ == 0)
             distinct++;
         total++;
-        if (distinct == s->n && deadline > now_ms() + 500)
-            deadline = now_ms() + 500;
+        if (distinct == s->n && deadline > svc_now_ms() + 500)
+            deadline = svc_now_ms() + 500;
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -409,15 +387,15 @@ START_TEST(broker_down_holds_events_back)
     wait_drained(&s, 15000);
 
     rd_kafka_mock_broker_set_down(mock, 1);
-    deadline = now_ms() + 5000;
-    while (svc_producer_available(p) && now_ms() < deadline)
-        sleep_ms(20);
+    deadline = svc_now_ms() + 5000;
+    while (svc_producer_available(p) && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
     ck_assert(!svc_producer_available(p));
 
     /* Pending while the broker is down: nothing is marked, the backlog stays and ages. */
     mem_add(&s, 20, 4);
     svc_outbox_relay_wake(r);
-    sleep_ms(1500);
+    svc_sleep_ms(1500);
     ck_assert_uint_eq(s.marked, 4);
     ck_assert_uint_eq(mem_pending(&s), 20);
     ck_assert(gauge("outbox_backlog") == 20.0);
@@ -426,9 +404,9 @@ START_TEST(broker_down_holds_events_back)
     /* The broker is back: everything drains. */
     rd_kafka_mock_broker_set_up(mock, 1);
     wait_drained(&s, 20000);
-    deadline = now_ms() + 3000;
-    while (gauge("outbox_backlog") != 0.0 && now_ms() < deadline)
-        sleep_ms(20);
+    deadline = svc_now_ms() + 3000;
+    while (gauge("outbox_backlog") != 0.0 && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
     ck_assert(gauge("outbox_backlog") == 0.0);
     svc_outbox_relay_free(r);
     ck_assert_uint_eq(s.double_marks, 0);
@@ -452,10 +430,10 @@ START_TEST(unacknowledged_events_are_not_marked)
     wait_drained(&s, 15000);
 
     rd_kafka_mock_broker_set_down(mock, 1);
-    sleep_ms(200);
+    svc_sleep_ms(200);
     mem_add(&s, 6, 3);
     svc_outbox_relay_wake(r);
-    sleep_ms(2500);
+    svc_sleep_ms(2500);
     ck_assert_uint_eq(s.marked, 3);
     ck_assert_uint_eq(mem_pending(&s), 6);
     ck_assert(counter("outbox_publish_failures_total") >= 6.0);
@@ -483,20 +461,20 @@ START_TEST(wake_ups_beat_the_poll_interval)
     /* Polling every 20 s: only the source's notification can make the relay look sooner. */
     r = relay_new(&s, p, 20000, true);
     wait_drained(&s, 15000);
-    sleep_ms(200); /* the relay is waiting in the hook now */
-    start = now_ms();
+    svc_sleep_ms(200); /* the relay is waiting in the hook now */
+    start = svc_now_ms();
     mem_add(&s, 1, 1);
     wait_drained(&s, 5000);
-    ck_assert_int_lt(now_ms() - start, 3000);
+    ck_assert_int_lt(svc_now_ms() - start, 3000);
     /* The relay thread is still counting: read under its lock (ThreadSanitizer). */
     pthread_mutex_lock(&s.mu);
     waits = s.waits;
     pthread_mutex_unlock(&s.mu);
     ck_assert_int_gt(waits, 0);
     /* Nor does the 20 s interval hold up a stop. */
-    start = now_ms();
+    start = svc_now_ms();
     svc_outbox_relay_free(r);
-    ck_assert_int_lt(now_ms() - start, 3000); /* one 1 s slice of the hook, plus margin */
+    ck_assert_int_lt(svc_now_ms() - start, 3000); /* one 1 s slice of the hook, plus margin */
     check_topic(&s, true);
     svc_producer_free(p);
     mem_destroy(&s);

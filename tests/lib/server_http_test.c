@@ -6,6 +6,7 @@
 #include "echo.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
+#include "svc/time.h"
 #include "testenv.h"
 
 #include <curl/curl.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 static const struct svc_def echo_def = {
@@ -636,11 +636,8 @@ START_TEST(shutdown_finishes_the_request_in_flight)
     int waited = 0;
 
     pthread_create(&t, NULL, slow_request, &c);
-    while (svc_server_inflight(srv) == 0 && waited++ < 200) {
-        struct timespec ts = {0, 5L * 1000 * 1000};
-
-        nanosleep(&ts, NULL);
-    }
+    while (svc_server_inflight(srv) == 0 && waited++ < 200)
+        svc_sleep_ms(5);
     ck_assert_int_eq(svc_server_inflight(srv), 1);
     ck_assert_int_eq(svc_server_stop(srv), 0);
     srv = NULL;

@@ -11,6 +11,7 @@
 #include "svc/buf.h"
 #include "svc/error.h"
 #include "svc/event.h"
+#include "svc/time.h"
 #include "svc/uuid.h"
 
 #include <inttypes.h>
@@ -19,22 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static struct msg_mongo *mongo;
 static struct msg_store st;
 static struct svc_arena *arena;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* MONGODB_URI with the database replaced by DB. */
 static void uri_with_db(const char *db, char *out, size_t cap)
@@ -93,7 +84,7 @@ static const char *new_id(void)
 static const char *registered(const char *name)
 {
     const char *id = new_id();
-    int rc = st.user_registered(st.ctx, new_id(), id, name, 1, now_ms());
+    int rc = st.user_registered(st.ctx, new_id(), id, name, 1, svc_wall_ms());
 
     ck_assert_int_eq(rc, 0);
     return id;
@@ -131,7 +122,7 @@ static struct msg_message sent(const char *from, const char *to, const char *sub
 START_TEST(registered_user_gets_one_welcome_message)
 {
     const char *ev = new_id(), *id = new_id();
-    int64_t at = now_ms() - 1234;
+    int64_t at = svc_wall_ms() - 1234;
     struct msg_user u;
     struct msg_page p;
 
@@ -223,7 +214,7 @@ START_TEST(deleted_user_loses_inbox_and_name)
     ck_assert_int_eq(st.send(st.ctx, arena, &in, &got, &replayed), MSG_EUSER_DELETED);
 
     /* Replays after the deletion bring nothing back: not the registration, not a rename. */
-    ck_assert_int_eq(st.user_registered(st.ctx, new_id(), a, "Ann", 1, now_ms()), 0);
+    ck_assert_int_eq(st.user_registered(st.ctx, new_id(), a, "Ann", 1, svc_wall_ms()), 0);
     ck_assert_int_eq(st.user_updated(st.ctx, a, "Ann again", 2), 0);
     ck_assert_int_eq(st.user_deleted(st.ctx, a, 2), 0);
     inbox(a, -1, MSG_EUSER_DELETED);
@@ -239,7 +230,7 @@ END_TEST
 START_TEST(sweep_deletes_only_old_messages)
 {
     const char *id = new_id();
-    int64_t now = now_ms(), day = 24LL * 3600 * 1000, deleted = -1;
+    int64_t now = svc_wall_ms(), day = 24LL * 3600 * 1000, deleted = -1;
     struct msg_page p;
 
     ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Old", 1, now - 40 * day), 0);
@@ -271,7 +262,7 @@ START_TEST(send_get_read_remove)
     ck_assert_str_eq(m.body, "At noon");
     ck_assert_ptr_null(m.source_event_id);
     ck_assert_int_eq(m.read_at_ms, 0);
-    ck_assert_int_ge(m.created_at_ms, now_ms() - 60000);
+    ck_assert_int_ge(m.created_at_ms, svc_wall_ms() - 60000);
 
     ck_assert_int_eq(st.get(st.ctx, arena, m.id, &got), 0);
     ck_assert_str_eq(got.subject, "Lunch?");
@@ -287,7 +278,7 @@ START_TEST(send_get_read_remove)
 
     ck_assert_int_eq(st.set_read(st.ctx, arena, m.id, true, &got), 0);
     ck_assert_int_gt(got.read_at_ms, 0);
-    usleep(20 * 1000);
+    svc_sleep_ms(20);
     ck_assert_int_eq(st.set_read(st.ctx, arena, m.id, true, &again), 0);
     ck_assert_int_eq(again.read_at_ms, got.read_at_ms); /* the first reading's time stays */
     p = inbox(b, 1, 0);
@@ -351,7 +342,7 @@ END_TEST
 START_TEST(pages_are_stable_with_equal_times)
 {
     const char *id = new_id();
-    int64_t t0 = now_ms() - 60000;
+    int64_t t0 = svc_wall_ms() - 60000;
     enum { N = 23, LIMIT = 4 };
     char seen[N][MSG_ID_LEN + 1];
     size_t n = 0;
@@ -457,11 +448,11 @@ START_TEST(database_down_is_unavailable_quickly)
     struct msg_mongo_opts o = {.uri = "mongodb://127.0.0.1:1/messages?retryWrites=false",
                                .timeout_ms = 500};
     struct msg_mongo *m = NULL;
-    time_t t0 = time(NULL);
+    int64_t t0 = svc_now_ms();
 
     ck_assert_int_eq(msg_mongo_open(&o, &m), SVC_EUNAVAILABLE);
     ck_assert_ptr_null(m);
-    ck_assert_int_le(time(NULL) - t0, 5);
+    ck_assert_int_le(svc_now_ms() - t0, 5000);
     o.uri = "not a uri";
     ck_assert_int_eq(msg_mongo_open(&o, &m), SVC_EINVAL);
 }
@@ -565,7 +556,7 @@ START_TEST(layout_1_database_is_upgraded)
 {
     const char *ann = new_id(), *bob = new_id();
     const char *welcome = new_id(), *to_ann = new_id(), *to_bob = new_id();
-    int64_t t0 = now_ms() - 10000;
+    int64_t t0 = svc_wall_ms() - 10000;
     char uri[512], dbname[64];
     mongoc_client_t *client;
     mongoc_collection_t *co;

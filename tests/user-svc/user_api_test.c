@@ -13,6 +13,7 @@
 #include "testenv.h"
 #include "testhttp.h"
 
+#include "svc/time.h"
 #include "svc/uuid.h"
 
 #include <curl/curl.h>
@@ -24,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #ifndef POLYGLOT_ROOT
 #error "POLYGLOT_ROOT: the checkout, for deploy/local/stack.sh"
@@ -35,13 +35,6 @@
 /* ---- talking to user-svc ------------------------------------------------------------------ */
 
 static char base_url[64];
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-    nanosleep(&ts, NULL);
-}
 
 /* METHOD on the path FMT of the running user-svc, with BODY as JSON (may be NULL) and the extra
  * request HEADERS (may be NULL). Never fails the test: the callers say what they expected. */
@@ -894,7 +887,7 @@ START_TEST(with_postgres_down_it_answers_503_and_recovers)
         ready = call("GET", NULL, NULL, "/readyz");
         if (ready.status == 503)
             break;
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
     snprintf(body, sizeof(body), "{\"email\":\"during@%s\",\"name\":\"During\"}", dom);
     reg = call("POST", body, NULL, "/v1/users");
@@ -930,7 +923,7 @@ START_TEST(with_postgres_down_it_answers_503_and_recovers)
         if (ready.status == 200)
             break;
         testhttp_resp_release(&ready);
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
     expect_status(&ready, 200, "GET /readyz within 30 s of postgres starting again");
     testhttp_resp_release(&ready);

@@ -15,6 +15,7 @@
 #include "svc/event.h"
 #include "svc/kafka.h"
 #include "svc/outbox.h"
+#include "svc/time.h"
 #include "svc/uuid.h"
 #include "user_events.h"
 
@@ -30,7 +31,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef POLYGLOT_ROOT
@@ -38,21 +38,6 @@
 #endif
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-    nanosleep(&ts, NULL);
-}
 
 static const char *brokers(void)
 {
@@ -185,7 +170,7 @@ static void consume(int64_t since_ms, want_fn want, done_fn done, void *arg, int
     rd_kafka_topic_t *t;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_partition_list_t *parts;
-    int64_t deadline = wall_ms() + (int64_t)timeout_s * 1000;
+    int64_t deadline = svc_now_ms() + (int64_t)timeout_s * 1000;
     rd_kafka_resp_err_t e;
 
     memset(out, 0, sizeof(*out));
@@ -216,7 +201,7 @@ static void consume(int64_t since_ms, want_fn want, done_fn done, void *arg, int
     ck_assert_int_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
 
-    while (!done(out, arg) && wall_ms() < deadline) {
+    while (!done(out, arg) && svc_now_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         struct svc_event *ev = NULL;
         char perr[SVC_EVENT_ERR_MAX];
@@ -378,7 +363,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     struct consumed got;
     const char **payloads;
     char out[4096], *ids;
-    int64_t since = wall_ms() - 2000;
+    int64_t since = svc_wall_ms() - 2000;
     PGconn *c = db();
     int status;
 
@@ -430,7 +415,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     /* Marked published (only once Kafka acknowledged them)... */
     ids = id_array(users, USERS);
     for (int i = 0; i < 300 && published_of(c, ids) < (long)x.nevents; i++)
-        sleep_ms(100);
+        svc_sleep_ms(100);
     ck_assert_int_eq(published_of(c, ids), (long)x.nevents);
     /* ... and on the topic, in each user's order. */
     consume(since, want_user, all_events, &x, 60, &got);
@@ -486,7 +471,7 @@ START_TEST(published_rows_are_deleted_after_the_retention)
     p[0] = ids;
     /* Published, then gone once older than a second (the relay purges as it polls). */
     for (int i = 0; i < 300 && rows != 0; i++) {
-        sleep_ms(100);
+        svc_sleep_ms(100);
         r = sql(c, "SELECT count(*) FROM outbox WHERE key = ANY($1::text[])", 1, p);
         rows = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
@@ -624,7 +609,7 @@ static void start_svc(struct proc *p, const char *const *extra)
         }
         if (http_status(p, "/readyz", NULL) == 200)
             return;
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
     show_log(p);
     ck_abort_msg("user-svc not ready in 30 s, log %s", p->log);
@@ -642,7 +627,7 @@ static int stop_svc(struct proc *p, int sig)
             unlink(p->log);
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
-        sleep_ms(100);
+        svc_sleep_ms(100);
     }
     kill(p->pid, SIGKILL);
     waitpid(p->pid, &status, 0);
@@ -717,7 +702,7 @@ START_TEST(events_written_while_the_broker_is_down_arrive_after)
     struct expect x = {.users = users, .nusers = N};
     struct consumed got;
     struct proc svc;
-    int64_t since = wall_ms() - 2000;
+    int64_t since = svc_wall_ms() - 2000;
     PGconn *c = db();
     double backlog = -1;
     char *ids;
@@ -732,7 +717,7 @@ START_TEST(events_written_while_the_broker_is_down_arrive_after)
     ck_assert_int_eq(published_of(c, ids), 0);
     /* The relay's gauge shows them waiting. */
     for (int i = 0; i < 200 && backlog < N; i++) {
-        sleep_ms(100);
+        svc_sleep_ms(100);
         backlog = metric(&svc, "outbox_backlog");
     }
     ck_assert_msg(backlog >= N, "outbox_backlog is %g with %d events pending", backlog, N);
@@ -764,7 +749,7 @@ START_TEST(events_survive_a_kill_during_publishing)
     const char *const small_batches[] = {"OUTBOX_BATCH=10", NULL};
     struct consumed got;
     struct proc svc;
-    int64_t since = wall_ms() - 2000;
+    int64_t since = svc_wall_ms() - 2000;
     PGconn *c = db(), *pause = db();
     long published = 0;
     char *ids;
@@ -782,7 +767,7 @@ START_TEST(events_survive_a_kill_during_publishing)
 
     /* SIGKILL as soon as some are published and some are not. */
     for (int i = 0; i < 20000 && (published = published_of(c, ids)) == 0; i++)
-        sleep_ms(1);
+        svc_sleep_ms(1);
     ck_assert_int_eq(stop_svc(&svc, SIGKILL), 128 + SIGKILL);
     ck_assert_msg(published > 0 && published < N,
                   "the relay was not caught publishing (%ld of %d published)", published, N);
@@ -790,7 +775,7 @@ START_TEST(events_survive_a_kill_during_publishing)
     /* A new process finishes the job: every event arrives at least once. */
     start_svc(&svc, NULL);
     for (int i = 0; i < 600 && published_of(c, ids) < N; i++)
-        sleep_ms(100);
+        svc_sleep_ms(100);
     ck_assert_int_eq(published_of(c, ids), N);
     consume(since, want_user, all_events, &x, 60, &got);
     ck_assert_msg(missing_events(&got, &x) == 0, "%zu of %d events lost to the kill",
