@@ -101,8 +101,8 @@ static int render_get(struct svc_req *req, struct svc_resp *resp)
         snprintf(value, sizeof(value), "clobbered");
         return svc_resp_body(resp, 201, "application/x-test", "abc", 3);
     case HOW_PROBLEM:
-        return svc_resp_problem(resp, SVC_ECONFLICT, 402, "insufficient-funds",
-                                "Insufficient funds", "account '%s' lacks %d cents", "acc-1", 250);
+        return svc_resp_error(resp, SVC_EIDEMPOTENCY, "key '%s' was used with %d other fields",
+                              "k-1", 2);
     case HOW_INVALID:
         return svc_resp_invalid(resp, "items[3].sku", "field '%s' is unknown", "items[3].sku");
     case HOW_EXTEND:
@@ -743,11 +743,12 @@ START_TEST(problems)
     struct testapi_reply *r;
     json_t *j;
 
-    /* A service's own problem type, with its status and title. */
+    /* A problem type from the table, with its status, title and formatted detail. */
     r = testapi_call("GET", "/t/render?how=problem", NULL);
-    testapi_assert_problem(r, 402, "insufficient-funds", "account 'acc-1' lacks 250 cents", NULL);
+    testapi_assert_problem(r, 409, "idempotency-key-reused", "key 'k-1' was used with 2 other fields",
+                           NULL);
     j = testapi_json(r);
-    ck_assert_str_eq(testapi_str(j, "title"), "Insufficient funds");
+    ck_assert_str_eq(testapi_str(j, "title"), "Idempotency key reused");
     ck_assert_ptr_null(json_object_get(j, "field"));
     json_decref(j);
 

@@ -654,7 +654,7 @@ START_TEST(migrations_are_recorded_and_an_edit_is_refused)
     ck_assert_ptr_nonnull(client);
     raw_insert(client, dbname, "meta",
                BCON_NEW("_id", BCON_UTF8("migration_lock"), "owner", BCON_UTF8("dead replica"),
-                        "expires_at", BCON_DATE_TIME(now_ms() - 1000)));
+                        "expires_at", BCON_DATE_TIME(svc_wall_ms() - 1000)));
     msg_mongo_drop_database(mongo);
     msg_mongo_close(mongo);
     mongo = NULL;
