@@ -71,25 +71,15 @@ void svc_dep_up(struct svc_dep *d)
     bool told;
 
     pthread_mutex_lock(&d->mu);
-    told = d->told;
+    told = !d->up && d->told;
+    if (!d->up)
+        d->warn.suppressed = 0; /* they were about the outage that ends here */
     d->up = true;
     d->told = false;
     d->why[0] = '\0';
-    /* The next outage is news: its first warning is not held back by this one's. */
-    d->warn.last_ms = 0;
-    d->warn.suppressed = 0;
     pthread_mutex_unlock(&d->mu);
     if (told)
         svc_log_info("%s reachable again", d->name);
-}
-
-/* Under D's lock: whether a warning is due now, with the count of those left out. */
-static bool warn_due(struct svc_dep *d, unsigned *suppressed)
-{
-    if (!svc_ratelimit_due(&d->warn, suppressed))
-        return false;
-    d->told = true;
-    return true;
 }
 
 /* " (N similar warnings not logged)" when N > 0, else "". */
@@ -113,10 +103,18 @@ void svc_dep_down(struct svc_dep *d, const char *what, const char *fmt, ...)
     va_end(ap);
     why[strcspn(why, "\n")] = '\0'; /* drivers end their messages with a newline, or several */
     pthread_mutex_lock(&d->mu);
-    /* Going down is always told at once; the ratelimit was reset when it came up. */
+    if (d->up) {
+        /* Going down is news: told at once, whatever warnings came before. */
+        d->warn.last_ms = svc_now_ms();
+        suppressed = d->warn.suppressed;
+        d->warn.suppressed = 0;
+        log = true;
+    } else {
+        log = svc_ratelimit_due(&d->warn, &suppressed);
+    }
     d->up = false;
+    d->told |= log;
     memcpy(d->why, why, sizeof(why));
-    log = warn_due(d, &suppressed);
     pthread_mutex_unlock(&d->mu);
     if (log)
         svc_log_warn("%s unavailable: %s%s%s%s", d->name, what != NULL ? what : "",
@@ -132,7 +130,7 @@ void svc_dep_warn(struct svc_dep *d, const char *fmt, ...)
     bool log;
 
     pthread_mutex_lock(&d->mu);
-    log = warn_due(d, &suppressed);
+    log = svc_ratelimit_due(&d->warn, &suppressed);
     pthread_mutex_unlock(&d->mu);
     if (!log)
         return;

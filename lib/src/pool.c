@@ -82,6 +82,13 @@ static void push_idle(struct svc_pool *p, struct slot *s)
     pthread_cond_signal(&p->cv);
 }
 
+/* After a callback failed with RC: the dependency down, unless the callback said so itself. */
+static void tell_down(struct svc_pool *p, int rc, const char *why)
+{
+    if (why[0] != '\0' || svc_dep_is_up(p->cfg.dep, NULL, 0))
+        svc_dep_down(p->cfg.dep, NULL, "%s", why[0] != '\0' ? why : svc_err_title(rc));
+}
+
 /* Opens the closed slot S (not idle: the caller holds it) outside the lock. A failure starts
  * (or continues) the back-off and marks the engine down. */
 static int open_slot(struct svc_pool *p, struct slot *s)
@@ -105,7 +112,7 @@ static int open_slot(struct svc_pool *p, struct slot *s)
     if (rc == 0)
         svc_dep_up(p->cfg.dep);
     else
-        svc_dep_down(p->cfg.dep, "connect", "%s", why[0] != '\0' ? why : svc_err_title(rc));
+        tell_down(p, rc, why);
     return rc;
 }
 
@@ -197,7 +204,7 @@ void svc_pool_check(struct svc_pool *p)
 
         pinged = rc == 0;
         if (!pinged) {
-            svc_dep_down(p->cfg.dep, "ping", "%s", why[0] != '\0' ? why : svc_err_title(rc));
+            tell_down(p, rc, why);
             p->cfg.ops->close(p->cfg.ctx, s->pub.conn);
             s->pub.conn = NULL;
             s->open = false;

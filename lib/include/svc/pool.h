@@ -41,9 +41,10 @@ struct svc_pool_conn {
 
 /*
  * The driver. Errors are SVC_E* codes; an engine that cannot be reached is SVC_EUNAVAILABLE.
- * A callback that fails writes the reason, one line, into WHY (CAP bytes): the pool marks the
- * dependency down with it (and logs it there, rate-limited). Other failures (an engine that
- * refuses the session, a bug) may also be logged by the callback with more context.
+ * A callback that fails either writes the reason, one line, into WHY (CAP bytes), and the pool
+ * marks the dependency down with it (logged there, rate-limited), or leaves WHY empty when it
+ * has marked the dependency down itself (a store whose one error translation does that); when
+ * WHY is empty and the dependency still up, the pool marks it down with the error's title.
  */
 struct svc_pool_ops {
     /* Opens one connection into *CONN: 0, or an error. */
