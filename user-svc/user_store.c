@@ -1,12 +1,12 @@
 /*
  * user_store.c: user-svc's PostgreSQL store, the only file that includes libpq.
  *
- * A small pool of connections serves the store functions of user.h; each connection prepares
- * every statement once, and every query goes through PQexecPrepared with parameters (no SQL is
- * ever built from strings). A connection that breaks (the database restarted) is reopened on
- * its next use; a read that fails on a connection that had been working is tried once more,
- * since the break was most likely noticed only then. Writes are not repeated: they return
- * SVC_EUNAVAILABLE (503) and the client decides.
+ * A small pool of connections (lib's svc/pool.h) serves the store functions of user.h; each
+ * connection prepares every statement once, when the pool opens it, and every query goes
+ * through PQexecPrepared with parameters (no SQL is ever built from strings). A connection that
+ * breaks (the database restarted) is reopened on its next use; a read that fails on a
+ * connection that had been working is tried once more, since the break was most likely noticed
+ * only then. Writes are not repeated: they return SVC_EUNAVAILABLE (503) and the client decides.
  *
  * Every state change and the CloudEvent it implies are written in one transaction: the change,
  * then the event row in the outbox with a NOTIFY user_outbox, so an event exists if and only if
