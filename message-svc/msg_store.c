@@ -1220,7 +1220,8 @@ static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
     return rc;
 }
 
-/* Also the pool's ping callback (CTX the store, CONN a client): fail() tells the dependency. */
+/* Also the pool's ping callback (CTX the store, CONN a client): fail() tells the dependency.
+ * NOLINTNEXTLINE(readability-non-const-parameter): svc_pool_ops' signature */
 static int ping(void *ctx, void *conn, char *why, size_t cap)
 {
     struct msg_mongo *m = ctx;

@@ -384,6 +384,7 @@ static int conn_open(struct user_pg *pg, bool listen, void **out)
     return rc;
 }
 
+/* svc_pool_ops' signature. NOLINTNEXTLINE(readability-non-const-parameter) */
 static int open_store_conn(void *ctx, void **conn, char *why, size_t cap)
 {
     (void)why;
@@ -391,6 +392,7 @@ static int open_store_conn(void *ctx, void **conn, char *why, size_t cap)
     return conn_open(ctx, false, conn);
 }
 
+/* svc_pool_ops' signature. NOLINTNEXTLINE(readability-non-const-parameter) */
 static int open_relay_conn(void *ctx, void **conn, char *why, size_t cap)
 {
     (void)why;
@@ -398,6 +400,7 @@ static int open_relay_conn(void *ctx, void **conn, char *why, size_t cap)
     return conn_open(ctx, true, conn);
 }
 
+/* svc_pool_ops' signature. NOLINTNEXTLINE(readability-non-const-parameter) */
 static int conn_ping(void *ctx, void *conn, char *why, size_t cap)
 {
     (void)ctx;
