@@ -7,6 +7,7 @@
 #include "msg_events.h"
 
 #include "svc/consume.h"
+#include "svc/dep.h"
 #include "svc/error.h"
 #include "svc/json.h"
 #include "svc/log.h"
@@ -186,18 +187,7 @@ void msg_drain(void *svc)
 void msg_ready(void *svc, struct svc_health *h)
 {
     struct msg_svc *s = svc;
-    char why[256] = "";
-    bool ok = s->app.store.ready != NULL && s->app.store.ready(s->app.store.ctx, why, sizeof(why));
 
-    if (ok)
-        svc_health_report(h, "mongodb", true, NULL);
-    else
-        svc_health_report(h, "mongodb", false, "%s", why);
-    if (s->dlq == NULL)
-        svc_health_report(h, "kafka", true, "consumer not started");
-    else if (svc_producer_connected(s->dlq))
-        svc_health_report(h, "kafka", true, NULL);
-    else
-        svc_health_report(h, "kafka", true,
-                          "no broker connection: user events wait in the topic until it is back");
+    svc_dep_report(msg_mongo_dep(s->mongo), h, NULL);
+    svc_dep_report(svc_producer_dep(s->dlq), h, "user events wait in the topic until it is back");
 }

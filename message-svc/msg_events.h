@@ -50,6 +50,7 @@ struct msg_config {
     int64_t sweep_every_ms; /* SWEEP_INTERVAL: how often the retention sweep runs */
 };
 
+struct svc_dep;
 struct msg_mongo; /* the MongoDB client pool (msg_store.c) */
 
 /* The whole process state. The handlers' struct msg_app comes first, so the app pointer
@@ -90,6 +91,9 @@ void msg_mongo_store(struct msg_mongo *m, struct msg_store *store);
 
 /* Tests only: drops the whole database of the URI, indexes included. 0 or an SVC_E*. */
 int msg_mongo_drop_database(struct msg_mongo *m);
+
+/* The database's state ("mongodb"), for /readyz; its probe pings a pooled client. Owned by M. */
+struct svc_dep *msg_mongo_dep(struct msg_mongo *m);
 
 /* Hooks: the pool from S->cfg, the indexes, S->app.store filled; and their release. */
 int msg_store_init(void *svc);

@@ -46,11 +46,13 @@
 #include "msg_events.h"
 
 #include "svc/alloc.h"
+#include "svc/dep.h"
 #include "svc/error.h"
 #include "svc/idem.h"
 #include "svc/json.h"
 #include "svc/log.h"
 #include "svc/migrate.h"
+#include "svc/pool.h"
 #include "svc/uuid.h"
 #include "svc/time.h"
 
@@ -76,20 +78,16 @@
 #define STRIPES 64
 /* The display name of the platform on system messages. */
 #define SYSTEM_NAME "polyglot"
-/* "database unreachable" warnings are logged at most this often. */
-#define WARN_EVERY_MS 5000
 /* A duplicate key: never leaves this file (callers turn it into a no-op or a replay). */
 #define E_DUP 1
 
 struct msg_mongo {
     mongoc_uri_t *uri;
-    mongoc_client_pool_t *pool;
+    mongoc_client_pool_t *clients; /* libmongoc's, which waits for a free client without bound */
+    struct svc_pool *pool;         /* lends those clients, with a deadline */
+    struct svc_dep *dep;           /* "mongodb", for the logs and /readyz */
     char *db;
     pthread_mutex_t inbox_locks[STRIPES], sent_locks[STRIPES];
-    pthread_mutex_t mu; /* guards what follows */
-    bool down;
-    char why[BSON_ERROR_BUFFER_SIZE];
-    int64_t warned_at;
 };
 
 /* A user of the read model, for the store's own use. */
@@ -138,23 +136,9 @@ static bool is_dup(const bson_error_t *e)
            (e->code == 1 && strstr(e->message, "UNIQUE constraint failed") != NULL);
 }
 
-static void note_up(struct msg_mongo *m)
-{
-    bool was;
-
-    pthread_mutex_lock(&m->mu);
-    was = m->down;
-    m->down = false;
-    pthread_mutex_unlock(&m->mu);
-    if (was)
-        svc_log_info("mongodb reachable again");
-}
-
 /* The one translation of a driver error, logged here with WHAT failed. */
 static int fail(struct msg_mongo *m, const bson_error_t *e, const char *what)
 {
-    bool warn;
-
     if (is_dup(e))
         return E_DUP;
     if (!is_unavailable(e)) {
@@ -162,15 +146,7 @@ static int fail(struct msg_mongo *m, const bson_error_t *e, const char *what)
                       e->code);
         return SVC_EINTERNAL;
     }
-    pthread_mutex_lock(&m->mu);
-    warn = !m->down || svc_now_ms() - m->warned_at >= WARN_EVERY_MS;
-    m->down = true;
-    snprintf(m->why, sizeof(m->why), "%s", e->message);
-    if (warn)
-        m->warned_at = svc_now_ms();
-    pthread_mutex_unlock(&m->mu);
-    if (warn)
-        svc_log_warn("mongodb unavailable: %s failed: %s", what, e->message);
+    svc_dep_down(m->dep, what, "%s", e->message);
     return SVC_EUNAVAILABLE;
 }
 
@@ -263,7 +239,7 @@ static int find_one(struct msg_mongo *m, mongoc_client_t *c, const char *name, c
     else if (mongoc_cursor_error(cur, &err))
         rc = fail(m, &err, what);
     if (rc == 0)
-        note_up(m);
+        svc_dep_up(m->dep);
     mongoc_cursor_destroy(cur);
     bson_destroy(opts);
     bson_destroy(filter);
@@ -281,7 +257,7 @@ static int insert(struct msg_mongo *m, mongoc_client_t *c, const char *name, con
     if (!mongoc_collection_insert_one(co, doc, NULL, NULL, &err))
         rc = fail(m, &err, what);
     else
-        note_up(m);
+        svc_dep_up(m->dep);
     mongoc_collection_destroy(co);
     return rc;
 }
@@ -298,7 +274,7 @@ static int update(struct msg_mongo *m, mongoc_client_t *c, const char *name, con
     if (!mongoc_collection_update_one(co, filter, upd, opts, NULL, &err))
         rc = fail(m, &err, what);
     else
-        note_up(m);
+        svc_dep_up(m->dep);
     bson_destroy(filter);
     mongoc_collection_destroy(co);
     return rc;
@@ -315,7 +291,7 @@ static int delete_many(struct msg_mongo *m, mongoc_client_t *c, const char *name
     if (!mongoc_collection_delete_many(co, filter, NULL, &reply, &err))
         rc = fail(m, &err, what);
     else
-        note_up(m);
+        svc_dep_up(m->dep);
     if (deleted != NULL)
         *deleted = rc == 0 ? reply_count(&reply, "deletedCount") : 0;
     bson_destroy(&reply);
@@ -540,7 +516,7 @@ static int messages_by_id(struct msg_mongo *m, mongoc_client_t *c,
         if (mongoc_bulk_operation_execute(bulk, &reply, &err) == 0)
             rc = fail(m, &err, what);
         else
-            note_up(m);
+            svc_dep_up(m->dep);
         bson_destroy(&reply);
     }
     mongoc_bulk_operation_destroy(bulk);
@@ -557,6 +533,25 @@ static char (*entry_ids(const struct entry *entries, size_t n))[MSG_ID_LEN + 1]
     for (size_t i = 0; i < n; i++)
         memcpy(ids[i], entries[i].id, MSG_ID_LEN + 1);
     return ids;
+}
+
+/* ---- clients ----------------------------------------------------------------------------- */
+
+/* Borrows a client for one call of the API into *H and *C: SVC_EUNAVAILABLE (503) when none is
+ * free within the timeout, or when the database could not be reached a moment ago. */
+static int borrow(struct msg_mongo *m, struct svc_pool_conn **h, mongoc_client_t **c)
+{
+    int rc = svc_pool_acquire(m->pool, 0, h);
+
+    *c = rc == 0 ? (*h)->conn : NULL;
+    return rc;
+}
+
+/* Gives H back after a call that ended with RC: a client that found the database unreachable
+ * is swapped for another, which is pinged before it is lent (see client_open). */
+static void put(struct msg_mongo *m, struct svc_pool_conn *h, int rc)
+{
+    svc_pool_release(m->pool, h, rc == SVC_EUNAVAILABLE);
 }
 
 /* ---- the API ------------------------------------------------------------------------------- */
@@ -581,13 +576,16 @@ static int mg_inbox(void *ctx, struct svc_arena *a, const char *user_id, int unr
                     int64_t after_created_at_ms, const char *after_id, struct msg_page *out)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     struct entry *es = NULL;
     struct user_row u;
     size_t n = 0, cap;
     int rc;
 
     memset(out, 0, sizeof(*out));
+    if ((rc = borrow(m, &h, &c)) != 0)
+        return rc;
     if (limit < 1)
         limit = 1;
     cap = (size_t)limit;
@@ -631,17 +629,21 @@ static int mg_inbox(void *ctx, struct svc_arena *a, const char *user_id, int unr
     }
 out:
     free(es);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
 static int mg_get(void *ctx, struct svc_arena *a, const char *id, struct msg_message *out)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    int rc = get_message(m, c, a, id, out);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
+    int rc = borrow(m, &h, &c);
 
-    mongoc_client_pool_push(m->pool, c);
+    if (rc != 0)
+        return rc;
+    rc = get_message(m, c, a, id, out);
+    put(m, h, rc);
     return rc;
 }
 
@@ -654,13 +656,16 @@ static int mg_set_read(void *ctx, struct svc_arena *a, const char *id, bool read
                        struct msg_message *out)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     pthread_mutex_t *mu = NULL;
     bson_t *upd = NULL;
     int64_t at = svc_wall_ms();
-    int rc = get_message(m, c, a, id, out);
+    int rc = borrow(m, &h, &c);
 
     if (rc != 0)
+        return rc;
+    if ((rc = get_message(m, c, a, id, out)) != 0)
         goto out;
     mu = stripe(m->inbox_locks, out->recipient);
     pthread_mutex_lock(mu);
@@ -679,7 +684,7 @@ out:
         pthread_mutex_unlock(mu);
     if (upd != NULL)
         bson_destroy(upd);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
@@ -688,15 +693,21 @@ out:
 static int mg_remove(void *ctx, const char *id)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    struct svc_arena *a = svc_arena_new();
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
+    struct svc_arena *a;
     char ids[1][MSG_ID_LEN + 1];
     struct msg_message msg;
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    bson_t *filter;
     pthread_mutex_t *mu;
     int64_t n = 0;
-    int rc = get_message(m, c, a, id, &msg);
+    int rc = borrow(m, &h, &c);
 
+    if (rc != 0)
+        return rc;
+    a = svc_arena_new();
+    filter = BCON_NEW("_id", BCON_UTF8(id));
+    rc = get_message(m, c, a, id, &msg);
     if (rc == 0)
         rc = delete_many(m, c, MESSAGES, filter, "message delete", &n);
     if (rc == 0 && n == 0)
@@ -716,7 +727,7 @@ static int mg_remove(void *ctx, const char *id)
     }
     bson_destroy(filter);
     svc_arena_free(a);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
@@ -869,13 +880,16 @@ static int mg_send(void *ctx, struct svc_arena *a, const struct msg_new *in,
                    struct msg_message *out, bool *replayed)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     pthread_mutex_t *mu = NULL;
     struct user_row from, to;
     const char *sender_name = SYSTEM_NAME;
-    int rc = 0;
+    int rc;
 
     *replayed = false;
+    if ((rc = borrow(m, &h, &c)) != 0)
+        return rc;
     if (strcmp(in->from_user_id, MSG_SYSTEM) != 0) {
         /* Held until the message is in the sender's sent index, so a rename of the sender
          * (sync_sender_name) either sees the message or happened before its name was read. */
@@ -890,18 +904,22 @@ static int mg_send(void *ctx, struct svc_arena *a, const struct msg_new *in,
         rc = put_message(m, c, a, in, sender_name, svc_wall_ms(), out, replayed);
     if (mu != NULL)
         pthread_mutex_unlock(mu);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
 static int mg_user_get(void *ctx, struct svc_arena *a, const char *user_id, struct msg_user *out)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     struct user_row u;
-    int rc = find_user(m, c, user_id, &u);
+    int rc = borrow(m, &h, &c);
 
-    mongoc_client_pool_push(m->pool, c);
+    if (rc != 0)
+        return rc;
+    rc = find_user(m, c, user_id, &u);
+    put(m, h, rc);
     if (rc != 0)
         return rc;
     if (!u.found)
@@ -1030,7 +1048,8 @@ static int mg_user_registered(void *ctx, const char *event_id, const char *user_
                               const char *name, int64_t version, int64_t at_ms)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     char subject[640];
     struct msg_new in = {
         .from_user_id = MSG_SYSTEM,
@@ -1044,6 +1063,8 @@ static int mg_user_registered(void *ctx, const char *event_id, const char *user_
     bool applied;
     int rc;
 
+    if ((rc = borrow(m, &h, &c)) != 0)
+        return rc;
     snprintf(subject, sizeof(subject), MSG_WELCOME_SUBJECT_FMT, name);
     rc = user_apply(m, c, user_id, name, false, version, true, &applied);
     if (rc == 0)
@@ -1051,23 +1072,27 @@ static int mg_user_registered(void *ctx, const char *event_id, const char *user_
     /* A user deleted since (a replay after the deletion) gets no inbox again. */
     if (rc == 0 && u.found && !u.deleted)
         rc = put_message(m, c, NULL, &in, SYSTEM_NAME, at_ms, NULL, NULL);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
 static int mg_user_updated(void *ctx, const char *user_id, const char *name, int64_t version)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     struct user_row u;
     bool applied;
-    int rc = user_apply(m, c, user_id, name, false, version, false, &applied);
+    int rc = borrow(m, &h, &c);
 
+    if (rc != 0)
+        return rc;
+    rc = user_apply(m, c, user_id, name, false, version, false, &applied);
     if (rc == 0)
         rc = user_after(m, c, user_id, name, false, version, applied, &u);
     if (rc == 0 && u.found && !u.deleted)
         rc = sync_sender_name(m, c, user_id, &u);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
@@ -1080,15 +1105,19 @@ static int mg_user_updated(void *ctx, const char *user_id, const char *name, int
 static int mg_user_deleted(void *ctx, const char *user_id, int64_t version)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
     pthread_mutex_t *mu = stripe(m->inbox_locks, user_id);
     struct entry *es = NULL;
     char(*ids)[MSG_ID_LEN + 1] = NULL;
     struct user_row u;
     size_t n = 0;
     bool applied;
-    int rc = user_apply(m, c, user_id, NULL, true, version, false, &applied);
+    int rc = borrow(m, &h, &c);
 
+    if (rc != 0)
+        return rc;
+    rc = user_apply(m, c, user_id, NULL, true, version, false, &applied);
     if (rc == 0)
         rc = user_after(m, c, user_id, NULL, true, version, applied, &u);
     if (rc == 0 && u.found && u.deleted) {
@@ -1107,7 +1136,7 @@ static int mg_user_deleted(void *ctx, const char *user_id, int64_t version)
     }
     free(ids);
     free(es);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
@@ -1171,10 +1200,15 @@ static int prune_indexes(struct msg_mongo *m, mongoc_client_t *c, const char *na
 static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    bson_t *filter = BCON_NEW("created_at", "{", "$lt", BCON_DATE_TIME(before_ms), "}");
-    int rc = delete_many(m, c, MESSAGES, filter, "retention sweep", deleted);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
+    bson_t *filter;
+    int rc = borrow(m, &h, &c);
 
+    if (rc != 0)
+        return rc;
+    filter = BCON_NEW("created_at", "{", "$lt", BCON_DATE_TIME(before_ms), "}");
+    rc = delete_many(m, c, MESSAGES, filter, "retention sweep", deleted);
     if (rc == 0)
         rc = prune_indexes(m, c, INBOXES, m->inbox_locks, before_ms);
     if (rc == 0)
@@ -1182,20 +1216,25 @@ static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
     if (rc == 0)
         rc = delete_many(m, c, DEDUP, filter, "retention sweep of idempotency keys", NULL);
     bson_destroy(filter);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
 }
 
-static int ping(struct msg_mongo *m, mongoc_client_t *c)
+/* Also the pool's ping callback (CTX the store, CONN a client): fail() tells the dependency.
+ * NOLINTNEXTLINE(readability-non-const-parameter): svc_pool_ops' signature */
+static int ping(void *ctx, void *conn, char *why, size_t cap)
 {
+    struct msg_mongo *m = ctx;
     bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
     bson_error_t err;
     int rc = 0;
 
-    if (!mongoc_client_command_simple(c, m->db, cmd, NULL, NULL, &err))
+    (void)why;
+    (void)cap;
+    if (!mongoc_client_command_simple(conn, m->db, cmd, NULL, NULL, &err))
         rc = fail(m, &err, "ping");
     else
-        note_up(m);
+        svc_dep_up(m->dep);
     bson_destroy(cmd);
     return rc;
 }
@@ -1203,26 +1242,41 @@ static int ping(struct msg_mongo *m, mongoc_client_t *c)
 static bool mg_ready(void *ctx, char *why, size_t cap)
 {
     struct msg_mongo *m = ctx;
-    mongoc_client_t *c = mongoc_client_pool_try_pop(m->pool);
-    bool ok;
+
+    return svc_dep_check(m->dep, why, cap);
+}
+
+/* The pool's callbacks on libmongoc's clients (CTX is the store). libmongoc connects in the
+ * background, so a client is pinged before it is lent: an unreachable database then makes the
+ * pool back off and answer at once. Failures are told to the dependency by fail(). */
+static int client_open(void *ctx, void **conn, char *why, size_t cap)
+{
+    struct msg_mongo *m = ctx;
+    /* Never NULL while the pool lends no more clients than libmongoc's holds (the same size),
+     * and never a wait without bound, whatever waitQueueTimeoutMS says. */
+    mongoc_client_t *c = mongoc_client_pool_try_pop(m->clients);
+    int rc;
 
     if (c == NULL) {
-        /* Every connection busy: they say how it goes, without a wait here. */
-        pthread_mutex_lock(&m->mu);
-        ok = !m->down;
-        snprintf(why, cap, "%s", m->down ? m->why : "");
-        pthread_mutex_unlock(&m->mu);
-        return ok;
+        snprintf(why, cap, "no free client in the driver's pool");
+        return SVC_EUNAVAILABLE;
     }
-    ok = ping(m, c) == 0;
-    mongoc_client_pool_push(m->pool, c);
-    if (!ok) {
-        pthread_mutex_lock(&m->mu);
-        snprintf(why, cap, "%s", m->why);
-        pthread_mutex_unlock(&m->mu);
+    if ((rc = ping(m, c, why, cap)) != 0) {
+        mongoc_client_pool_push(m->clients, c);
+        return rc;
     }
-    return ok;
+    *conn = c;
+    return 0;
 }
+
+static void client_close(void *ctx, void *conn)
+{
+    struct msg_mongo *m = ctx;
+
+    mongoc_client_pool_push(m->clients, conn);
+}
+
+static const struct svc_pool_ops client_ops = {client_open, client_close, ping};
 
 void msg_mongo_store(struct msg_mongo *m, struct msg_store *store)
 {
@@ -1243,16 +1297,25 @@ void msg_mongo_store(struct msg_mongo *m, struct msg_store *store)
 
 int msg_mongo_drop_database(struct msg_mongo *m)
 {
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
-    mongoc_database_t *db = mongoc_client_get_database(c, m->db);
+    struct svc_pool_conn *h;
+    mongoc_client_t *c;
+    mongoc_database_t *db;
     bson_error_t err;
-    int rc = 0;
+    int rc = borrow(m, &h, &c);
 
+    if (rc != 0)
+        return rc;
+    db = mongoc_client_get_database(c, m->db);
     if (!mongoc_database_drop(db, &err))
         rc = fail(m, &err, "drop database");
     mongoc_database_destroy(db);
-    mongoc_client_pool_push(m->pool, c);
+    put(m, h, rc);
     return rc;
+}
+
+struct svc_dep *msg_mongo_dep(struct msg_mongo *m)
+{
+    return m->dep;
 }
 
 /* ---- migrations ---------------------------------------------------------------------------- */
@@ -1604,10 +1667,12 @@ static void set_default_ms(mongoc_uri_t *uri, const char *option, int32_t ms)
 int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
 {
     struct msg_mongo *m;
+    struct svc_pool_conn *h;
     mongoc_client_t *c;
     bson_error_t err;
     const char *db;
     int timeout = o->timeout_ms > 0 ? o->timeout_ms : 2000;
+    int size = o->pool_size > 0 ? o->pool_size : 8;
     int rc;
 
     *out = NULL;
@@ -1616,7 +1681,7 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     mongoc_init();
     mongoc_log_set_handler(on_log, NULL);
     m = svc_calloc(1, sizeof(*m));
-    pthread_mutex_init(&m->mu, NULL);
+    m->dep = svc_dep_new("mongodb", 0, NULL);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_init(&m->inbox_locks[i], NULL);
         pthread_mutex_init(&m->sent_locks[i], NULL);
@@ -1634,21 +1699,28 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     set_default_ms(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout);
     set_default_ms(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout);
     set_default_ms(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, 5 * timeout);
-    m->pool = mongoc_client_pool_new_with_error(m->uri, &err);
-    if (m->pool == NULL) {
+    m->clients = mongoc_client_pool_new_with_error(m->uri, &err);
+    if (m->clients == NULL) {
         svc_log_error("mongodb client pool not created: %s", err.message);
         msg_mongo_close(m);
         return SVC_EINVAL;
     }
-    mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_set_appname(m->pool, "message-svc");
-    mongoc_client_pool_max_size(m->pool, (uint32_t)(o->pool_size > 0 ? o->pool_size : 8));
+    mongoc_client_pool_set_error_api(m->clients, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_pool_set_appname(m->clients, "message-svc");
+    mongoc_client_pool_max_size(m->clients, (uint32_t)size);
+    m->pool = svc_pool_new(&(struct svc_pool_config){.ops = &client_ops,
+                                                     .ctx = m,
+                                                     .dep = m->dep,
+                                                     .size = size,
+                                                     .acquire_timeout_ms = timeout,
+                                                     .readiness_probe = true});
 
-    c = mongoc_client_pool_pop(m->pool);
-    rc = ping(m, c);
-    if (rc == 0)
+    /* The first client is pinged as it is lent (client_open). */
+    rc = borrow(m, &h, &c);
+    if (rc == 0) {
         rc = migrate(m, c);
-    mongoc_client_pool_push(m->pool, c);
+        put(m, h, rc);
+    }
     if (rc != 0) {
         svc_log_error("mongodb database '%s' not ready: %s", m->db, svc_err_title(rc));
         msg_mongo_close(m);
@@ -1662,11 +1734,12 @@ void msg_mongo_close(struct msg_mongo *m)
 {
     if (m == NULL)
         return;
-    if (m->pool != NULL)
-        mongoc_client_pool_destroy(m->pool);
+    svc_pool_free(m->pool); /* gives its clients back to libmongoc's pool first */
+    if (m->clients != NULL)
+        mongoc_client_pool_destroy(m->clients);
     if (m->uri != NULL)
         mongoc_uri_destroy(m->uri);
-    pthread_mutex_destroy(&m->mu);
+    svc_dep_free(m->dep);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_destroy(&m->inbox_locks[i]);
         pthread_mutex_destroy(&m->sent_locks[i]);

@@ -6,6 +6,7 @@
  */
 #include "user_events.h"
 
+#include "svc/dep.h"
 #include "svc/event.h"
 #include "svc/json.h"
 #include "svc/kafka.h"
@@ -134,20 +135,8 @@ void user_drain(void *svc)
 void user_ready(void *svc, struct svc_health *h)
 {
     struct user_svc *s = svc;
-    char why[256] = "";
-    bool pg_ok =
-        s->app.store.ready != NULL && s->app.store.ready(s->app.store.ctx, why, sizeof(why));
 
-    if (pg_ok)
-        svc_health_report(h, "postgres", true, NULL);
-    else
-        svc_health_report(h, "postgres", false, "%s", why);
-    if (s->producer == NULL)
-        svc_health_report(h, "kafka", true, "producer not started");
-    else if (svc_producer_connected(s->producer))
-        svc_health_report(h, "kafka", true, NULL);
-    else
-        svc_health_report(h, "kafka", true,
-                          "no broker connection: events wait in the outbox (%d queued)",
-                          svc_producer_queued(s->producer));
+    svc_dep_report(user_pg_dep(s->pg), h, NULL);
+    svc_dep_report(svc_producer_dep(s->producer), h, "events wait in the outbox (%d queued)",
+                   svc_producer_queued(s->producer));
 }

@@ -42,6 +42,7 @@ struct user_config {
     int outbox_batch;            /* OUTBOX_BATCH: events per relay round */
 };
 
+struct svc_dep;
 struct user_pg; /* the PostgreSQL pool and outbox source (user_store.c) */
 
 /* The whole process state. The handlers' struct user_app comes first, so the app pointer
@@ -77,6 +78,10 @@ int user_pg_open(const struct user_pg_opts *o, struct user_pg **out);
 
 /* Closes every connection and frees PG. NULL is a no-op. */
 void user_pg_close(struct user_pg *pg);
+
+/* The database's state ("postgres"), for /readyz; its probe pings a pooled connection. Owned
+ * by PG. */
+struct svc_dep *user_pg_dep(struct user_pg *pg);
 
 /* Fills STORE with the PostgreSQL implementation of user.h's interface, on PG. */
 void user_pg_store(struct user_pg *pg, struct user_store *store);

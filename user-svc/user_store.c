@@ -1,12 +1,12 @@
 /*
  * user_store.c: user-svc's PostgreSQL store, the only file that includes libpq.
  *
- * A small pool of connections serves the store functions of user.h; each connection prepares
- * every statement once, and every query goes through PQexecPrepared with parameters (no SQL is
- * ever built from strings). A connection that breaks (the database restarted) is reopened on
- * its next use; a read that fails on a connection that had been working is tried once more,
- * since the break was most likely noticed only then. Writes are not repeated: they return
- * SVC_EUNAVAILABLE (503) and the client decides.
+ * A small pool of connections (lib's svc/pool.h) serves the store functions of user.h; each
+ * connection prepares every statement once, when the pool opens it, and every query goes
+ * through PQexecPrepared with parameters (no SQL is ever built from strings). A connection that
+ * breaks (the database restarted) is reopened on its next use; a read that fails on a
+ * connection that had been working is tried once more, since the break was most likely noticed
+ * only then. Writes are not repeated: they return SVC_EUNAVAILABLE (503) and the client decides.
  *
  * Every state change and the CloudEvent it implies are written in one transaction: the change,
  * then the event row in the outbox with a NOTIFY user_outbox, so an event exists if and only if
@@ -22,10 +22,12 @@
 #include "user_events.h"
 
 #include "svc/alloc.h"
+#include "svc/dep.h"
 #include "svc/error.h"
 #include "svc/idem.h"
 #include "svc/log.h"
 #include "svc/migrate.h"
+#include "svc/pool.h"
 #include "svc/uuid.h"
 #include "svc/time.h"
 
@@ -33,16 +35,11 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* A connection that failed is not tried again before this. */
-#define RETRY_MS 500
-/* "database unreachable" warnings are logged at most this often. */
-#define WARN_EVERY_MS 5000
 /* Published outbox rows are purged this often, or every retention period when shorter. */
 #define PURGE_EVERY_MS 60000
 /* The advisory lock key of the migrations (the relay's is USER_OUTBOX_LOCK_KEY): any
@@ -190,32 +187,25 @@ static const struct stmt_def stmts[ST_COUNT] = {
 };
 /* clang-format on */
 
-/* ---- the pool ------------------------------------------------------------------------------ */
+/* ---- connections --------------------------------------------------------------------------- */
 
 struct conn {
     struct user_pg *pg;
     PGconn *db;
-    bool ok;          /* connected, set up, statements prepared */
-    bool fresh;       /* connected by the current acquire (a failure then is not a stale one) */
-    int64_t retry_at; /* monotonic ms: no new connection attempt before */
+    bool broken; /* a connection-level failure: the pool closes it, and reopens it when needed */
 };
 
 struct user_pg {
     char *dsn;
     int timeout_ms;
     int64_t retention_ms;
+    bool migrated;         /* by the first connection (user_pg_open) */
+    struct svc_dep *dep;   /* "postgres", for the logs and /readyz */
+    struct svc_pool *pool; /* the store's connections */
 
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct conn *conns;
-    struct conn **idle; /* free connections, a stack */
-    int n, nidle;
-    bool down;         /* under mu: the last attempt found the database unreachable */
-    char why[256];     /* under mu: why, for /readyz */
-    int64_t warned_at; /* under mu */
-
-    /* The relay's (one thread). */
-    struct conn relay;
+    /* The relay's (one thread): a pool of one LISTENing connection, held between calls. */
+    struct svc_pool *relay_pool;
+    struct svc_pool_conn *relay;
     PGresult *batch;
     struct svc_outbox_event *events;
     int64_t purge_at;
@@ -229,39 +219,10 @@ static void on_notice(void *arg, const char *message)
     svc_log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
 }
 
-/* Remembers that the database is unreachable and logs it, at most every WARN_EVERY_MS. */
-static void note_down(struct user_pg *pg, const char *what, const char *msg)
-{
-    int64_t now = svc_now_ms();
-    bool log;
-
-    pthread_mutex_lock(&pg->mu);
-    pg->down = true;
-    snprintf(pg->why, sizeof(pg->why), "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
-    log = pg->warned_at == 0 || now - pg->warned_at >= WARN_EVERY_MS;
-    if (log)
-        pg->warned_at = now;
-    pthread_mutex_unlock(&pg->mu);
-    if (log)
-        svc_log_warn("postgres unavailable: %s: %.*s", what, (int)strcspn(msg, "\n"), msg);
-}
-
-static void note_up(struct user_pg *pg)
-{
-    bool was_down;
-
-    pthread_mutex_lock(&pg->mu);
-    was_down = pg->down;
-    pg->down = false;
-    pg->warned_at = 0;
-    pthread_mutex_unlock(&pg->mu);
-    if (was_down)
-        svc_log_info("postgres reachable again");
-}
-
 /*
  * The one translation of PostgreSQL errors. R is the failed result (may be NULL); WHAT says
- * what was being done, for the log. A connection-level failure marks C for reopening.
+ * what was being done, for the log. A connection-level failure marks C broken and the database
+ * down.
  */
 static int pg_fail(struct conn *c, const PGresult *r, const char *what)
 {
@@ -275,8 +236,8 @@ static int pg_fail(struct conn *c, const PGresult *r, const char *what)
      * connection exceptions; 57P01-03 an administrator shutdown, a crash, a start-up. */
     if (PQstatus(c->db) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
         strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0) {
-        c->ok = false;
-        note_down(c->pg, what, msg);
+        c->broken = true;
+        svc_dep_down(c->pg->dep, NULL, "%s: %.*s", what, len, msg);
         return SVC_EUNAVAILABLE;
     }
     if (strcmp(state, "23505") == 0 && constraint != NULL &&
@@ -340,6 +301,8 @@ static int q(struct conn *c, enum stmt s, int n, const char *const *params, PGre
     return 0;
 }
 
+static int migrate(struct conn *c);
+
 /* Opens C's connection, without preparing anything (migrations come first). */
 static int conn_connect(struct conn *c)
 {
@@ -355,15 +318,11 @@ static int conn_connect(struct conn *c)
                                 NULL};
     const char *const vals[] = {timeout_s, "user-svc", "10", "5", "3", pg->dsn, NULL};
 
-    if (c->db != NULL)
-        PQfinish(c->db);
-    c->ok = false;
     /* libpq counts whole seconds and takes less than 2 as 2. */
     snprintf(timeout_s, sizeof(timeout_s), "%d", (pg->timeout_ms + 999) / 1000);
     c->db = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c->db) != CONNECTION_OK) {
-        c->retry_at = svc_now_ms() + RETRY_MS;
-        note_down(pg, "connect", PQerrorMessage(c->db));
+        svc_dep_down(pg->dep, NULL, "connect: %s", PQerrorMessage(c->db));
         return SVC_EUNAVAILABLE;
     }
     PQsetNoticeProcessor(c->db, on_notice, NULL);
@@ -391,77 +350,79 @@ static int conn_prepare(struct conn *c, bool listen)
     }
     if (rc == 0 && listen)
         rc = run(c, "LISTEN user_outbox", "listen");
-    if (rc != 0) {
-        c->retry_at = svc_now_ms() + RETRY_MS;
-        return rc;
-    }
-    c->ok = true;
-    note_up(c->pg);
-    return 0;
+    return rc;
 }
 
-static int conn_open(struct conn *c, bool listen)
+static void conn_close(void *ctx, void *conn)
 {
-    int rc = conn_connect(c);
+    struct conn *c = conn;
 
-    return rc != 0 ? rc : conn_prepare(c, listen);
+    (void)ctx;
+    PQfinish(c->db);
+    free(c);
 }
 
-static void conn_close(struct conn *c)
+/*
+ * The pools' open callback (CTX is the store; LISTEN for the relay's). The first connection
+ * (user_pg_open's, before the pool is shared) migrates first, without a statement timeout: a
+ * migration may take long, and so may waiting for another replica's. Failures are marked on
+ * the dependency by pg_fail() and conn_connect(), so WHY is left empty.
+ */
+static int conn_open(struct user_pg *pg, bool listen, void **out)
 {
-    if (c->db != NULL)
-        PQfinish(c->db);
-    c->db = NULL;
-    c->ok = false;
-}
-
-/* Takes a free connection, waiting up to the timeout, and (re)opens it when needed. */
-static int acquire(struct user_pg *pg, struct conn **out)
-{
-    int64_t until = svc_now_ms() + pg->timeout_ms;
-    struct conn *c;
-    bool waiting = true;
+    struct conn *c = svc_calloc(1, sizeof(*c));
     int rc;
 
-    pthread_mutex_lock(&pg->mu);
-    while (pg->nidle == 0 && waiting)
-        waiting = svc_cond_wait_until(&pg->cv, &pg->mu, until);
-    if (pg->nidle == 0) {
-        pthread_mutex_unlock(&pg->mu);
-        svc_log_warn("postgres: no free connection in %d ms (PG_POOL %d)", pg->timeout_ms, pg->n);
-        return SVC_EUNAVAILABLE;
+    c->pg = pg;
+    if ((rc = conn_connect(c)) == 0 && !pg->migrated && (rc = migrate(c)) == 0)
+        pg->migrated = true;
+    if (rc == 0 && (rc = conn_prepare(c, listen)) == 0) {
+        *out = c;
+        return 0;
     }
-    c = pg->idle[--pg->nidle];
-    pthread_mutex_unlock(&pg->mu);
-
-    c->fresh = false;
-    if (!c->ok) {
-        rc = svc_now_ms() < c->retry_at ? SVC_EUNAVAILABLE : conn_open(c, false);
-        if (rc != 0) {
-            pthread_mutex_lock(&pg->mu);
-            pg->idle[pg->nidle++] = c;
-            pthread_cond_signal(&pg->cv);
-            pthread_mutex_unlock(&pg->mu);
-            return rc;
-        }
-        c->fresh = true;
-    }
-    *out = c;
-    return 0;
+    conn_close(pg, c);
+    return rc;
 }
 
-/* Gives C back, ending any transaction an error path left open. */
-static void release(struct user_pg *pg, struct conn *c)
+/* svc_pool_ops' signature. NOLINTNEXTLINE(readability-non-const-parameter) */
+static int open_store_conn(void *ctx, void **conn, char *why, size_t cap)
 {
-    if (c->ok && PQstatus(c->db) != CONNECTION_OK)
-        c->ok = false;
-    if (c->ok && PQtransactionStatus(c->db) != PQTRANS_IDLE &&
+    (void)why;
+    (void)cap;
+    return conn_open(ctx, false, conn);
+}
+
+/* svc_pool_ops' signature. NOLINTNEXTLINE(readability-non-const-parameter) */
+static int open_relay_conn(void *ctx, void **conn, char *why, size_t cap)
+{
+    (void)why;
+    (void)cap;
+    return conn_open(ctx, true, conn);
+}
+
+/* svc_pool_ops' signature. NOLINTNEXTLINE(readability-non-const-parameter) */
+static int conn_ping(void *ctx, void *conn, char *why, size_t cap)
+{
+    (void)ctx;
+    (void)why;
+    (void)cap;
+    return q(conn, ST_PING, 0, NULL, NULL);
+}
+
+static const struct svc_pool_ops store_ops = {open_store_conn, conn_close, conn_ping};
+static const struct svc_pool_ops relay_ops = {open_relay_conn, conn_close, NULL};
+
+/* Gives H back, ending any transaction an error path left open. */
+static void release(struct user_pg *pg, struct svc_pool_conn *h)
+{
+    struct conn *c = h->conn;
+
+    if (!c->broken && PQstatus(c->db) != CONNECTION_OK)
+        c->broken = true;
+    if (!c->broken && PQtransactionStatus(c->db) != PQTRANS_IDLE &&
         (run(c, "ROLLBACK", "rollback") != 0 || PQtransactionStatus(c->db) != PQTRANS_IDLE))
-        c->ok = false;
-    pthread_mutex_lock(&pg->mu);
-    pg->idle[pg->nidle++] = c;
-    pthread_cond_signal(&pg->cv);
-    pthread_mutex_unlock(&pg->mu);
+        c->broken = true;
+    svc_pool_release(pg->pool, h, c->broken);
 }
 
 /*
@@ -472,15 +433,15 @@ static void release(struct user_pg *pg, struct conn *c)
 static int read1(struct user_pg *pg, enum stmt s, int n, const char *const *params, PGresult **out)
 {
     for (int attempt = 0;; attempt++) {
-        struct conn *c;
+        struct svc_pool_conn *h;
         bool stale;
-        int rc = acquire(pg, &c);
+        int rc = svc_pool_acquire(pg->pool, 0, &h);
 
         if (rc != 0)
             return rc;
-        rc = q(c, s, n, params, out);
-        stale = !c->fresh;
-        release(pg, c);
+        rc = q(h->conn, s, n, params, out);
+        stale = !h->fresh;
+        release(pg, h);
         if (rc != SVC_EUNAVAILABLE || !stale || attempt > 0)
             return rc;
     }
@@ -499,25 +460,25 @@ static int tx(struct user_pg *pg, const char *what, int (*body)(struct conn *c, 
               void *arg)
 {
     for (int attempt = 0;; attempt++) {
-        struct conn *c;
-        int rc = acquire(pg, &c);
+        struct svc_pool_conn *h;
+        int rc = svc_pool_acquire(pg->pool, 0, &h);
 
         if (rc != 0)
             return rc;
-        rc = run(c, "BEGIN", what);
+        rc = run(h->conn, "BEGIN", what);
         if (rc != 0) {
-            bool stale = !c->fresh;
+            bool stale = !h->fresh;
 
-            release(pg, c);
+            release(pg, h);
             if (rc == SVC_EUNAVAILABLE && stale && attempt == 0)
                 continue;
             return rc;
         }
-        rc = body(c, arg);
+        rc = body(h->conn, arg);
         if (rc == 0)
-            rc = run(c, "COMMIT", what);
+            rc = run(h->conn, "COMMIT", what);
         /* Otherwise release() rolls back. */
-        release(pg, c);
+        release(pg, h);
         return rc;
     }
 }
@@ -1063,33 +1024,8 @@ static int pg_refund(void *ctx, struct svc_arena *a, const char *payment_id,
 static bool pg_ready(void *ctx, char *why, size_t cap)
 {
     struct user_pg *pg = ctx;
-    struct conn *c = NULL;
-    bool ok;
-    int rc;
 
-    /* A probe never waits for a connection: when all are busy, they say how it goes. */
-    pthread_mutex_lock(&pg->mu);
-    if (pg->nidle > 0)
-        c = pg->idle[--pg->nidle];
-    ok = !pg->down;
-    snprintf(why, cap, "%s", pg->down ? pg->why : "");
-    pthread_mutex_unlock(&pg->mu);
-    if (c == NULL)
-        return ok;
-    /* A connection that worked and fails now was most likely cut by a database restart:
-     * reopening it says whether the database is back. */
-    rc = c->ok ? q(c, ST_PING, 0, NULL, NULL) : SVC_EUNAVAILABLE;
-    if (rc == SVC_EUNAVAILABLE && !c->ok && svc_now_ms() >= c->retry_at)
-        rc = conn_open(c, false);
-    release(pg, c);
-    if (rc == 0) {
-        note_up(pg);
-        return true;
-    }
-    pthread_mutex_lock(&pg->mu);
-    snprintf(why, cap, "%s", pg->down ? pg->why : svc_err_title(rc));
-    pthread_mutex_unlock(&pg->mu);
-    return false;
+    return svc_dep_check(pg->dep, why, cap);
 }
 
 void user_pg_store(struct user_pg *pg, struct user_store *store)
@@ -1111,28 +1047,34 @@ void user_pg_store(struct user_pg *pg, struct user_store *store)
 
 /* ---- the outbox source --------------------------------------------------------------------- */
 
-static int relay_conn(struct user_pg *pg)
+/* The relay's connection, held from one call to the next (LISTEN and a batch's transaction
+ * live on it); a broken one is given back, to be reopened (after a back-off if that fails). */
+static int relay_conn(struct user_pg *pg, struct conn **out)
 {
-    struct conn *c = &pg->relay;
+    struct conn *c = pg->relay != NULL ? pg->relay->conn : NULL;
+    int rc;
 
-    if (c->ok && PQstatus(c->db) == CONNECTION_OK)
-        return 0;
-    if (svc_now_ms() < c->retry_at)
-        return SVC_EUNAVAILABLE;
-    return conn_open(c, true);
+    if (c != NULL && (c->broken || PQstatus(c->db) != CONNECTION_OK)) {
+        svc_pool_release(pg->relay_pool, pg->relay, true);
+        pg->relay = NULL;
+    }
+    if (pg->relay == NULL && (rc = svc_pool_acquire(pg->relay_pool, 0, &pg->relay)) != 0)
+        return rc;
+    *out = pg->relay->conn;
+    return 0;
 }
 
 static int ob_fetch(void *ctx, size_t max, struct svc_outbox_event **events)
 {
     struct user_pg *pg = ctx;
-    struct conn *c = &pg->relay;
+    struct conn *c;
     char lim[24];
     const char *p[1] = {lim};
     PGresult *r = NULL;
     int rc, n;
 
     *events = NULL;
-    if ((rc = relay_conn(pg)) != 0 || (rc = run(c, "BEGIN", "outbox fetch")) != 0)
+    if ((rc = relay_conn(pg, &c)) != 0 || (rc = run(c, "BEGIN", "outbox fetch")) != 0)
         return rc;
     if ((rc = q(c, ST_OUTBOX_LOCK, 0, NULL, &r)) != 0)
         goto fail;
@@ -1166,7 +1108,7 @@ static int ob_fetch(void *ctx, size_t max, struct svc_outbox_event **events)
     return n;
 
 fail:
-    if (c->ok)
+    if (!c->broken)
         run(c, "ROLLBACK", "outbox fetch");
     return rc;
 }
@@ -1174,11 +1116,13 @@ fail:
 static int ob_mark(void *ctx, struct svc_outbox_event *const *events, size_t n)
 {
     struct user_pg *pg = ctx;
-    struct conn *c = &pg->relay;
+    struct conn *c = pg->relay != NULL ? pg->relay->conn : NULL; /* the fetch's */
     struct svc_buf ids = SVC_BUF_INIT;
     const char *p[1];
     int rc = 0;
 
+    if (c == NULL)
+        return SVC_EUNAVAILABLE;
     if (n > 0) {
         /* A bigint[] parameter in its text form: "{12,13,17}". */
         svc_buf_addc(&ids, '{');
@@ -1189,7 +1133,7 @@ static int ob_mark(void *ctx, struct svc_outbox_event *const *events, size_t n)
         rc = q(c, ST_OUTBOX_MARK, 1, p, NULL);
         svc_buf_release(&ids);
     }
-    if (rc == 0 && c->ok && PQtransactionStatus(c->db) == PQTRANS_INTRANS)
+    if (rc == 0 && !c->broken && PQtransactionStatus(c->db) == PQTRANS_INTRANS)
         rc = run(c, "COMMIT", "outbox mark published");
     return rc;
 }
@@ -1197,7 +1141,7 @@ static int ob_mark(void *ctx, struct svc_outbox_event *const *events, size_t n)
 static void ob_release(void *ctx, struct svc_outbox_event *events, size_t n)
 {
     struct user_pg *pg = ctx;
-    struct conn *c = &pg->relay;
+    struct conn *c = pg->relay != NULL ? pg->relay->conn : NULL;
 
     (void)events;
     (void)n;
@@ -1205,11 +1149,11 @@ static void ob_release(void *ctx, struct svc_outbox_event *events, size_t n)
     pg->batch = NULL;
     free(pg->events);
     pg->events = NULL;
-    if (c->ok && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+    if (c != NULL && !c->broken && PQtransactionStatus(c->db) != PQTRANS_IDLE)
         run(c, "ROLLBACK", "outbox release");
 }
 
-static void purge(struct user_pg *pg)
+static void purge(struct user_pg *pg, struct conn *c)
 {
     char ms[24];
     const char *p[1] = {ms};
@@ -1218,7 +1162,7 @@ static void purge(struct user_pg *pg)
     pg->purge_at =
         svc_now_ms() + (pg->retention_ms < PURGE_EVERY_MS ? pg->retention_ms : PURGE_EVERY_MS);
     snprintf(ms, sizeof(ms), "%" PRId64, pg->retention_ms);
-    if (q(&pg->relay, ST_OUTBOX_PURGE, 1, p, &r) != 0)
+    if (q(c, ST_OUTBOX_PURGE, 1, p, &r) != 0)
         return; /* logged; tried again next time */
     if (strcmp(PQcmdTuples(r), "0") != 0)
         svc_log_info("outbox: %s published events older than %" PRId64 " ms deleted",
@@ -1229,16 +1173,17 @@ static void purge(struct user_pg *pg)
 static int ob_backlog(void *ctx, size_t *count, double *oldest_age_s)
 {
     struct user_pg *pg = ctx;
+    struct conn *c;
     PGresult *r;
     int rc;
 
-    if ((rc = relay_conn(pg)) != 0 || (rc = q(&pg->relay, ST_OUTBOX_BACKLOG, 0, NULL, &r)) != 0)
+    if ((rc = relay_conn(pg, &c)) != 0 || (rc = q(c, ST_OUTBOX_BACKLOG, 0, NULL, &r)) != 0)
         return rc;
     *count = (size_t)col_i64(r, 0, 0);
     *oldest_age_s = strtod(PQgetvalue(r, 0, 1), NULL);
     PQclear(r);
     if (svc_now_ms() >= pg->purge_at)
-        purge(pg);
+        purge(pg, c);
     return 0;
 }
 
@@ -1258,11 +1203,11 @@ static bool drain_notifies(PGconn *db)
 static int ob_wait(void *ctx, int timeout_ms)
 {
     struct user_pg *pg = ctx;
-    struct conn *c = &pg->relay;
+    struct conn *c;
     struct pollfd pfd;
     int rc;
 
-    if ((rc = relay_conn(pg)) != 0)
+    if ((rc = relay_conn(pg, &c)) != 0)
         return rc;
     if (drain_notifies(c->db))
         return 1;
@@ -1279,8 +1224,8 @@ static int ob_wait(void *ctx, int timeout_ms)
     if (rc == 0)
         return 0;
     if (!PQconsumeInput(c->db)) {
-        c->ok = false;
-        note_down(pg, "outbox listen", PQerrorMessage(c->db));
+        c->broken = true;
+        svc_dep_down(pg->dep, NULL, "outbox listen: %s", PQerrorMessage(c->db));
         return SVC_EUNAVAILABLE;
     }
     return drain_notifies(c->db) ? 1 : 0;
@@ -1326,7 +1271,7 @@ static int mig_unlock(void *ctx, bool commit)
 
     if (commit)
         return run(c, "COMMIT", "migrations");
-    if (c->ok || PQstatus(c->db) == CONNECTION_OK)
+    if (!c->broken || PQstatus(c->db) == CONNECTION_OK)
         PQclear(PQexec(c->db, "ROLLBACK"));
     return 0;
 }
@@ -1382,33 +1327,37 @@ static int migrate(struct conn *c)
 int user_pg_open(const struct user_pg_opts *o, struct user_pg **out)
 {
     struct user_pg *pg = svc_calloc(1, sizeof(*pg));
+    struct svc_pool_config pc = {.ops = &store_ops, .ctx = pg, .readiness_probe = true};
+    struct svc_pool_conn *first;
     int rc;
 
     *out = NULL;
     pg->dsn = svc_strdup(o->dsn);
     pg->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     pg->retention_ms = o->outbox_retention_ms > 0 ? o->outbox_retention_ms : 24LL * 3600 * 1000;
-    pg->n = o->pool_size > 0 ? o->pool_size : 4;
-    pthread_mutex_init(&pg->mu, NULL);
-    svc_cond_init_monotonic(&pg->cv);
-    pg->conns = svc_calloc((size_t)pg->n, sizeof(*pg->conns));
-    /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
-    pg->idle = svc_calloc((size_t)pg->n, sizeof(*pg->idle));
-    for (int i = pg->n - 1; i >= 0; i--) {
-        pg->conns[i].pg = pg;
-        pg->idle[pg->nidle++] = &pg->conns[i];
-    }
-    pg->relay.pg = pg;
+    pg->dep = svc_dep_new("postgres", 0, NULL);
+    pc.dep = pg->dep;
+    pc.size = o->pool_size > 0 ? o->pool_size : 4;
+    pc.acquire_timeout_ms = pg->timeout_ms;
+    pg->pool = svc_pool_new(&pc);
+    pc.ops = &relay_ops;
+    pc.size = 1;
+    pc.readiness_probe = false;
+    pg->relay_pool = svc_pool_new(&pc);
 
-    /* The first connection migrates (without a statement timeout: a migration may take long,
-     * and so may waiting for another replica's), then joins the pool. */
-    if ((rc = conn_connect(&pg->conns[0])) != 0 || (rc = migrate(&pg->conns[0])) != 0 ||
-        (rc = conn_prepare(&pg->conns[0], false)) != 0) {
+    /* The first connection migrates (see conn_open), then stays in the pool. */
+    if ((rc = svc_pool_acquire(pg->pool, 0, &first)) != 0) {
         user_pg_close(pg);
         return rc;
     }
+    release(pg, first);
     *out = pg;
     return 0;
+}
+
+struct svc_dep *user_pg_dep(struct user_pg *pg)
+{
+    return pg->dep;
 }
 
 void user_pg_close(struct user_pg *pg)
@@ -1417,13 +1366,11 @@ void user_pg_close(struct user_pg *pg)
         return;
     PQclear(pg->batch);
     free(pg->events);
-    conn_close(&pg->relay);
-    for (int i = 0; i < pg->n; i++)
-        conn_close(&pg->conns[i]);
-    pthread_cond_destroy(&pg->cv);
-    pthread_mutex_destroy(&pg->mu);
-    free(pg->idle);
-    free(pg->conns);
+    if (pg->relay != NULL)
+        svc_pool_release(pg->relay_pool, pg->relay, false);
+    svc_pool_free(pg->relay_pool);
+    svc_pool_free(pg->pool);
+    svc_dep_free(pg->dep);
     free(pg->dsn);
     free(pg);
 }

@@ -1,6 +1,7 @@
 #include "svc/kafka.h"
 
 #include "svc/alloc.h"
+#include "svc/dep.h"
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
@@ -25,34 +26,11 @@
 #define STOP_COMMIT_MS 5000
 /* Consumer lag is refreshed this often. */
 #define LAG_INTERVAL_MS 1000
-/* Repeated warnings of one kind are logged at most this often. */
-#define WARN_INTERVAL_MS 5000
 
 static const char *const produced_labels[] = {"topic", "result", NULL};
 static const char *const consumed_labels[] = {"topic", "result", NULL};
 static const char *const lag_labels[] = {"topic", "partition", NULL};
 static const char *const commit_labels[] = {"result", NULL};
-
-/* A warning that may repeat quickly (a broker down, a commit failing) is logged once per
- * WARN_INTERVAL_MS with the number of repeats left out. Callers serialize access. */
-struct warn_limit {
-    int64_t last_ms;
-    unsigned suppressed;
-};
-
-static bool warn_due(struct warn_limit *w, unsigned *suppressed)
-{
-    int64_t now = svc_now_ms();
-
-    if (w->last_ms != 0 && now - w->last_ms < WARN_INTERVAL_MS) {
-        w->suppressed++;
-        return false;
-    }
-    w->last_ms = now;
-    *suppressed = w->suppressed;
-    w->suppressed = 0;
-    return true;
-}
 
 /*
  * The one place where librdkafka's errors become SVC_E* codes. Transient conditions (no
@@ -194,8 +172,7 @@ struct svc_producer {
     atomic_bool fatal;               /* librdkafka raised a fatal error: the producer is dead */
     atomic_int_least64_t down_since; /* svc_now_ms() when the last connection went away */
     int unavailable_after_ms;
-    pthread_mutex_t warn_mu;
-    struct warn_limit dr_warn, err_warn;
+    struct svc_dep *dep; /* "kafka": its transitions and rate-limited warnings */
     struct svc_metric *produced, *connected;
 };
 
@@ -207,6 +184,11 @@ static void set_up(struct svc_producer *p, bool up)
         atomic_store(&p->down_since, svc_now_ms());
     if (was != up)
         svc_gauge_set(p->connected, NULL, up ? 1.0 : 0.0);
+    /* Up is told once; down is repeated, rate-limited, while it lasts. */
+    if (up && !was)
+        svc_dep_up(p->dep);
+    else if (!up)
+        svc_dep_down(p->dep, NULL, "no broker connection");
 }
 
 static void waiter_unref(struct waiter *w)
@@ -247,20 +229,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     struct svc_producer *p = opaque;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    unsigned suppressed;
     int rc = translate(m->err);
 
     (void)rk;
     count(p->produced, topic, rc == 0 ? "ok" : "error");
-    if (rc == 0) {
+    if (rc == 0)
         set_up(p, true);
-    } else {
-        pthread_mutex_lock(&p->warn_mu);
-        if (warn_due(&p->dr_warn, &suppressed))
-            svc_log_warn("kafka delivery to '%s' failed: %s (%u similar failures not logged)",
-                         topic, rd_kafka_err2str(m->err), suppressed);
-        pthread_mutex_unlock(&p->warn_mu);
-    }
+    else
+        svc_dep_warn(p->dep, "kafka delivery to '%s' failed: %s", topic, rd_kafka_err2str(m->err));
     if (m->_private != NULL)
         slot_report(m->_private, rc);
 }
@@ -292,7 +268,6 @@ static void on_producer_error(rd_kafka_t *rk, int err, const char *reason, void 
 {
     struct svc_producer *p = opaque;
     char fatal[512];
-    unsigned suppressed;
 
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         atomic_store(&p->fatal, true);
@@ -301,12 +276,10 @@ static void on_producer_error(rd_kafka_t *rk, int err, const char *reason, void 
         svc_log_error("kafka producer failed for good, restart needed: %s", fatal);
         return;
     }
+    /* The reason first, while a warning is due: it says more than "no broker connection". */
+    svc_dep_warn(p->dep, "kafka producer: %s", reason);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         set_up(p, false);
-    pthread_mutex_lock(&p->warn_mu);
-    if (warn_due(&p->err_warn, &suppressed))
-        svc_log_warn("kafka producer: %s (%u similar errors not logged)", reason, suppressed);
-    pthread_mutex_unlock(&p->warn_mu);
 }
 
 static void *producer_thread(void *arg)
@@ -331,7 +304,8 @@ int svc_producer_new(const struct svc_kafka_config *cfg, struct svc_producer **o
     atomic_init(&p->up, false);
     atomic_init(&p->fatal, false);
     atomic_init(&p->down_since, svc_now_ms());
-    pthread_mutex_init(&p->warn_mu, NULL);
+    /* For information in /readyz: events wait (in an outbox, in a topic) while it is down. */
+    p->dep = svc_dep_new("kafka", SVC_DEP_OPTIONAL, "no broker connection");
     p->produced = svc_counter_new("kafka_produced_total",
                                   "Kafka messages by topic and outcome: ok and error from "
                                   "delivery reports, refused when not queued",
@@ -373,7 +347,7 @@ int svc_producer_new(const struct svc_kafka_config *cfg, struct svc_producer **o
 fail:
     if (conf != NULL)
         rd_kafka_conf_destroy(conf);
-    pthread_mutex_destroy(&p->warn_mu);
+    svc_dep_free(p->dep);
     free(p);
     return rc;
 }
@@ -394,13 +368,18 @@ void svc_producer_free(struct svc_producer *p)
         rd_kafka_poll(p->rk, 10);
     rd_kafka_poll(p->rk, 0);
     rd_kafka_destroy(p->rk);
-    pthread_mutex_destroy(&p->warn_mu);
+    svc_dep_free(p->dep);
     free(p);
 }
 
 bool svc_producer_connected(const struct svc_producer *p)
 {
     return atomic_load(&p->up) && !atomic_load(&p->fatal);
+}
+
+struct svc_dep *svc_producer_dep(struct svc_producer *p)
+{
+    return p != NULL ? p->dep : NULL;
 }
 
 bool svc_producer_available(const struct svc_producer *p)
@@ -588,7 +567,7 @@ struct svc_consumer {
     int64_t last_commit, next_commit; /* when the last commit went out; none before next */
     int commit_delay_ms;
     int64_t last_lag;
-    struct warn_limit commit_warn, poll_warn;
+    struct svc_ratelimit commit_warn, poll_warn;
     struct svc_buf reason;
     struct svc_metric *consumed, *lag, *commits;
 };
@@ -728,7 +707,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (c->commit_delay_ms > c->retry_max_ms)
         c->commit_delay_ms = c->retry_max_ms;
     c->next_commit = svc_now_ms() + c->commit_delay_ms;
-    if (warn_due(&c->commit_warn, &suppressed))
+    if (svc_ratelimit_due(&c->commit_warn, &suppressed))
         svc_log_warn("kafka commit for group '%s' failed, retrying in %d ms: %s (%u similar "
                      "failures not logged)",
                      c->group, c->commit_delay_ms, failure, suppressed);
@@ -826,7 +805,7 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
     (void)rk;
     (void)err;
     /* Called on the consumer thread (from rd_kafka_consumer_poll), like the rest. */
-    if (warn_due(&c->poll_warn, &suppressed))
+    if (svc_ratelimit_due(&c->poll_warn, &suppressed))
         svc_log_warn("kafka consumer of group '%s': %s (%u similar errors not logged)", c->group,
                      reason, suppressed);
 }
@@ -1075,7 +1054,8 @@ static void take(struct svc_consumer *c, rd_kafka_message_t *m)
     unsigned suppressed;
 
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && warn_due(&c->poll_warn, &suppressed))
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+            svc_ratelimit_due(&c->poll_warn, &suppressed))
             svc_log_warn("kafka consumer of group '%s': %s (%u similar errors not logged)",
                          c->group, rd_kafka_message_errstr(m), suppressed);
         rd_kafka_message_destroy(m);
@@ -1162,6 +1142,8 @@ int svc_consumer_new(const struct svc_consumer_config *cfg, struct svc_consumer 
     if (c->retry_max_ms < c->retry_initial_ms)
         c->retry_max_ms = c->retry_initial_ms;
     c->commit_interval_ms = cfg->commit_interval_ms > 0 ? cfg->commit_interval_ms : 100;
+    c->commit_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
+    c->poll_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
     atomic_init(&c->stop, false);
     svc_buf_init(&c->reason, 1024); /* it travels in a header */
     c->consumed = svc_counter_new("kafka_consumed_total",

@@ -520,6 +520,40 @@ START_TEST(parallel_sends_to_one_inbox_all_arrive)
 }
 END_TEST
 
+/* A pool of one client, and a MONGODB_URI whose waitQueueTimeoutMS would make libmongoc give
+ * up on a busy pool at once: callers queue for the client within the store's own timeout and
+ * every send arrives (libmongoc's unbounded pop once crashed on the NULL this returns). */
+START_TEST(one_client_serves_parallel_callers_whatever_the_uri_says)
+{
+    struct msg_mongo_opts o = {.pool_size = 1, .timeout_ms = 5000};
+    struct sender_arg args[SENDERS];
+    pthread_t th[SENDERS];
+    char uri[600];
+    const char *to;
+    struct msg_page p;
+
+    uri_with_db(testenv_unique("msgtest"), uri, sizeof(uri));
+    snprintf(uri + strlen(uri), sizeof(uri) - strlen(uri), "%swaitQueueTimeoutMS=1",
+             strchr(uri, '?') != NULL ? "&" : "?");
+    msg_mongo_drop_database(mongo);
+    msg_mongo_close(mongo);
+    o.uri = uri;
+    ck_assert_int_eq(msg_mongo_open(&o, &mongo), 0);
+    msg_mongo_store(mongo, &st);
+    to = registered("Busy");
+    for (int i = 0; i < SENDERS; i++) {
+        args[i] = (struct sender_arg){.from = registered("Caller"), .to = to};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, send_many, &args[i]), 0);
+    }
+    for (int i = 0; i < SENDERS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(args[i].failures, 0);
+    }
+    ck_assert_int_eq(st.inbox(st.ctx, arena, to, -1, 100, 0, NULL, &p), 0);
+    ck_assert_uint_eq(p.n, 1 + SENDERS * EACH);
+}
+END_TEST
+
 /* Inserts DOC (BCON) into COLL of CLIENT's database DB. */
 static void raw_insert(mongoc_client_t *client, const char *db, const char *coll, bson_t *doc)
 {
@@ -812,6 +846,7 @@ int main(void)
     tcase_add_test(tc, pages_are_stable_with_equal_times);
     tcase_add_test(tc, operator_injection_is_stored_verbatim);
     tcase_add_test(tc, parallel_sends_to_one_inbox_all_arrive);
+    tcase_add_test(tc, one_client_serves_parallel_callers_whatever_the_uri_says);
     tcase_add_test(tc, layout_1_database_is_upgraded);
     tcase_add_test(tc, migrations_are_recorded_and_an_edit_is_refused);
     tcase_add_test(tc, handler_applies_valid_events_and_poisons_the_rest);

@@ -50,6 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct svc_dep;
+
 /* Connection settings shared by producers and consumers. Only brokers is required; a zero
  * field takes the default in brackets. Strings are copied. */
 struct svc_kafka_config {
@@ -140,6 +142,11 @@ int svc_producer_flush(struct svc_producer *p, int timeout_ms);
 
 /* True while some broker connection is up (for /readyz; see the top of this file). */
 bool svc_producer_connected(const struct svc_producer *p);
+
+/* The producer's dependency state, "kafka" (owned by P; NULL when P is NULL): down while no
+ * broker connection is up, reported to /readyz for information only (SVC_DEP_OPTIONAL), and
+ * the rate limit of the producer's warnings (delivery failures, broker errors). */
+struct svc_dep *svc_producer_dep(struct svc_producer *p);
 
 /* True while sends are accepted: connected, or not disconnected for longer than
  * unavailable_after_ms, and no fatal error raised. */
