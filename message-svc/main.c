@@ -2,7 +2,7 @@
  * message-svc: user inboxes on MongoDB (FerretDB locally), fed by user-events. Configuration:
  * `message-svc --help`.
  */
-#include "msg_events.h"
+#include "msg_svc.h"
 #include "svc/config.h"
 #include "svc/server.h"
 

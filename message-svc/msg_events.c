@@ -4,7 +4,7 @@
  * readiness and drain hooks. No engine driver here: everything reaches MongoDB through the
  * store interface of msg.h.
  */
-#include "msg_events.h"
+#include "msg_svc.h"
 
 #include "svc/consume.h"
 #include "svc/dep.h"

@@ -43,7 +43,7 @@
  * SVC_EUNAVAILABLE; a duplicate key is 11000 on MongoDB and on a FerretDB insert, but code 1
  * "UNIQUE constraint failed" on a FerretDB update (docs/local.md).
  */
-#include "msg_events.h"
+#include "msg_svc.h"
 
 #include "svc/alloc.h"
 #include "svc/dep.h"
@@ -1664,7 +1664,7 @@ static void set_default_ms(mongoc_uri_t *uri, const char *option, int32_t ms)
         mongoc_uri_set_option_as_int32(uri, option, ms);
 }
 
-int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
+int msg_mongo_new(const struct msg_mongo_opts *o, struct msg_mongo **out)
 {
     struct msg_mongo *m;
     struct svc_pool_conn *h;
@@ -1690,7 +1690,7 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     if (m->uri == NULL) {
         /* The driver's message quotes no part of the URI, so no password is logged. */
         svc_log_error("MONGODB_URI not valid: %s", err.message);
-        msg_mongo_close(m);
+        msg_mongo_free(m);
         return SVC_EINVAL;
     }
     db = mongoc_uri_get_database(m->uri);
@@ -1702,7 +1702,7 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     m->clients = mongoc_client_pool_new_with_error(m->uri, &err);
     if (m->clients == NULL) {
         svc_log_error("mongodb client pool not created: %s", err.message);
-        msg_mongo_close(m);
+        msg_mongo_free(m);
         return SVC_EINVAL;
     }
     mongoc_client_pool_set_error_api(m->clients, MONGOC_ERROR_API_VERSION_2);
@@ -1723,14 +1723,14 @@ int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out)
     }
     if (rc != 0) {
         svc_log_error("mongodb database '%s' not ready: %s", m->db, svc_err_title(rc));
-        msg_mongo_close(m);
+        msg_mongo_free(m);
         return rc;
     }
     *out = m;
     return 0;
 }
 
-void msg_mongo_close(struct msg_mongo *m)
+void msg_mongo_free(struct msg_mongo *m)
 {
     if (m == NULL)
         return;
@@ -1757,7 +1757,7 @@ int msg_store_init(void *svc)
         .uri = s->cfg.mongodb_uri,
         .pool_size = s->cfg.mongodb_pool,
     };
-    int rc = msg_mongo_open(&o, &s->mongo);
+    int rc = msg_mongo_new(&o, &s->mongo);
 
     if (rc != 0)
         return rc;
@@ -1769,7 +1769,7 @@ void msg_store_fini(void *svc)
 {
     struct msg_svc *s = svc;
 
-    msg_mongo_close(s->mongo);
+    msg_mongo_free(s->mongo);
     s->mongo = NULL;
     memset(&s->app.store, 0, sizeof(s->app.store));
 }

@@ -4,7 +4,7 @@
  */
 #include "svc/config.h"
 #include "svc/server.h"
-#include "user_events.h"
+#include "user_svc.h"
 
 #include <stddef.h>
 

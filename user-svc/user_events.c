@@ -4,7 +4,7 @@
  * and the readiness and drain hooks. No engine driver here: the relay reaches PostgreSQL only
  * through the source interface the store fills in.
  */
-#include "user_events.h"
+#include "user_svc.h"
 
 #include "svc/dep.h"
 #include "svc/event.h"

@@ -19,7 +19,7 @@
  * Driver errors are translated here, once, and logged once with their context; only SVC_E* and
  * USER_E* codes leave this file.
  */
-#include "user_events.h"
+#include "user_svc.h"
 
 #include "svc/alloc.h"
 #include "svc/dep.h"
@@ -199,7 +199,7 @@ struct user_pg {
     char *dsn;
     int timeout_ms;
     int64_t retention_ms;
-    bool migrated;         /* by the first connection (user_pg_open) */
+    bool migrated;         /* by the first connection (user_pg_new) */
     struct svc_dep *dep;   /* "postgres", for the logs and /readyz */
     struct svc_pool *pool; /* the store's connections */
 
@@ -364,7 +364,7 @@ static void conn_close(void *ctx, void *conn)
 
 /*
  * The pools' open callback (CTX is the store; LISTEN for the relay's). The first connection
- * (user_pg_open's, before the pool is shared) migrates first, without a statement timeout: a
+ * (user_pg_new's, before the pool is shared) migrates first, without a statement timeout: a
  * migration may take long, and so may waiting for another replica's. Failures are marked on
  * the dependency by pg_fail() and conn_connect(), so WHY is left empty.
  */
@@ -1324,7 +1324,7 @@ static int migrate(struct conn *c)
     return svc_migrate(migrations, &e);
 }
 
-int user_pg_open(const struct user_pg_opts *o, struct user_pg **out)
+int user_pg_new(const struct user_pg_opts *o, struct user_pg **out)
 {
     struct user_pg *pg = svc_calloc(1, sizeof(*pg));
     struct svc_pool_config pc = {.ops = &store_ops, .ctx = pg, .readiness_probe = true};
@@ -1347,7 +1347,7 @@ int user_pg_open(const struct user_pg_opts *o, struct user_pg **out)
 
     /* The first connection migrates (see conn_open), then stays in the pool. */
     if ((rc = svc_pool_acquire(pg->pool, 0, &first)) != 0) {
-        user_pg_close(pg);
+        user_pg_free(pg);
         return rc;
     }
     release(pg, first);
@@ -1360,7 +1360,7 @@ struct svc_dep *user_pg_dep(struct user_pg *pg)
     return pg->dep;
 }
 
-void user_pg_close(struct user_pg *pg)
+void user_pg_free(struct user_pg *pg)
 {
     if (pg == NULL)
         return;
@@ -1386,7 +1386,7 @@ int user_store_init(void *svc)
         .timeout_ms = (int)s->cfg.pg_timeout_ms,
         .outbox_retention_ms = s->cfg.outbox_retention_ms,
     };
-    int rc = user_pg_open(&o, &s->pg);
+    int rc = user_pg_new(&o, &s->pg);
 
     if (rc != 0)
         return rc;
@@ -1399,7 +1399,7 @@ void user_store_fini(void *svc)
 {
     struct user_svc *s = svc;
 
-    user_pg_close(s->pg);
+    user_pg_free(s->pg);
     s->pg = NULL;
     memset(&s->app.store, 0, sizeof(s->app.store));
     memset(&s->outbox, 0, sizeof(s->outbox));

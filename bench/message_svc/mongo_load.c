@@ -395,7 +395,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mongo_load: MONGODB_URI not valid: %s\n", err.message);
         goto out_mongoc;
     }
-    /* As message-svc sets them (msg_mongo_open), unless the URI says otherwise. */
+    /* As message-svc sets them (msg_mongo_new), unless the URI says otherwise. */
     set_default_ms(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000);
     set_default_ms(uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
     set_default_ms(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10000);

@@ -6,7 +6,7 @@
  */
 #include "testenv.h"
 
-#include "msg_events.h"
+#include "msg_svc.h"
 #include "svc/arena.h"
 #include "svc/buf.h"
 #include "svc/error.h"
@@ -47,7 +47,7 @@ static void uri_with_db(const char *db, char *out, size_t cap)
 static void open_store(const char *uri)
 {
     struct msg_mongo_opts o = {.uri = uri, .pool_size = 4, .timeout_ms = 5000};
-    int rc = msg_mongo_open(&o, &mongo);
+    int rc = msg_mongo_new(&o, &mongo);
 
     ck_assert_msg(rc == 0, "ferretdb: message-svc store does not open: %s", svc_err_name(rc));
     msg_mongo_store(mongo, &st);
@@ -67,7 +67,7 @@ static void teardown(void)
     svc_arena_free(arena);
     if (mongo != NULL) {
         msg_mongo_drop_database(mongo);
-        msg_mongo_close(mongo);
+        msg_mongo_free(mongo);
     }
     mongo = NULL;
 }
@@ -450,11 +450,11 @@ START_TEST(database_down_is_unavailable_quickly)
     struct msg_mongo *m = NULL;
     int64_t t0 = svc_now_ms();
 
-    ck_assert_int_eq(msg_mongo_open(&o, &m), SVC_EUNAVAILABLE);
+    ck_assert_int_eq(msg_mongo_new(&o, &m), SVC_EUNAVAILABLE);
     ck_assert_ptr_null(m);
     ck_assert_int_le(svc_now_ms() - t0, 5000);
     o.uri = "not a uri";
-    ck_assert_int_eq(msg_mongo_open(&o, &m), SVC_EINVAL);
+    ck_assert_int_eq(msg_mongo_new(&o, &m), SVC_EINVAL);
 }
 END_TEST
 
@@ -536,9 +536,9 @@ START_TEST(one_client_serves_parallel_callers_whatever_the_uri_says)
     snprintf(uri + strlen(uri), sizeof(uri) - strlen(uri), "%swaitQueueTimeoutMS=1",
              strchr(uri, '?') != NULL ? "&" : "?");
     msg_mongo_drop_database(mongo);
-    msg_mongo_close(mongo);
+    msg_mongo_free(mongo);
     o.uri = uri;
-    ck_assert_int_eq(msg_mongo_open(&o, &mongo), 0);
+    ck_assert_int_eq(msg_mongo_new(&o, &mongo), 0);
     msg_mongo_store(mongo, &st);
     to = registered("Busy");
     for (int i = 0; i < SENDERS; i++) {
@@ -624,7 +624,7 @@ START_TEST(layout_1_database_is_upgraded)
 
     /* The store of setup() goes; this database's takes its place (teardown drops it). */
     msg_mongo_drop_database(mongo);
-    msg_mongo_close(mongo);
+    msg_mongo_free(mongo);
     mongo = NULL;
     open_store(uri);
 
@@ -655,7 +655,7 @@ START_TEST(layout_1_database_is_upgraded)
     ck_assert(!p.more);
 
     /* Opening again upgrades nothing twice. */
-    msg_mongo_close(mongo);
+    msg_mongo_free(mongo);
     mongo = NULL;
     open_store(uri);
     ck_assert_uint_eq(inbox(ann, -1, 0).n, 3);
@@ -690,7 +690,7 @@ START_TEST(migrations_are_recorded_and_an_edit_is_refused)
                BCON_NEW("_id", BCON_UTF8("migration_lock"), "owner", BCON_UTF8("dead replica"),
                         "expires_at", BCON_DATE_TIME(svc_wall_ms() - 1000)));
     msg_mongo_drop_database(mongo);
-    msg_mongo_close(mongo);
+    msg_mongo_free(mongo);
     mongo = NULL;
     open_store(uri);
 
@@ -723,7 +723,7 @@ START_TEST(migrations_are_recorded_and_an_edit_is_refused)
     bson_destroy(filter);
     mongoc_collection_destroy(co);
     o.uri = uri;
-    ck_assert_int_eq(msg_mongo_open(&o, &other), SVC_EINTERNAL);
+    ck_assert_int_eq(msg_mongo_new(&o, &other), SVC_EINTERNAL);
     ck_assert_ptr_null(other);
     mongoc_client_destroy(client);
 }

@@ -17,7 +17,7 @@
 #include "svc/outbox.h"
 #include "svc/time.h"
 #include "svc/uuid.h"
-#include "user_events.h"
+#include "user_svc.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -57,7 +57,7 @@ static struct user_pg *open_store(int pool, struct user_store *st)
     int rc;
 
     testenv_require_port("postgres", testenv_port_of_url(dsn));
-    rc = user_pg_open(&o, &pg);
+    rc = user_pg_new(&o, &pg);
     ck_assert_msg(rc == 0, "postgres: user-svc store does not open: %s", svc_err_name(rc));
     user_pg_store(pg, st);
     return pg;
@@ -438,7 +438,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     free(ids);
     PQfinish(c);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -458,7 +458,7 @@ START_TEST(published_rows_are_deleted_after_the_retention)
     PGresult *r;
     int rows = -1;
 
-    ck_assert_int_eq(user_pg_open(&o, &pg), 0);
+    ck_assert_int_eq(user_pg_new(&o, &pg), 0);
     user_pg_store(pg, &st);
     ck_assert_int_eq(svc_producer_new(&kc, &producer), 0);
     oc.producer = producer;
@@ -482,7 +482,7 @@ START_TEST(published_rows_are_deleted_after_the_retention)
     svc_producer_free(producer);
     free(ids);
     PQfinish(c);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -790,7 +790,7 @@ START_TEST(events_survive_a_kill_during_publishing)
     free(ids);
     PQfinish(pause);
     PQfinish(c);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 

@@ -9,7 +9,7 @@
 #include "svc/error.h"
 #include "svc/event.h"
 #include "svc/uuid.h"
-#include "user_events.h"
+#include "user_svc.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -51,7 +51,7 @@ static struct user_pg *open_store(int pool, struct user_store *st)
 
     snprintf(extra, sizeof(extra), "application_name=%s", app_name());
     o.dsn = dsn_with(extra, dsn, sizeof(dsn));
-    rc = user_pg_open(&o, &pg);
+    rc = user_pg_new(&o, &pg);
     ck_assert_msg(rc == 0, "postgres: user-svc store does not open: %s", svc_err_name(rc));
     user_pg_store(pg, st);
     return pg;
@@ -231,7 +231,7 @@ START_TEST(create_then_read_back)
     free_events(evs);
 
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -252,7 +252,7 @@ START_TEST(unknown_ids_are_not_found)
     ck_assert_int_eq(st.erase(st.ctx, id, NULL), SVC_ENOTFOUND);
     ck_assert_int_eq(st.wallet_get(st.ctx, id, &w), SVC_ENOTFOUND);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -288,7 +288,7 @@ START_TEST(duplicate_email_is_refused)
     free_events(expect_events(u1.id, types));
     PQfinish(c);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -349,7 +349,7 @@ START_TEST(list_pages_cover_every_user_once_in_order)
     ck_assert_uint_eq(page.n, 1);
     ck_assert_int_eq(st.list(st.ctx, a, 5, 0, "not-a-uuid", &page), SVC_EINVAL);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -380,7 +380,7 @@ START_TEST(rename_with_the_expected_version_only)
     ck_assert_int_eq(data_int(evs[1], "version"), 2);
     free_events(evs);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -437,7 +437,7 @@ START_TEST(erase_keeps_only_a_tombstone)
     free_events(evs);
     PQfinish(c);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -504,7 +504,7 @@ START_TEST(concurrent_renames_with_one_version_one_wins)
     free_events(expect_events(u.id, types));
     pthread_barrier_destroy(&start);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -590,7 +590,7 @@ START_TEST(concurrent_payments_never_overdraw)
     PQfinish(c);
     pthread_barrier_destroy(&start);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -647,7 +647,7 @@ START_TEST(credits_are_idempotent_by_credit_id)
     new_uuid(key);
     ck_assert_int_eq(st.credit(st.ctx, u.id, key, 0, NULL, &c3, &replayed), SVC_EINVAL);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -706,7 +706,7 @@ START_TEST(payments_are_idempotent_by_payment_id)
     ck_assert_int_eq(data_int(evs[2], "balance_cents"), 700);
     free_events(evs);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -762,7 +762,7 @@ START_TEST(refund_credits_back_once)
 
     ck_assert_int_eq(st.refund(st.ctx, a, "not-a-uuid", NULL, &r2, &replayed), SVC_ENOTFOUND);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -804,7 +804,7 @@ START_TEST(reconnects_after_its_connections_are_killed)
     ck_assert_int_eq(st.get(st.ctx, a, u.id, &g), 0);
     PQfinish(c);
     svc_arena_free(a);
-    user_pg_close(pg);
+    user_pg_free(pg);
 }
 END_TEST
 
@@ -816,7 +816,7 @@ START_TEST(unreachable_database_is_unavailable)
     };
     struct user_pg *pg = NULL;
 
-    ck_assert_int_eq(user_pg_open(&o, &pg), SVC_EUNAVAILABLE);
+    ck_assert_int_eq(user_pg_new(&o, &pg), SVC_EUNAVAILABLE);
     ck_assert_ptr_null(pg);
 }
 END_TEST
@@ -832,13 +832,13 @@ START_TEST(second_start_migrates_nothing)
     struct svc_arena *a = svc_arena_new();
 
     pg = open_store(1, &st);
-    user_pg_close(pg);
+    user_pg_free(pg);
     before = sql_value(c, a,
                        "SELECT string_agg(version || name || checksum || applied_at, ',' "
                        "ORDER BY version) FROM schema_migrations",
                        NULL);
     pg = open_store(1, &st);
-    user_pg_close(pg);
+    user_pg_free(pg);
     after = sql_value(c, a,
                       "SELECT string_agg(version || name || checksum || applied_at, ',' "
                       "ORDER BY version) FROM schema_migrations",
@@ -862,8 +862,8 @@ static void *migrate_thread(void *arg)
     struct user_pg *pg = NULL;
 
     pthread_barrier_wait(m->start);
-    m->rc = user_pg_open(&o, &pg);
-    user_pg_close(pg);
+    m->rc = user_pg_new(&o, &pg);
+    user_pg_free(pg);
     return NULL;
 }
 
@@ -912,7 +912,7 @@ START_TEST(concurrent_first_migrations_both_succeed)
              schema);
     PQclear(sql(c, q, 0, NULL));
     o.dsn = m[0].dsn;
-    ck_assert_int_eq(user_pg_open(&o, &pg), SVC_EINTERNAL);
+    ck_assert_int_eq(user_pg_new(&o, &pg), SVC_EINTERNAL);
     ck_assert_ptr_null(pg);
 
     snprintf(q, sizeof(q), "DROP SCHEMA %s CASCADE", schema);

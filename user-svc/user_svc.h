@@ -1,5 +1,5 @@
 /*
- * user_events.h: user-svc as a process, around its handlers (user.h): its configuration, the
+ * user_svc.h: user-svc as a process, around its handlers (user.h): its configuration, the
  * PostgreSQL store's lifetime, the CloudEvent of each change, the Kafka producer and the outbox
  * relay, and the start-up hooks main.c lists.
  *
@@ -12,8 +12,8 @@
  * (so as Kafka key: one user's events stay in order). The relay publishes them to
  * TOPIC_USER_EVENTS; the types are polyglot/events.h's EV_*, one per schema in schemas/events/.
  */
-#ifndef USER_EVENTS_H
-#define USER_EVENTS_H
+#ifndef USER_SVC_H
+#define USER_SVC_H
 
 #include "polyglot/events.h"
 #include "svc/event.h"
@@ -72,12 +72,12 @@ struct user_pg_opts {
  *   SVC_EUNAVAILABLE  the database cannot be reached
  *   SVC_EINTERNAL     a migration failed, or an applied one differs from the binary's
  * Pool connections are opened on first use and reopened after a failure. Free with
- * user_pg_close().
+ * user_pg_free().
  */
-int user_pg_open(const struct user_pg_opts *o, struct user_pg **out);
+int user_pg_new(const struct user_pg_opts *o, struct user_pg **out);
 
 /* Closes every connection and frees PG. NULL is a no-op. */
-void user_pg_close(struct user_pg *pg);
+void user_pg_free(struct user_pg *pg);
 
 /* The database's state ("postgres"), for /readyz; its probe pings a pooled connection. Owned
  * by PG. */

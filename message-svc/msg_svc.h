@@ -1,5 +1,5 @@
 /*
- * msg_events.h: message-svc as a process, around its handlers (msg.h): its configuration, the
+ * msg_svc.h: message-svc as a process, around its handlers (msg.h): its configuration, the
  * MongoDB store's lifetime, the consumer of user-events, the retention sweep, and the hooks
  * main.c lists.
  *
@@ -20,8 +20,8 @@
  * database is unavailable the record is retried with backoff and its partition paused, so
  * nothing is skipped and consumption resumes when the database returns.
  */
-#ifndef MSG_EVENTS_H
-#define MSG_EVENTS_H
+#ifndef MSG_SVC_H
+#define MSG_SVC_H
 
 #include "msg.h"
 #include "polyglot/events.h"
@@ -79,12 +79,12 @@ struct msg_mongo_opts {
  *   SVC_EINVAL        the URI does not parse (logged, without its password)
  *   SVC_EUNAVAILABLE  the database cannot be reached
  *   SVC_EINTERNAL     an index could not be created
- * Free with msg_mongo_close().
+ * Free with msg_mongo_free().
  */
-int msg_mongo_open(const struct msg_mongo_opts *o, struct msg_mongo **out);
+int msg_mongo_new(const struct msg_mongo_opts *o, struct msg_mongo **out);
 
 /* Destroys the pool and frees M. NULL is a no-op. */
-void msg_mongo_close(struct msg_mongo *m);
+void msg_mongo_free(struct msg_mongo *m);
 
 /* Fills STORE with the MongoDB implementation of msg.h's interface, on M. */
 void msg_mongo_store(struct msg_mongo *m, struct msg_store *store);
