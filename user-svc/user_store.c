@@ -432,6 +432,7 @@ static void release(struct user_pg *pg, struct svc_pool_conn *h)
  */
 static int read1(struct user_pg *pg, enum stmt s, int n, const char *const *params, PGresult **out)
 {
+    *out = NULL; /* PQclear(NULL) is a no-op, so callers clear whatever the outcome */
     for (int attempt = 0;; attempt++) {
         struct svc_pool_conn *h;
         bool stale;

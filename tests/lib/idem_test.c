@@ -10,7 +10,7 @@
 
 static const char *hex(const uint8_t sum[32], char out[65])
 {
-    for (int i = 0; i < 32; i++)
+    for (size_t i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", sum[i]);
     return out;
 }

@@ -132,7 +132,7 @@ static size_t read_rows(struct row *rows, size_t max)
     f = fopen(path, "r");
     ck_assert_msg(f != NULL, "cannot read '%s'", path);
     while (fgets(line, sizeof(line), f) != NULL) {
-        const char *p = line, *bar;
+        const char *p, *bar;
         char *end;
         int k = 0;
 
