@@ -18,12 +18,13 @@
 #include "svc/uuid.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define META              "meta"
 #define SCHEMA_MIGRATIONS "schema_migrations"
 #define LOCK_ID           "migration_lock"
-#define LOCK_TTL_MS       60000
+#define LOCK_TTL_MS       INT64_C(60000)
 
 /* One step of a migration file: {"op": ..., "collection": ..., "name": ..., "key": {...},
  * "unique": bool}. */
