@@ -81,11 +81,9 @@
 #define E_DUP SVC_MONGO_DUP
 
 struct msg_mongo {
-    mongoc_uri_t *uri;
-    mongoc_client_pool_t *clients; /* libmongoc's, which waits for a free client without bound */
-    struct svc_pool *pool;         /* lends those clients, with a deadline */
-    struct svc_dep *dep;           /* "mongodb", for the logs and /readyz */
-    char *db;
+    struct svc_mongo *mongo; /* the clients, lent with a deadline (svc/mongo.h) */
+    struct svc_dep *dep;     /* "mongodb", for the logs and /readyz; the clients' */
+    const char *db;          /* the clients' */
     pthread_mutex_t inbox_locks[STRIPES], sent_locks[STRIPES];
 };
 
@@ -496,17 +494,14 @@ static char (*entry_ids(const struct entry *entries, size_t n))[MSG_ID_LEN + 1]
  * free within the timeout, or when the database could not be reached a moment ago. */
 static int borrow(struct msg_mongo *m, struct svc_pool_conn **h, mongoc_client_t **c)
 {
-    int rc = svc_pool_acquire(m->pool, 0, h);
-
-    *c = rc == 0 ? (*h)->conn : NULL;
-    return rc;
+    return svc_mongo_acquire(m->mongo, h, c);
 }
 
 /* Gives H back after a call that ended with RC: a client that found the database unreachable
- * is swapped for another, which is pinged before it is lent (see client_open). */
+ * is swapped for another, which is pinged before it is lent. */
 static void put(struct msg_mongo *m, struct svc_pool_conn *h, int rc)
 {
-    svc_pool_release(m->pool, h, rc == SVC_EUNAVAILABLE);
+    svc_mongo_release(m->mongo, h, rc);
 }
 
 /* ---- the API ------------------------------------------------------------------------------- */
@@ -1175,63 +1170,12 @@ static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
     return rc;
 }
 
-/* Also the pool's ping callback (CTX the store, CONN a client): fail() tells the dependency.
- * NOLINTNEXTLINE(readability-non-const-parameter): svc_pool_ops' signature */
-static int ping(void *ctx, void *conn, char *why, size_t cap)
-{
-    struct msg_mongo *m = ctx;
-    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
-    bson_error_t err;
-    int rc = 0;
-
-    (void)why;
-    (void)cap;
-    if (!mongoc_client_command_simple(conn, m->db, cmd, NULL, NULL, &err))
-        rc = fail(m, &err, "ping");
-    else
-        svc_dep_up(m->dep);
-    bson_destroy(cmd);
-    return rc;
-}
-
 static bool mg_ready(void *ctx, char *why, size_t cap)
 {
     struct msg_mongo *m = ctx;
 
     return svc_dep_check(m->dep, why, cap);
 }
-
-/* The pool's callbacks on libmongoc's clients (CTX is the store). libmongoc connects in the
- * background, so a client is pinged before it is lent: an unreachable database then makes the
- * pool back off and answer at once. Failures are told to the dependency by fail(). */
-static int client_open(void *ctx, void **conn, char *why, size_t cap)
-{
-    struct msg_mongo *m = ctx;
-    /* Never NULL while the pool lends no more clients than libmongoc's holds (the same size),
-     * and never a wait without bound, whatever waitQueueTimeoutMS says. */
-    mongoc_client_t *c = mongoc_client_pool_try_pop(m->clients);
-    int rc;
-
-    if (c == NULL) {
-        snprintf(why, cap, "no free client in the driver's pool");
-        return SVC_EUNAVAILABLE;
-    }
-    if ((rc = ping(m, c, why, cap)) != 0) {
-        mongoc_client_pool_push(m->clients, c);
-        return rc;
-    }
-    *conn = c;
-    return 0;
-}
-
-static void client_close(void *ctx, void *conn)
-{
-    struct msg_mongo *m = ctx;
-
-    mongoc_client_pool_push(m->clients, conn);
-}
-
-static const struct svc_pool_ops client_ops = {client_open, client_close, ping};
 
 void msg_mongo_store(struct msg_mongo *m, struct msg_store *store)
 {
@@ -1352,61 +1296,32 @@ static const struct svc_mongo_builtin builtins[] = {
     {NULL, NULL},
 };
 
-static void set_default_ms(mongoc_uri_t *uri, const char *option, int32_t ms)
-{
-    if (mongoc_uri_get_option_as_int32(uri, option, 0) == 0)
-        mongoc_uri_set_option_as_int32(uri, option, ms);
-}
-
 int msg_mongo_new(const struct msg_mongo_opts *o, struct msg_mongo **out)
 {
+    const struct svc_mongo_opts mo = {.uri = o->uri,
+                                      .db = "messages",
+                                      .app = "message-svc",
+                                      .timeout_ms = o->timeout_ms,
+                                      .pool_size = o->pool_size};
     struct msg_mongo *m;
     struct svc_pool_conn *h;
     mongoc_client_t *c;
-    bson_error_t err;
-    const char *db;
-    int timeout = o->timeout_ms > 0 ? o->timeout_ms : 2000;
-    int size = o->pool_size > 0 ? o->pool_size : 8;
     int rc;
 
     *out = NULL;
-    svc_mongo_init();
     m = svc_calloc(1, sizeof(*m));
-    m->dep = svc_dep_new("mongodb", 0, NULL);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_init(&m->inbox_locks[i], NULL);
         pthread_mutex_init(&m->sent_locks[i], NULL);
     }
-    m->uri = mongoc_uri_new_with_error(o->uri, &err);
-    if (m->uri == NULL) {
-        /* The driver's message quotes no part of the URI, so no password is logged. */
-        svc_log_error("MONGODB_URI not valid: %s", err.message);
+    if ((rc = svc_mongo_new(&mo, &m->mongo)) != 0) {
         msg_mongo_free(m);
-        return SVC_EINVAL;
+        return rc;
     }
-    db = mongoc_uri_get_database(m->uri);
-    m->db = svc_strdup(db != NULL && db[0] != '\0' ? db : "messages");
-    /* A request fails fast with 503 when the database is away rather than hanging. */
-    set_default_ms(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout);
-    set_default_ms(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout);
-    set_default_ms(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, 5 * timeout);
-    m->clients = mongoc_client_pool_new_with_error(m->uri, &err);
-    if (m->clients == NULL) {
-        svc_log_error("mongodb client pool not created: %s", err.message);
-        msg_mongo_free(m);
-        return SVC_EINVAL;
-    }
-    mongoc_client_pool_set_error_api(m->clients, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_set_appname(m->clients, "message-svc");
-    mongoc_client_pool_max_size(m->clients, (uint32_t)size);
-    m->pool = svc_pool_new(&(struct svc_pool_config){.ops = &client_ops,
-                                                     .ctx = m,
-                                                     .dep = m->dep,
-                                                     .size = size,
-                                                     .acquire_timeout_ms = timeout,
-                                                     .readiness_probe = true});
+    m->dep = svc_mongo_dep(m->mongo);
+    m->db = svc_mongo_db(m->mongo);
 
-    /* The first client is pinged as it is lent (client_open). */
+    /* The first client is pinged as it is lent. */
     rc = borrow(m, &h, &c);
     if (rc == 0) {
         rc = svc_mongo_migrate(c, m->db, m->dep, migrations, builtins, m);
@@ -1425,17 +1340,11 @@ void msg_mongo_free(struct msg_mongo *m)
 {
     if (m == NULL)
         return;
-    svc_pool_free(m->pool); /* gives its clients back to libmongoc's pool first */
-    if (m->clients != NULL)
-        mongoc_client_pool_destroy(m->clients);
-    if (m->uri != NULL)
-        mongoc_uri_destroy(m->uri);
-    svc_dep_free(m->dep);
+    svc_mongo_free(m->mongo);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_destroy(&m->inbox_locks[i]);
         pthread_mutex_destroy(&m->sent_locks[i]);
     }
-    free(m->db);
     free(m);
 }
 

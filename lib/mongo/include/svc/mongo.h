@@ -1,5 +1,6 @@
 /*
- * svc/mongo.h: what every MongoDB-owning store needs of libmongoc, once (library svc_mongo).
+ * svc/mongo.h: what every MongoDB-owning store needs of libmongoc, once (library svc_mongo):
+ * its clients, the translation of its errors, migrations.
  *
  * svc_mongo is not part of libsvc: it links libmongoc, and only the store of the service that
  * owns a MongoDB database links it, PRIVATE (cmake/Service.cmake's DRIVER), so no other code
@@ -12,6 +13,7 @@
 
 #include "svc/dep.h"
 #include "svc/migrate.h"
+#include "svc/pool.h"
 
 #include <mongoc/mongoc.h>
 #include <stdbool.h>
@@ -20,10 +22,46 @@
  * turns it into a no-op, a replay or an error of its own, and never lets it out. */
 #define SVC_MONGO_DUP 1
 
-/* Once per process, before any other libmongoc call: initialises libmongoc and sends its log
- * lines to the service's log. Safe to call again. libmongoc cannot be initialised again after
- * mongoc_cleanup(), so the process never calls that (the OS reclaims what it holds at exit). */
-void svc_mongo_init(void);
+/* The clients of one MongoDB database (below). */
+struct svc_mongo;
+
+struct svc_mongo_opts {
+    const char *uri;   /* mongodb://host:port/db?...: required; its database is the store's */
+    const char *db;    /* the database when the URI names none: required */
+    const char *app;   /* the appname the server sees: "message-svc" */
+    int timeout_ms;    /* server selection, connect and a wait for a client [2000]; sockets 5x,
+                        * unless the URI says otherwise: a request fails fast with 503 when the
+                        * database is away rather than hanging */
+    int pool_size;     /* clients at most [8] */
+};
+
+/*
+ * The clients of O's database, none connected yet, into *OUT: libmongoc's client pool, lent
+ * through a svc_pool (svc/pool.h) with deadlines, each client pinged as it is lent, so an
+ * unreachable database makes the pool back off and answer at once; and the database's state
+ * "mongodb" (svc/dep.h), which svc_pool_check() probes for /readyz. Initialises libmongoc and
+ * sends its log lines to the service's log first (once per process: libmongoc cannot be
+ * initialised again after mongoc_cleanup(), so the process never calls that).
+ * Returns 0, or SVC_EINVAL when the URI is not valid (logged without quoting it, so no password
+ * is). Free with svc_mongo_free().
+ */
+int svc_mongo_new(const struct svc_mongo_opts *o, struct svc_mongo **out);
+
+/* Gives every client back, then closes them. Every client must have been released. NULL is a
+ * no-op. */
+void svc_mongo_free(struct svc_mongo *m);
+
+/* Borrows a client into *H (to release) and *C: 0, or SVC_EUNAVAILABLE when none is free
+ * within the timeout, or when the database could not be reached a moment ago. */
+int svc_mongo_acquire(struct svc_mongo *m, struct svc_pool_conn **h, mongoc_client_t **c);
+
+/* Gives H back after a call that ended with RC: a client that found the database unreachable
+ * (SVC_EUNAVAILABLE) is swapped for another, pinged before it is lent. */
+void svc_mongo_release(struct svc_mongo *m, struct svc_pool_conn *h, int rc);
+
+/* The database's name and its state; both owned by M. */
+const char *svc_mongo_db(const struct svc_mongo *m);
+struct svc_dep *svc_mongo_dep(const struct svc_mongo *m);
 
 /* Whether E says the database could not be reached (connection, server selection, protocol,
  * or a server shutting down or stepping down). */
