@@ -13,8 +13,8 @@
  *             for renames and the deletion of the user
  *   dedup     {_id: Idempotency-Key of a sender, message_id, created_at}
  *   meta      {_id: "layout", version}: the layout of the data (migrations/002); {_id:
- *             "migration_lock", owner, expires_at} while a replica migrates
- *   schema_migrations  {_id: version, name, checksum, applied_at}: migrations/ applied
+ *             "migration_lock", ...} while a replica migrates (svc/mongo.h)
+ *   schema_migrations  migrations/ applied, by svc_mongo_migrate() (svc/mongo.h)
  *
  * Every read and every write is addressed by _id alone, because that is the only filter
  * FerretDB 1.24 (SQLite) looks up by index (internal/backends/sqlite/collection.go pushes down
@@ -38,10 +38,9 @@
  * only keys built from data are index entries' "m.<message id>", and message ids are UUIDs of
  * this store's own making (checked before use).
  *
- * Driver errors are translated here, once, and logged once with their context; only SVC_E*
- * and MSG_E* codes leave this file. Connection and server-selection failures are
- * SVC_EUNAVAILABLE; a duplicate key is 11000 on MongoDB and on a FerretDB insert, but code 1
- * "UNIQUE constraint failed" on a FerretDB update (docs/local.md).
+ * Driver errors are translated by fail() (svc_mongo_fail, svc/mongo.h), once, and logged once
+ * with their context; only SVC_E* and MSG_E* codes leave this file: a duplicate key (E_DUP)
+ * becomes a no-op or a replay.
  */
 #include "msg_svc.h"
 
@@ -49,9 +48,9 @@
 #include "svc/dep.h"
 #include "svc/error.h"
 #include "svc/idem.h"
-#include "svc/json.h"
 #include "svc/log.h"
 #include "svc/migrate.h"
+#include "svc/mongo.h"
 #include "svc/pool.h"
 #include "svc/uuid.h"
 #include "svc/time.h"
@@ -79,14 +78,12 @@
 /* The display name of the platform on system messages. */
 #define SYSTEM_NAME "polyglot"
 /* A duplicate key: never leaves this file (callers turn it into a no-op or a replay). */
-#define E_DUP 1
+#define E_DUP SVC_MONGO_DUP
 
 struct msg_mongo {
-    mongoc_uri_t *uri;
-    mongoc_client_pool_t *clients; /* libmongoc's, which waits for a free client without bound */
-    struct svc_pool *pool;         /* lends those clients, with a deadline */
-    struct svc_dep *dep;           /* "mongodb", for the logs and /readyz */
-    char *db;
+    struct svc_mongo *mongo; /* the clients, lent with a deadline (svc/mongo.h) */
+    struct svc_dep *dep;     /* "mongodb", for the logs and /readyz; the clients' */
+    const char *db;          /* the clients' */
     pthread_mutex_t inbox_locks[STRIPES], sent_locks[STRIPES];
 };
 
@@ -100,54 +97,10 @@ struct user_row {
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
-static bool is_unavailable(const bson_error_t *e)
-{
-    if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION ||
-        e->domain == MONGOC_ERROR_PROTOCOL)
-        return true;
-    if (e->domain == MONGOC_ERROR_SERVER || e->domain == MONGOC_ERROR_WRITE_CONCERN) {
-        switch (e->code) {
-        case 6:     /* HostUnreachable */
-        case 7:     /* HostNotFound */
-        case 89:    /* NetworkTimeout */
-        case 91:    /* ShutdownInProgress */
-        case 189:   /* PrimarySteppedDown */
-        case 9001:  /* SocketException */
-        case 10107: /* NotWritablePrimary */
-        case 11600: /* InterruptedAtShutdown */
-        case 11602: /* InterruptedDueToReplStateChange */
-        case 13435: /* NotPrimaryNoSecondaryOk */
-        case 13436: /* NotPrimaryOrSecondary */
-            return true;
-        default:
-            return false;
-        }
-    }
-    return false;
-}
-
-static bool is_dup(const bson_error_t *e)
-{
-    if (e->domain != MONGOC_ERROR_SERVER && e->domain != MONGOC_ERROR_WRITE_CONCERN &&
-        e->domain != MONGOC_ERROR_COLLECTION && e->domain != MONGOC_ERROR_COMMAND &&
-        e->domain != MONGOC_ERROR_QUERY)
-        return false;
-    return e->code == 11000 || e->code == 11001 ||
-           (e->code == 1 && strstr(e->message, "UNIQUE constraint failed") != NULL);
-}
-
-/* The one translation of a driver error, logged here with WHAT failed. */
+/* The one translation of a driver error, logged with WHAT failed (svc/mongo.h). */
 static int fail(struct msg_mongo *m, const bson_error_t *e, const char *what)
 {
-    if (is_dup(e))
-        return E_DUP;
-    if (!is_unavailable(e)) {
-        svc_log_error("mongodb %s failed: %s (domain %u, code %u)", what, e->message, e->domain,
-                      e->code);
-        return SVC_EINTERNAL;
-    }
-    svc_dep_down(m->dep, what, "%s", e->message);
-    return SVC_EUNAVAILABLE;
+    return svc_mongo_fail(m->dep, e, what);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -541,17 +494,14 @@ static char (*entry_ids(const struct entry *entries, size_t n))[MSG_ID_LEN + 1]
  * free within the timeout, or when the database could not be reached a moment ago. */
 static int borrow(struct msg_mongo *m, struct svc_pool_conn **h, mongoc_client_t **c)
 {
-    int rc = svc_pool_acquire(m->pool, 0, h);
-
-    *c = rc == 0 ? (*h)->conn : NULL;
-    return rc;
+    return svc_mongo_acquire(m->mongo, h, c);
 }
 
 /* Gives H back after a call that ended with RC: a client that found the database unreachable
- * is swapped for another, which is pinged before it is lent (see client_open). */
+ * is swapped for another, which is pinged before it is lent. */
 static void put(struct msg_mongo *m, struct svc_pool_conn *h, int rc)
 {
-    svc_pool_release(m->pool, h, rc == SVC_EUNAVAILABLE);
+    svc_mongo_release(m->mongo, h, rc);
 }
 
 /* ---- the API ------------------------------------------------------------------------------- */
@@ -1220,63 +1170,12 @@ static int mg_sweep(void *ctx, int64_t before_ms, int64_t *deleted)
     return rc;
 }
 
-/* Also the pool's ping callback (CTX the store, CONN a client): fail() tells the dependency.
- * NOLINTNEXTLINE(readability-non-const-parameter): svc_pool_ops' signature */
-static int ping(void *ctx, void *conn, char *why, size_t cap)
-{
-    struct msg_mongo *m = ctx;
-    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
-    bson_error_t err;
-    int rc = 0;
-
-    (void)why;
-    (void)cap;
-    if (!mongoc_client_command_simple(conn, m->db, cmd, NULL, NULL, &err))
-        rc = fail(m, &err, "ping");
-    else
-        svc_dep_up(m->dep);
-    bson_destroy(cmd);
-    return rc;
-}
-
 static bool mg_ready(void *ctx, char *why, size_t cap)
 {
     struct msg_mongo *m = ctx;
 
     return svc_dep_check(m->dep, why, cap);
 }
-
-/* The pool's callbacks on libmongoc's clients (CTX is the store). libmongoc connects in the
- * background, so a client is pinged before it is lent: an unreachable database then makes the
- * pool back off and answer at once. Failures are told to the dependency by fail(). */
-static int client_open(void *ctx, void **conn, char *why, size_t cap)
-{
-    struct msg_mongo *m = ctx;
-    /* Never NULL while the pool lends no more clients than libmongoc's holds (the same size),
-     * and never a wait without bound, whatever waitQueueTimeoutMS says. */
-    mongoc_client_t *c = mongoc_client_pool_try_pop(m->clients);
-    int rc;
-
-    if (c == NULL) {
-        snprintf(why, cap, "no free client in the driver's pool");
-        return SVC_EUNAVAILABLE;
-    }
-    if ((rc = ping(m, c, why, cap)) != 0) {
-        mongoc_client_pool_push(m->clients, c);
-        return rc;
-    }
-    *conn = c;
-    return 0;
-}
-
-static void client_close(void *ctx, void *conn)
-{
-    struct msg_mongo *m = ctx;
-
-    mongoc_client_pool_push(m->clients, conn);
-}
-
-static const struct svc_pool_ops client_ops = {client_open, client_close, ping};
 
 void msg_mongo_store(struct msg_mongo *m, struct msg_store *store)
 {
@@ -1385,340 +1284,47 @@ static int builtin_index_documents(struct msg_mongo *m, mongoc_client_t *c)
     return rc;
 }
 
-/* The operations a JSON step may name with "builtin": what cannot be said as data. */
-static const struct {
-    const char *name;
-    int (*run)(struct msg_mongo *m, mongoc_client_t *c);
-} builtins[] = {
-    {"index_documents", builtin_index_documents},
+/* Hands builtin_index_documents to the engine (ARG is the store). */
+static int index_documents(void *arg, mongoc_client_t *c)
+{
+    return builtin_index_documents(arg, c);
+}
+
+/* The operations migrations/ may name with "builtin": what cannot be said as data. */
+static const struct svc_mongo_builtin builtins[] = {
+    {"index_documents", index_documents},
     {NULL, NULL},
 };
 
-/* One step of a migration file: {"op": ..., "collection": ..., "name": ..., "key": {...},
- * "unique": bool}. */
-enum step_op { STEP_CREATE_INDEX, STEP_DROP_INDEX, STEP_BUILTIN };
-
-struct step {
-    int op;
-    const char *collection, *name;
-    json_t *key; /* create_index: {"field": 1 or -1, ...}, in order */
-    bool unique;
-};
-
-struct steps {
-    const char *about;
-    struct step *items;
-    size_t n;
-};
-
-static const char *const step_ops[] = {"create_index", "drop_index", "builtin", NULL};
-static const struct svc_json_field step_fields[] = {
-    {"op", SVC_JSON_ENUM, .required = true, .choices = step_ops, .offset = offsetof(struct step, op)},
-    {"collection", SVC_JSON_STRING, .min = 1, .offset = offsetof(struct step, collection)},
-    {"name", SVC_JSON_STRING, .required = true, .min = 1, .offset = offsetof(struct step, name)},
-    {"key", SVC_JSON_ANY, .offset = offsetof(struct step, key)},
-    {"unique", SVC_JSON_BOOL, .offset = offsetof(struct step, unique)},
-    {0},
-};
-static const struct svc_json_field step_def = {
-    .type = SVC_JSON_OBJECT, .fields = step_fields, .size = sizeof(struct step)};
-static const struct svc_json_field steps_fields[] = {
-    {"about", SVC_JSON_STRING, .offset = offsetof(struct steps, about)},
-    {"steps", SVC_JSON_ARRAY, .required = true, .min = 1, .elem = &step_def,
-     .offset = offsetof(struct steps, items), .count = offsetof(struct steps, n)},
-    {0},
-};
-
-/*
- * One createIndexes command per index: FerretDB 1.24 panics on a command listing several
- * indexes when some of them exist already, while one index per command is idempotent on both
- * engines ("all indexes already exist"). libmongoc 1.23 has no index-model helper; the command
- * is the same on both engines.
- */
-static int create_index(struct msg_mongo *m, mongoc_client_t *c, const struct step *st)
-{
-    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(st->collection));
-    bson_t arr, spec, key;
-    bson_error_t err;
-    const char *field;
-    json_t *dir;
-    int rc = 0;
-
-    bson_append_array_begin(cmd, "indexes", -1, &arr);
-    bson_append_document_begin(&arr, "0", -1, &spec);
-    bson_append_document_begin(&spec, "key", -1, &key);
-    json_object_foreach(st->key, field, dir)
-        bson_append_int32(&key, field, -1, json_integer_value(dir) < 0 ? -1 : 1);
-    bson_append_document_end(&spec, &key);
-    bson_append_utf8(&spec, "name", -1, st->name, -1);
-    if (st->unique)
-        bson_append_bool(&spec, "unique", -1, true);
-    bson_append_document_end(&arr, &spec);
-    bson_append_array_end(cmd, &arr);
-    if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err)) {
-        rc = fail(m, &err, "createIndexes");
-        if (rc == E_DUP)
-            rc = SVC_EINTERNAL; /* duplicate keys already stored: cannot be unique */
-    }
-    bson_destroy(cmd);
-    return rc;
-}
-
-static int drop_index(struct msg_mongo *m, mongoc_client_t *c, const struct step *st)
-{
-    bson_t *cmd = BCON_NEW("dropIndexes", BCON_UTF8(st->collection), "index", BCON_UTF8(st->name));
-    bson_error_t err;
-    int rc = 0;
-
-    /* 26 NamespaceNotFound and 27 IndexNotFound: nothing to drop. */
-    if (!mongoc_client_write_command_with_opts(c, m->db, cmd, NULL, NULL, &err) &&
-        !(err.domain == MONGOC_ERROR_SERVER && (err.code == 26 || err.code == 27)))
-        rc = fail(m, &err, "dropIndexes");
-    bson_destroy(cmd);
-    return rc;
-}
-
-static int run_step(struct msg_mongo *m, mongoc_client_t *c, const struct step *st)
-{
-    if (st->op != STEP_BUILTIN && st->collection == NULL) {
-        svc_log_error("migration step '%s' names no collection", st->name);
-        return SVC_EINVAL;
-    }
-    if (st->op == STEP_CREATE_INDEX) {
-        if (!json_is_object(st->key) || json_object_size(st->key) == 0) {
-            svc_log_error("migration step '%s' has no key", st->name);
-            return SVC_EINVAL;
-        }
-        return create_index(m, c, st);
-    }
-    if (st->op == STEP_DROP_INDEX)
-        return drop_index(m, c, st);
-    for (size_t i = 0; builtins[i].name != NULL; i++)
-        if (strcmp(builtins[i].name, st->name) == 0)
-            return builtins[i].run(m, c);
-    svc_log_error("migration step names the builtin '%s', which this binary does not have",
-                  st->name);
-    return SVC_EINVAL;
-}
-
-/*
- * svc/migrate.h's callbacks on MongoDB. There are no transactions (FerretDB has none), so each
- * step is idempotent and each migration is recorded as soon as it is applied: a start cut short
- * goes on from there. The lock is a document in meta that another replica cannot insert while
- * it exists; it expires, so a replica that died holding it does not block the others for good,
- * and a step outliving it is harmless, being idempotent.
- */
-#define SCHEMA_MIGRATIONS "schema_migrations"
-#define LOCK_ID           "migration_lock"
-#define LOCK_TTL_MS       60000
-
-struct mig {
-    struct msg_mongo *m;
-    mongoc_client_t *c;
-    char owner[SVC_UUID_STR_LEN + 1];
-};
-
-static int mig_lock(void *ctx)
-{
-    struct mig *g = ctx;
-    int64_t give_up = svc_now_ms() + 2 * LOCK_TTL_MS;
-
-    svc_uuid_v4_str(g->owner);
-    for (;;) {
-        bson_t *doc = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "owner", BCON_UTF8(g->owner),
-                               "expires_at", BCON_DATE_TIME(svc_wall_ms() + LOCK_TTL_MS));
-        bson_t *held = NULL, *filter;
-        int rc = insert(g->m, g->c, META, doc, "migration lock");
-
-        bson_destroy(doc);
-        if (rc != E_DUP)
-            return rc;
-        if ((rc = find_one(g->m, g->c, META, LOCK_ID, "migration lock lookup", &held)) != 0)
-            return rc;
-        if (held != NULL && doc_ms(held, "expires_at") < svc_wall_ms()) {
-            /* Expired: removed only if it is still the one read, then taken again. */
-            filter = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "expires_at",
-                              BCON_DATE_TIME(doc_ms(held, "expires_at")));
-            rc = delete_many(g->m, g->c, META, filter, "expired migration lock", NULL);
-            bson_destroy(filter);
-        } else if (svc_now_ms() > give_up) {
-            svc_log_error("mongodb: the migration lock is held by another replica");
-            rc = SVC_EUNAVAILABLE;
-        } else {
-            svc_sleep_ms(200);
-        }
-        if (held != NULL)
-            bson_destroy(held);
-        if (rc != 0)
-            return rc;
-    }
-}
-
-static int mig_unlock(void *ctx, bool commit)
-{
-    struct mig *g = ctx;
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "owner", BCON_UTF8(g->owner));
-    int rc = delete_many(g->m, g->c, META, filter, "migration unlock", NULL);
-
-    (void)commit; /* nothing to roll back: see above */
-    bson_destroy(filter);
-    return rc;
-}
-
-static int mig_list(void *ctx, struct svc_migration_list *applied)
-{
-    struct mig *g = ctx;
-    mongoc_collection_t *co = coll(g->m, g->c, SCHEMA_MIGRATIONS);
-    bson_t *filter = bson_new();
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, NULL, NULL);
-    const bson_t *doc;
-    bson_error_t err;
-    bson_iter_t it;
-    int rc = 0;
-
-    while (mongoc_cursor_next(cur, &doc)) {
-        struct svc_arena *a = svc_arena_new();
-
-        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_NUMBER(&it))
-            svc_migration_applied_add(applied, (int)bson_iter_as_int64(&it),
-                                      doc_str(doc, "name", a), doc_str(doc, "checksum", a));
-        svc_arena_free(a);
-    }
-    if (mongoc_cursor_error(cur, &err))
-        rc = fail(g->m, &err, "read schema_migrations");
-    mongoc_cursor_destroy(cur);
-    bson_destroy(filter);
-    mongoc_collection_destroy(co);
-    return rc;
-}
-
-static int mig_apply(void *ctx, const struct svc_migration *mg)
-{
-    struct mig *g = ctx;
-    struct svc_arena *a = svc_arena_new();
-    struct svc_json_error err;
-    struct steps steps = {0};
-    json_t *root = NULL;
-    int rc = svc_json_parse(mg->text, strlen(mg->text), 0, SVC_JSON_PARSE_OBJECT, &root, &err);
-
-    if (rc == 0)
-        rc = svc_json_read(root, steps_fields, &steps, SVC_JSON_REJECT_UNKNOWN, a, &err);
-    if (rc != 0)
-        svc_log_error("migration '%s' is not valid: %s", mg->name, err.msg);
-    for (size_t i = 0; rc == 0 && i < steps.n; i++)
-        rc = run_step(g->m, g->c, &steps.items[i]);
-    json_decref(root);
-    svc_arena_free(a);
-    return rc;
-}
-
-static int mig_record(void *ctx, const struct svc_migration *mg)
-{
-    struct mig *g = ctx;
-    bson_t *doc = BCON_NEW("_id", BCON_INT32(mg->version), "name", BCON_UTF8(mg->name), "checksum",
-                           BCON_UTF8(mg->sha256), "applied_at", BCON_DATE_TIME(svc_wall_ms()));
-    int rc = insert(g->m, g->c, SCHEMA_MIGRATIONS, doc, "record migration");
-
-    bson_destroy(doc);
-    return rc == E_DUP ? 0 : rc; /* recorded by a replica that outlived the lock: the same */
-}
-
-static int migrate(struct msg_mongo *m, mongoc_client_t *c)
-{
-    struct mig g = {.m = m, .c = c};
-    const struct svc_migrate_engine e = {.name = "mongodb",
-                                         .ctx = &g,
-                                         .lock = mig_lock,
-                                         .unlock = mig_unlock,
-                                         .list = mig_list,
-                                         .apply = mig_apply,
-                                         .record = mig_record};
-
-    return svc_migrate(migrations, &e);
-}
-
-/* libmongoc's own log lines go to the service's log. */
-static void on_log(mongoc_log_level_t level, const char *domain, const char *message, void *arg)
-{
-    (void)arg;
-    switch (level) {
-    case MONGOC_LOG_LEVEL_ERROR:
-    case MONGOC_LOG_LEVEL_CRITICAL:
-        svc_log_error("mongoc %s: %s", domain, message);
-        break;
-    case MONGOC_LOG_LEVEL_WARNING:
-        /* FerretDB has no sessions: the client's goodbye to them fails, harmlessly. */
-        if (strstr(message, "endSessions") != NULL)
-            svc_log_debug("mongoc %s: %s", domain, message);
-        else
-            svc_log_warn("mongoc %s: %s", domain, message);
-        break;
-    default:
-        break;
-    }
-}
-
-static void set_default_ms(mongoc_uri_t *uri, const char *option, int32_t ms)
-{
-    if (mongoc_uri_get_option_as_int32(uri, option, 0) == 0)
-        mongoc_uri_set_option_as_int32(uri, option, ms);
-}
-
 int msg_mongo_new(const struct msg_mongo_opts *o, struct msg_mongo **out)
 {
+    const struct svc_mongo_opts mo = {.uri = o->uri,
+                                      .db = "messages",
+                                      .app = "message-svc",
+                                      .timeout_ms = o->timeout_ms,
+                                      .pool_size = o->pool_size};
     struct msg_mongo *m;
     struct svc_pool_conn *h;
     mongoc_client_t *c;
-    bson_error_t err;
-    const char *db;
-    int timeout = o->timeout_ms > 0 ? o->timeout_ms : 2000;
-    int size = o->pool_size > 0 ? o->pool_size : 8;
     int rc;
 
     *out = NULL;
-    /* Once per process: libmongoc cannot be initialised again after mongoc_cleanup(), so the
-     * process never calls it (the OS reclaims what it holds at exit). */
-    mongoc_init();
-    mongoc_log_set_handler(on_log, NULL);
     m = svc_calloc(1, sizeof(*m));
-    m->dep = svc_dep_new("mongodb", 0, NULL);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_init(&m->inbox_locks[i], NULL);
         pthread_mutex_init(&m->sent_locks[i], NULL);
     }
-    m->uri = mongoc_uri_new_with_error(o->uri, &err);
-    if (m->uri == NULL) {
-        /* The driver's message quotes no part of the URI, so no password is logged. */
-        svc_log_error("MONGODB_URI not valid: %s", err.message);
+    if ((rc = svc_mongo_new(&mo, &m->mongo)) != 0) {
         msg_mongo_free(m);
-        return SVC_EINVAL;
+        return rc;
     }
-    db = mongoc_uri_get_database(m->uri);
-    m->db = svc_strdup(db != NULL && db[0] != '\0' ? db : "messages");
-    /* A request fails fast with 503 when the database is away rather than hanging. */
-    set_default_ms(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout);
-    set_default_ms(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout);
-    set_default_ms(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, 5 * timeout);
-    m->clients = mongoc_client_pool_new_with_error(m->uri, &err);
-    if (m->clients == NULL) {
-        svc_log_error("mongodb client pool not created: %s", err.message);
-        msg_mongo_free(m);
-        return SVC_EINVAL;
-    }
-    mongoc_client_pool_set_error_api(m->clients, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_set_appname(m->clients, "message-svc");
-    mongoc_client_pool_max_size(m->clients, (uint32_t)size);
-    m->pool = svc_pool_new(&(struct svc_pool_config){.ops = &client_ops,
-                                                     .ctx = m,
-                                                     .dep = m->dep,
-                                                     .size = size,
-                                                     .acquire_timeout_ms = timeout,
-                                                     .readiness_probe = true});
+    m->dep = svc_mongo_dep(m->mongo);
+    m->db = svc_mongo_db(m->mongo);
 
-    /* The first client is pinged as it is lent (client_open). */
+    /* The first client is pinged as it is lent. */
     rc = borrow(m, &h, &c);
     if (rc == 0) {
-        rc = migrate(m, c);
+        rc = svc_mongo_migrate(c, m->db, m->dep, migrations, builtins, m);
         put(m, h, rc);
     }
     if (rc != 0) {
@@ -1734,17 +1340,11 @@ void msg_mongo_free(struct msg_mongo *m)
 {
     if (m == NULL)
         return;
-    svc_pool_free(m->pool); /* gives its clients back to libmongoc's pool first */
-    if (m->clients != NULL)
-        mongoc_client_pool_destroy(m->clients);
-    if (m->uri != NULL)
-        mongoc_uri_destroy(m->uri);
-    svc_dep_free(m->dep);
+    svc_mongo_free(m->mongo);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_destroy(&m->inbox_locks[i]);
         pthread_mutex_destroy(&m->sent_locks[i]);
     }
-    free(m->db);
     free(m);
 }
 
