@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MSG_ID_LEN     36 /* UUIDs in text form: message ids and user ids */
-#define MSG_SYSTEM     "system"
+#define MSG_ID_LEN      36 /* UUIDs in text form: message ids and user ids */
+#define MSG_SYSTEM      "system"
 #define MSG_SUBJECT_MAX 200   /* characters */
 #define MSG_BODY_MAX    10000 /* characters */
 
@@ -38,9 +38,11 @@
  *   EUSER_UNKNOWN  a user this service has not heard of (yet): never 500; see the README's
  *                  trade-off
  *   EUSER_DELETED  a user known to be deleted (410 would also do; the spec says which) */
+/* clang-format off */
 #define MSG_ERRNO_MAP(X)                                                                           \
     X(EUSER_UNKNOWN, -2001, 404, "user-not-known", "User not known")                             \
     X(EUSER_DELETED, -2002, 404, "user-deleted",   "User deleted")
+/* clang-format on */
 
 enum {
 #define MSG__ERR_ENUM(name, value, status, type, title) MSG_##name = (value),
@@ -67,7 +69,7 @@ struct msg_message {
     const char *subject;
     const char *body;
     int64_t created_at_ms;
-    int64_t read_at_ms;      /* 0 while unread */
+    int64_t read_at_ms;          /* 0 while unread */
     const char *source_event_id; /* the event that caused a system message, else NULL */
 };
 
@@ -85,7 +87,7 @@ struct msg_user {
     char id[MSG_ID_LEN + 1];
     const char *name; /* NULL once deleted */
     bool deleted;
-    int64_t version;  /* the user-svc version of the last event applied */
+    int64_t version; /* the user-svc version of the last event applied */
 };
 
 struct msg_new {
@@ -123,15 +125,15 @@ struct msg_store {
     /* Inserts a message from a known, active sender (or MSG_SYSTEM) to a known, active
      * recipient, with the sender's current name. On a dedup-key hit returns the stored message
      * with *REPLAYED (or MSG_EIDEMPOTENCY when its content differs). */
-    int (*send)(void *ctx, struct svc_arena *a, const struct msg_new *in,
-                struct msg_message *out, bool *replayed);
+    int (*send)(void *ctx, struct svc_arena *a, const struct msg_new *in, struct msg_message *out,
+                bool *replayed);
     int (*user_get)(void *ctx, struct svc_arena *a, const char *user_id, struct msg_user *out);
 
     /* ---- the consumer: each idempotent, and safe against out-of-order delivery ---- */
     /* user.registered: the user into the read model (unless a newer version is there) and the
      * welcome message (dedup key = EVENT_ID, so a replay adds nothing). */
-    int (*user_registered)(void *ctx, const char *event_id, const char *user_id,
-                           const char *name, int64_t version, int64_t at_ms);
+    int (*user_registered)(void *ctx, const char *event_id, const char *user_id, const char *name,
+                           int64_t version, int64_t at_ms);
     /* user.updated: the name, only when VERSION is newer than the one applied; then the name
      * on the messages this user sent. */
     int (*user_updated)(void *ctx, const char *user_id, const char *name, int64_t version);

@@ -102,8 +102,8 @@ static json_t *message_json(const struct msg_message *m)
                      "sender_name", m->sender_name, "subject", m->subject != NULL ? m->subject : "",
                      "body", m->body != NULL ? m->body : "", "created_at",
                      svc_json_time(m->created_at_ms), "read_at",
-                     m->read_at_ms != 0 ? svc_json_time(m->read_at_ms) : json_null(), "source_event_id",
-                     m->source_event_id);
+                     m->read_at_ms != 0 ? svc_json_time(m->read_at_ms) : json_null(),
+                     "source_event_id", m->source_event_id);
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -137,11 +137,11 @@ static int inbox_list(struct svc_req *req, struct svc_resp *resp)
     items = json_array();
     for (size_t i = 0; i < page.n; i++)
         json_array_append_new(items, message_json(&page.items[i]));
-    return svc_resp_json(
-        resp, 200,
-        json_pack("{s:o, s:o}", "items", items, "next_cursor",
-                  page.more ? json_string(svc_keyset_cursor(req, page.next_created_at_ms, page.next_id))
-                            : json_null()));
+    return svc_resp_json(resp, 200,
+                         json_pack("{s:o, s:o}", "items", items, "next_cursor",
+                                   page.more ? json_string(svc_keyset_cursor(
+                                                   req, page.next_created_at_ms, page.next_id))
+                                             : json_null()));
 }
 
 /* GET /v1/messages/:id */

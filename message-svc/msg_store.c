@@ -52,13 +52,13 @@
 #include "svc/migrate.h"
 #include "svc/mongo.h"
 #include "svc/pool.h"
-#include "svc/uuid.h"
 #include "svc/time.h"
+#include "svc/uuid.h"
 
 #include <inttypes.h>
-#include <stddef.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,8 +290,8 @@ static int active_user(struct msg_mongo *m, mongoc_client_t *c, const char *user
 
 /* The message _id (a UUID, from this store) as stored; the row has no "read" member of its own,
  * read_at says it. */
-static int get_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena *a,
-                       const char *id, struct msg_message *out)
+static int get_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena *a, const char *id,
+                       struct msg_message *out)
 {
     bson_t *doc = NULL;
     int rc = find_one(m, c, MESSAGES, id, "message lookup", &doc);
@@ -338,8 +338,8 @@ static bool entry_path(const char *mid, char out[2 + MSG_ID_LEN + 1])
 /* One entry of an index document. */
 struct entry {
     char id[MSG_ID_LEN + 1];
-    int64_t t;   /* the message's created_at */
-    bool read;   /* inboxes: whether it is read */
+    int64_t t; /* the message's created_at */
+    bool read; /* inboxes: whether it is read */
 };
 
 /* Reads OWNER's index document of NAME (inboxes or sent) into *OUT (malloc'd, *N entries; the
@@ -666,12 +666,12 @@ static int mg_remove(void *ctx, const char *id)
         snprintf(ids[0], sizeof(ids[0]), "%s", id);
         mu = stripe(m->inbox_locks, msg.recipient);
         pthread_mutex_lock(mu);
-        rc = index_drop(m, c, INBOXES, msg.recipient, (const char(*)[MSG_ID_LEN + 1])ids, 1);
+        rc = index_drop(m, c, INBOXES, msg.recipient, (const char(*)[MSG_ID_LEN + 1]) ids, 1);
         pthread_mutex_unlock(mu);
         if (rc == 0 && strcmp(msg.sender, MSG_SYSTEM) != 0) {
             mu = stripe(m->sent_locks, msg.sender);
             pthread_mutex_lock(mu);
-            rc = index_drop(m, c, SENT, msg.sender, (const char(*)[MSG_ID_LEN + 1])ids, 1);
+            rc = index_drop(m, c, SENT, msg.sender, (const char(*)[MSG_ID_LEN + 1]) ids, 1);
             pthread_mutex_unlock(mu);
         }
     }
@@ -984,8 +984,8 @@ static int sync_sender_name(struct msg_mongo *m, mongoc_client_t *c, const char 
     rc = index_read(m, c, SENT, user_id, &es, &n);
     if (rc == 0 && n > 0) {
         ids = entry_ids(es, n);
-        rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1])ids, n, upd,
-                            "sender name update");
+        rc =
+            messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1]) ids, n, upd, "sender name update");
     }
     pthread_mutex_unlock(mu);
     free(ids);
@@ -1075,8 +1075,7 @@ static int mg_user_deleted(void *ctx, const char *user_id, int64_t version)
         rc = index_read(m, c, INBOXES, user_id, &es, &n);
         if (rc == 0 && n > 0) {
             ids = entry_ids(es, n);
-            rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1])ids, n, NULL,
-                                "inbox delete");
+            rc = messages_by_id(m, c, (const char(*)[MSG_ID_LEN + 1]) ids, n, NULL, "inbox delete");
         }
         if (rc == 0)
             rc = index_delete(m, c, INBOXES, user_id);
@@ -1131,7 +1130,7 @@ static int prune_indexes(struct msg_mongo *m, mongoc_client_t *c, const char *na
         if (rc == 0 && k > 0 && k == n)
             rc = index_delete(m, c, name, owner);
         else if (rc == 0 && k > 0)
-            rc = index_drop(m, c, name, owner, (const char(*)[MSG_ID_LEN + 1])old, k);
+            rc = index_drop(m, c, name, owner, (const char(*)[MSG_ID_LEN + 1]) old, k);
         pthread_mutex_unlock(mu);
         free(old);
         free(es);

@@ -26,9 +26,11 @@
 /* user-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
  * problem type, title. Registered through svc_def.errors (user_errors), so svc_resp_error()
  * renders them. EFUNDS: a payment larger than the balance. */
+/* clang-format off */
 #define USER_ERRNO_MAP(X)                                                                          \
     X(EFUNDS,       -1001, 409, "insufficient-funds", "Insufficient funds")                        \
     X(EEMAIL_TAKEN, -1003, 409, "email-taken",        "Email taken")
+/* clang-format on */
 
 enum {
 #define USER__ERR_ENUM(name, value, status, type, title) USER_##name = (value),
@@ -119,10 +121,9 @@ struct user_store {
     int (*credit)(void *ctx, const char *user_id, const char *credit_id, int64_t amount_cents,
                   const char *traceparent, struct credit *out, bool *replayed);
     int (*pay)(void *ctx, struct svc_arena *a, const char *payment_id, const char *user_id,
-               int64_t amount_cents, const char *traceparent, struct payment *out,
-               bool *replayed);
-    int (*refund)(void *ctx, struct svc_arena *a, const char *payment_id,
-                  const char *traceparent, struct payment *out, bool *replayed);
+               int64_t amount_cents, const char *traceparent, struct payment *out, bool *replayed);
+    int (*refund)(void *ctx, struct svc_arena *a, const char *payment_id, const char *traceparent,
+                  struct payment *out, bool *replayed);
 
     /* For /readyz: false with a reason when the database cannot be reached. */
     bool (*ready)(void *ctx, char *why, size_t cap);

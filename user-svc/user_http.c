@@ -181,12 +181,12 @@ static int email_normalise(struct svc_req *req, struct svc_resp *resp, bool in_q
     if (why != NULL)
         /* In a query string '+' means a space: a client that sent "a+b@x.com" unencoded
          * deserves to be told. */
-        return svc_resp_invalid(resp, "email",
-                       "%s 'email' must be an email address such as name@example.com: %s%s",
-                       in_query ? "query parameter" : "field", why,
-                       in_query && memchr(s, ' ', n) != NULL
-                           ? " (a '+' in a query string is a space: send it as %2B)"
-                           : "");
+        return svc_resp_invalid(
+            resp, "email", "%s 'email' must be an email address such as name@example.com: %s%s",
+            in_query ? "query parameter" : "field", why,
+            in_query && memchr(s, ' ', n) != NULL
+                ? " (a '+' in a query string is a space: send it as %2B)"
+                : "");
     e = svc_arena_strndup(svc_req_arena(req), s, n);
     for (char *p = strchr(e, '@'); *p != '\0'; p++)
         if (*p >= 'A' && *p <= 'Z')
@@ -208,11 +208,12 @@ static int name_normalise(struct svc_req *req, struct svc_resp *resp, const char
         if ((s[i] & 0xc0) != 0x80)
             chars++;
         if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && i + 1 < n && s[i + 1] < 0xa0))
-            return svc_resp_invalid(resp, "name", "field 'name' must not contain control characters");
+            return svc_resp_invalid(resp, "name",
+                                    "field 'name' must not contain control characters");
     }
     if (chars == 0 || chars > NAME_MAX_CHARS)
-        return svc_resp_invalid(resp, "name",
-                       "field 'name' must be 1 to 100 characters once trimmed, not %zu", chars);
+        return svc_resp_invalid(
+            resp, "name", "field 'name' must be 1 to 100 characters once trimmed, not %zu", chars);
     *out = svc_arena_strndup(svc_req_arena(req), (const char *)s, n);
     return 0;
 }
@@ -243,10 +244,11 @@ static int if_match_version(struct svc_req *req, struct svc_resp *resp, int64_t 
     *out = version;
     return 0;
 bad:
-    return svc_resp_invalid(resp, "If-Match",
-                   "header 'If-Match' must be one ETag of this API, a version in quotes such as "
-                   "\"3\", not '%.64s'",
-                   v);
+    return svc_resp_invalid(
+        resp, "If-Match",
+        "header 'If-Match' must be one ETag of this API, a version in quotes such as "
+        "\"3\", not '%.64s'",
+        v);
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
@@ -396,11 +398,11 @@ static int user_list(struct svc_req *req, struct svc_resp *resp)
     items = json_array();
     for (size_t i = 0; i < page.n; i++)
         json_array_append_new(items, user_json(&page.items[i]));
-    return svc_resp_json(
-        resp, 200,
-        json_pack("{s:o, s:o}", "items", items, "next_cursor",
-                  page.more ? json_string(svc_keyset_cursor(req, page.next_created_at_ms, page.next_id))
-                            : json_null()));
+    return svc_resp_json(resp, 200,
+                         json_pack("{s:o, s:o}", "items", items, "next_cursor",
+                                   page.more ? json_string(svc_keyset_cursor(
+                                                   req, page.next_created_at_ms, page.next_id))
+                                             : json_null()));
 }
 
 /* PATCH /v1/users/:id {name}, If-Match: "<version>" */
@@ -522,9 +524,8 @@ static int wallet_credit(struct svc_req *req, struct svc_resp *resp)
     if (rc == SVC_ENOTFOUND)
         return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);
     if (rc == USER_EIDEMPOTENCY)
-        return svc_resp_error(resp, rc,
-                              "credit '%s' was already made with a different amount or user",
-                              in.credit_id);
+        return svc_resp_error(
+            resp, rc, "credit '%s' was already made with a different amount or user", in.credit_id);
     if (rc != 0)
         return store_error(resp, rc);
     return render_idempotent(resp, 201, replayed, credit_json(&c));

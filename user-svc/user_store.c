@@ -28,8 +28,8 @@
 #include "svc/log.h"
 #include "svc/migrate.h"
 #include "svc/pool.h"
-#include "svc/uuid.h"
 #include "svc/time.h"
+#include "svc/uuid.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1304,8 +1304,9 @@ static int mig_record(void *ctx, const struct svc_migration *m)
     int rc;
 
     snprintf(version, sizeof(version), "%d", m->version);
-    r = PQexecParams(c->db, "INSERT INTO schema_migrations (version, name, checksum) "
-                            "VALUES ($1, $2, $3)",
+    r = PQexecParams(c->db,
+                     "INSERT INTO schema_migrations (version, name, checksum) "
+                     "VALUES ($1, $2, $3)",
                      3, NULL, p, NULL, NULL, 0);
     rc = res_ok(r) ? 0 : pg_fail(c, r, "record migration");
     PQclear(r);

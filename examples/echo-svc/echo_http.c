@@ -42,8 +42,8 @@ static int item_post(struct svc_req *req, struct svc_resp *resp)
 
     if ((rc = svc_req_read_json(req, resp, item_fields, &in)) != 0)
         return rc;
-    return svc_resp_json(resp, 201, json_pack("{s:s, s:I}", "name", in.name, "qty",
-                                              (json_int_t)in.qty));
+    return svc_resp_json(resp, 201,
+                         json_pack("{s:s, s:I}", "name", in.name, "qty", (json_int_t)in.qty));
 }
 
 /* GET /v1/items/:id?limit=: a path parameter and a typed query parameter. */

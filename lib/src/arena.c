@@ -3,8 +3,8 @@
 #include "svc/alloc.h"
 
 #include <stdalign.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Blocks grow from 4 KiB: most requests never need a second one. Large allocations get a

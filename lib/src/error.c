@@ -11,7 +11,7 @@ const struct svc_err_def svc_errors[] = {
 #define SVC__ERR_ROW(name, value, status, type, title) SVC_ERR_DEF(name, value, status, type, title)
     SVC_ERRNO_MAP(SVC__ERR_ROW)
 #undef SVC__ERR_ROW
-    SVC_ERRORS_END,
+        SVC_ERRORS_END,
 };
 
 /*
@@ -81,8 +81,8 @@ int svc_err_register(const struct svc_err_def *table)
         const char *why = refuse(table, row);
 
         if (why != NULL) {
-            svc_log_error("error '%s' (%d) cannot be registered: its code %s", row->name,
-                          row->code, why);
+            svc_log_error("error '%s' (%d) cannot be registered: its code %s", row->name, row->code,
+                          why);
             rc = SVC_EINVAL;
             goto out;
         }

@@ -163,8 +163,7 @@ const char *svc_req_query(const struct svc_req *req, const char *name)
 
 const char *svc_req_header(struct svc_req *req, const char *name)
 {
-    return req->conn != NULL ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name)
-                             : NULL;
+    return req->conn != NULL ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *svc_req_body(const struct svc_req *req, size_t *len)
@@ -302,9 +301,9 @@ static int vproblem(struct svc_resp *resp, int code, const char *fmt, va_list ap
     clear_body(resp);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     snprintf(type_uri, sizeof(type_uri), "%s%s", SVC_PROBLEM_BASE, type);
-    resp->problem = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type_uri, "title", title,
-                              "status", status, "detail", detail, "instance",
-                              resp->request_id != NULL ? resp->request_id : "");
+    resp->problem =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type_uri, "title", title, "status", status,
+                  "detail", detail, "instance", resp->request_id != NULL ? resp->request_id : "");
     resp->status = status;
     resp->rendered = true;
     resp->code = code;
@@ -413,8 +412,7 @@ int svc_query_enum(struct svc_req *req, struct svc_resp *resp, const char *name,
     return rc;
 }
 
-int svc_query_bool(struct svc_req *req, struct svc_resp *resp, const char *name, int def,
-                   int *out)
+int svc_query_bool(struct svc_req *req, struct svc_resp *resp, const char *name, int def, int *out)
 {
     const char *v = svc_req_query(req, name);
 
@@ -442,8 +440,7 @@ int svc_query_only(struct svc_req *req, struct svc_resp *resp, const char *const
         for (int j = 0; allowed != NULL && allowed[j] != NULL && !ok; j++)
             ok = strcmp(name, allowed[j]) == 0;
         if (!ok)
-            return svc_resp_invalid(resp, name, "query parameter '%s' is not accepted here",
-                                    name);
+            return svc_resp_invalid(resp, name, "query parameter '%s' is not accepted here", name);
     }
     return 0;
 }
@@ -481,8 +478,8 @@ static int b64val(char c)
     return p != NULL ? (int)(p - b64url) : -1;
 }
 
-int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *name,
-                     size_t max_len, const char **out)
+int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *name, size_t max_len,
+                     const char **out)
 {
     const char *v = svc_req_query(req, name);
     size_t n, j = 0;
@@ -527,8 +524,8 @@ const char *svc_keyset_cursor(struct svc_req *req, long long ms, const char *id)
     return svc_cursor_encode(req, raw, (size_t)n);
 }
 
-int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name,
-                     long long *ms, char id[37], bool *present)
+int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name, long long *ms,
+                     char id[37], bool *present)
 {
     const char *raw, *colon;
     long long v = 0;
@@ -556,15 +553,14 @@ bad:
     return svc_resp_invalid(resp, name, "query parameter '%s' is not a valid cursor", name);
 }
 
-int svc_req_param_uuid(struct svc_req *req, struct svc_resp *resp, const char *name,
-                       char out[37])
+int svc_req_param_uuid(struct svc_req *req, struct svc_resp *resp, const char *name, char out[37])
 {
     const char *v = svc_req_param(req, name);
     struct svc_uuid u;
 
     if (v == NULL || !svc_uuid_parse(v, strlen(v), &u))
-        return svc_resp_invalid(resp, name, "path parameter '%s' must be a UUID, not '%.64s'",
-                                name, v != NULL ? v : "");
+        return svc_resp_invalid(resp, name, "path parameter '%s' must be a UUID, not '%.64s'", name,
+                                v != NULL ? v : "");
     svc_uuid_format(&u, out);
     return 0;
 }

@@ -22,10 +22,10 @@ struct svc_resp {
     const char *request_id;
     int status;
     bool rendered;
-    int code;                 /* the SVC_E* code of a rendered problem, else 0 */
+    int code; /* the SVC_E* code of a rendered problem, else 0 */
     const char *content_type;
     struct svc_buf body;
-    json_t *problem;          /* kept until the response is finalized, so it can be extended */
+    json_t *problem; /* kept until the response is finalized, so it can be extended */
     int nheaders;
     struct {
         const char *name, *value;

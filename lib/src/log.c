@@ -73,8 +73,8 @@ static void emit(enum svc_log_level level, const char *fields, const char *fmt, 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    svc_buf_addf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"svc\":", ts,
-                 now.tv_nsec / 1000000, level_names[level]);
+    svc_buf_addf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"svc\":", ts, now.tv_nsec / 1000000,
+                 level_names[level]);
     svc_buf_add_json_str(&b, service, strlen(service));
     svc_buf_adds(&b, ",\"msg\":");
     svc_buf_add_json_str(&b, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);

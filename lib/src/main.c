@@ -114,8 +114,9 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
     if (def->config != NULL)
         svc_rc = svc_config_load(def->config, def->config_dst, NULL, &problems);
     if (lib_rc != 0 || svc_rc != 0) {
-        fprintf(stderr, "%s: cannot start, the configuration has problems:\n%s"
-                        "(%s --help lists every variable)\n",
+        fprintf(stderr,
+                "%s: cannot start, the configuration has problems:\n%s"
+                "(%s --help lists every variable)\n",
                 def->name, svc_buf_str(&problems), def->name);
         rc = 2;
         goto out_config;

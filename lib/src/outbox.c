@@ -28,10 +28,10 @@ struct svc_outbox_relay {
     atomic_bool woken; /* svc_outbox_relay_wake() since the last round */
 
     /* The worker's thread only. */
-    int delay;                   /* the current backoff; 0 while rounds succeed */
-    int64_t retry_at;            /* no round before this, backing off */
-    int64_t idle_until;          /* waiting in the source's wait hook until this */
-    int64_t last_gauges;         /* 0: never updated */
+    int delay;           /* the current backoff; 0 while rounds succeed */
+    int64_t retry_at;    /* no round before this, backing off */
+    int64_t idle_until;  /* waiting in the source's wait hook until this */
+    int64_t last_gauges; /* 0: never updated */
     bool unavailable_logged;
     struct svc_metric *backlog, *age, *published, *failures;
 };

@@ -105,8 +105,8 @@ static int open_slot(struct svc_pool *p, struct slot *s)
     } else if (now >= p->retry_at) {
         /* Callers that failed together during one round back off once, not once each. */
         p->retry_at = now + p->backoff_ms;
-        p->backoff_ms = p->backoff_ms * 2 > p->cfg.retry_max_ms ? p->cfg.retry_max_ms
-                                                                : p->backoff_ms * 2;
+        p->backoff_ms =
+            p->backoff_ms * 2 > p->cfg.retry_max_ms ? p->cfg.retry_max_ms : p->backoff_ms * 2;
     }
     pthread_mutex_unlock(&p->mu);
     if (rc == 0)

@@ -50,8 +50,7 @@ void svc_http_opts_default(struct svc_http_opts *o)
     o->access_log = true;
 }
 
-void svc_health_report(struct svc_health *h, const char *component, bool ok, const char *fmt,
-                       ...)
+void svc_health_report(struct svc_health *h, const char *component, bool ok, const char *fmt, ...)
 {
     json_t *c = json_object();
 
@@ -96,9 +95,9 @@ static int readyz(struct svc_req *req, struct svc_resp *resp)
     }
     if (s->def->ready != NULL)
         s->def->ready(s->def->app, &h);
-    return svc_resp_json(resp, h.ok ? 200 : 503,
-                         json_pack("{s:s, s:o}", "status", h.ok ? "ready" : "not ready",
-                                   "checks", h.checks));
+    return svc_resp_json(
+        resp, h.ok ? 200 : 503,
+        json_pack("{s:s, s:o}", "status", h.ok ? "ready" : "not ready", "checks", h.checks));
 }
 
 static int metrics(struct svc_req *req, struct svc_resp *resp)
@@ -148,8 +147,7 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
         req->early_detail =
             req->query.n == SVC_MAX_QUERY
                 ? svc_arena_printf(req->arena, "more than %d query parameters", SVC_MAX_QUERY)
-                : svc_arena_printf(req->arena, "query parameter '%s' is not validly encoded",
-                                   key);
+                : svc_arena_printf(req->arena, "query parameter '%s' is not validly encoded", key);
     }
     return MHD_YES;
 }
@@ -226,8 +224,8 @@ static struct svc_req *begin(struct svc_server *s, struct MHD_Connection *conn, 
         svc_method_list(req->match.allowed, allow, sizeof(allow));
         svc_resp_header(&req->resp, "Allow", allow);
         early(req, SVC_EMETHOD,
-              svc_arena_printf(a, "method '%s' is not allowed on '%s' (allowed: %s)", method,
-                               url, allow));
+              svc_arena_printf(a, "method '%s' is not allowed on '%s' (allowed: %s)", method, url,
+                               allow));
     } else if (rc != 0) {
         early(req, SVC_EINVAL, svc_arena_printf(a, "path '%s' is not validly encoded", url));
     }
@@ -307,9 +305,8 @@ static void run_handler(struct svc_req *req)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     struct svc_server *s = cls;
     struct svc_req *req = *req_cls;
@@ -427,8 +424,8 @@ struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_
     struct svc_server *s;
     struct sockaddr_in sa;
     const union MHD_DaemonInfo *info;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
     if (def->errors != NULL && svc_err_register(def->errors) != 0)
         return NULL;
@@ -437,12 +434,10 @@ struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_
     if (def->openapi != NULL)
         s->openapi_len = strlen((const char *)def->openapi);
     s->opts = *o;
-    s->requests = svc_counter_new("http_requests_total", "HTTP requests answered",
-                                  request_labels);
-    s->duration = svc_histogram_new("http_request_duration_seconds",
-                                    "Time from the first byte of a request to its completion",
-                                    duration_labels, svc_metrics_latency_buckets,
-                                    svc_metrics_latency_nbuckets);
+    s->requests = svc_counter_new("http_requests_total", "HTTP requests answered", request_labels);
+    s->duration = svc_histogram_new(
+        "http_request_duration_seconds", "Time from the first byte of a request to its completion",
+        duration_labels, svc_metrics_latency_buckets, svc_metrics_latency_nbuckets);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((unsigned short)o->port);
@@ -454,15 +449,14 @@ struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_
     /* The logger goes first: libmicrohttpd uses its own for anything said before it. */
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         o->conn_memory, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout_s, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(o->threads > 1 ? o->threads : 0), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_END);
     if (s->mhd == NULL) {
-        svc_log_error("cannot listen on %s:%d (port in use, or not permitted)", o->bind,
-                      o->port);
+        svc_log_error("cannot listen on %s:%d (port in use, or not permitted)", o->bind, o->port);
         free(s);
         return NULL;
     }

@@ -227,8 +227,9 @@ static void wait_sender_name(const char *id, const char *sender, const char *nam
     for (;;) {
         if (sender_name_in(id, sender, seen, sizeof(seen)) && strcmp(seen, name) == 0)
             return;
-        ck_assert_msg(svc_now_ms() < deadline, "message from '%s' to '%s' still shows '%s', not '%s'",
-                      sender, id, seen, name);
+        ck_assert_msg(svc_now_ms() < deadline,
+                      "message from '%s' to '%s' still shows '%s', not '%s'", sender, id, seen,
+                      name);
         svc_sleep_ms(100);
     }
 }
@@ -451,8 +452,7 @@ static void catch_up(void)
             if (lag < 0)
                 fprintf(stderr, "e2e: waiting for message-svc's partitions\n");
             else
-                fprintf(stderr, "e2e: waiting for message-svc to catch up: %lld behind\n",
-                        lag);
+                fprintf(stderr, "e2e: waiting for message-svc to catch up: %lld behind\n", lag);
             next_note += 15000;
         }
         svc_sleep_ms(500);

@@ -42,8 +42,7 @@ static void ch_ok(const char *sql, const char *data)
 {
     struct testhttp_resp r = ch(sql, data);
 
-    ck_assert_msg(r.status == 200, "clickhouse: '%s' -> %ld %s%s", sql, r.status, r.body,
-                  r.error);
+    ck_assert_msg(r.status == 200, "clickhouse: '%s' -> %ld %s%s", sql, r.status, r.body, r.error);
     testhttp_resp_release(&r);
 }
 
@@ -56,16 +55,16 @@ START_TEST(analytics_svc_writes_and_reads_back)
     load_settings();
     snprintf(sql, sizeof(sql),
              "CREATE TABLE analytics.%s (id UInt64, type String, at DateTime) "
-             "ENGINE = MergeTree() ORDER BY id", table);
+             "ENGINE = MergeTree() ORDER BY id",
+             table);
     ch_ok(sql, NULL);
 
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO analytics.%s FORMAT JSONEachRow", table);
+    snprintf(sql, sizeof(sql), "INSERT INTO analytics.%s FORMAT JSONEachRow", table);
     ch_ok(sql, "{\"id\":1,\"type\":\"user.registered\",\"at\":\"2026-11-24 10:00:00\"}\n"
                "{\"id\":2,\"type\":\"order.placed\",\"at\":\"2026-11-24 10:00:01\"}\n");
 
-    snprintf(sql, sizeof(sql),
-             "SELECT id, type FROM analytics.%s ORDER BY id FORMAT TabSeparated", table);
+    snprintf(sql, sizeof(sql), "SELECT id, type FROM analytics.%s ORDER BY id FORMAT TabSeparated",
+             table);
     r = ch(sql, NULL);
     ck_assert_msg(r.status == 200, "select -> %ld %s", r.status, r.body);
     ck_assert_str_eq(r.body, "1\tuser.registered\n2\torder.placed\n");

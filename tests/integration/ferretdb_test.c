@@ -36,10 +36,10 @@ START_TEST(message_svc_writes_and_reads_back)
     /* The createIndexes command, which both FerretDB and MongoDB 7 accept (libmongoc 1.23 has
      * no index-model helper). */
     db = mongoc_client_get_database(client, mongoc_uri_get_database(uri));
-    create_index = BCON_NEW("createIndexes", BCON_UTF8(coll_name), "indexes", "[", "{", "key",
-                            "{", "source_event_id", BCON_INT32(1), "}", "name",
-                            BCON_UTF8("source_event_id_unique"), "unique", BCON_BOOL(true), "}",
-                            "]");
+    create_index =
+        BCON_NEW("createIndexes", BCON_UTF8(coll_name), "indexes", "[", "{", "key", "{",
+                 "source_event_id", BCON_INT32(1), "}", "name", BCON_UTF8("source_event_id_unique"),
+                 "unique", BCON_BOOL(true), "}", "]");
     ck_assert_msg(mongoc_database_write_command_with_opts(db, create_index, NULL, NULL, &err),
                   "create index: %s", err.message);
 
@@ -74,8 +74,7 @@ START_TEST(message_svc_writes_and_reads_back)
 END_TEST
 
 /* The plan FerretDB reports for find {_id: ID} on COLL, as one string (its SQLite plan lines). */
-static void id_plan(mongoc_database_t *db, const char *coll, const char *id, char *out,
-                    size_t cap)
+static void id_plan(mongoc_database_t *db, const char *coll, const char *id, char *out, size_t cap)
 {
     bson_t *cmd = BCON_NEW("explain", "{", "find", BCON_UTF8(coll), "filter", "{", "_id",
                            BCON_UTF8(id), "}", "}", "verbosity", BCON_UTF8("queryPlanner"));

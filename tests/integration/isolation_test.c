@@ -65,8 +65,7 @@ static int pg_port(void)
 }
 
 /* Returns true when USER/PASSWORD opens DB; the refusal message goes to WHY. */
-static bool pg_login(const char *db, const char *user, const char *password, char *why,
-                     size_t cap)
+static bool pg_login(const char *db, const char *user, const char *password, char *why, size_t cap)
 {
     char conninfo[512];
     PGconn *c;

@@ -95,12 +95,11 @@ START_TEST(produce_then_consume_in_a_group)
     ck_assert_msg(producer != NULL, "producer: %s", err);
     for (int i = 0; i < N_MESSAGES; i++) {
         snprintf(value, sizeof(value), "{\"seq\":%d}", i);
-        ck_assert_int_eq(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
-                                           RD_KAFKA_V_KEY("user-1", 6),
-                                           RD_KAFKA_V_VALUE(value, strlen(value)),
-                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                           RD_KAFKA_V_END),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        ck_assert_int_eq(
+            rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY("user-1", 6),
+                              RD_KAFKA_V_VALUE(value, strlen(value)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     ck_assert_int_eq(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
     ck_assert_int_eq(delivered_ok, N_MESSAGES);
@@ -132,8 +131,7 @@ START_TEST(produce_then_consume_in_a_group)
             ck_assert_uint_eq(m->key_len, 6);
             ck_assert(memcmp(m->key, "user-1", 6) == 0);
             got++;
-            ck_assert_int_eq(rd_kafka_commit_message(consumer, m, 0),
-                             RD_KAFKA_RESP_ERR_NO_ERROR);
+            ck_assert_int_eq(rd_kafka_commit_message(consumer, m, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             ck_abort_msg("consumer: %s", rd_kafka_message_errstr(m));
         }

@@ -57,15 +57,14 @@ START_TEST(product_svc_indexes_searches_and_reads_back)
 
     snprintf(path, sizeof(path), "%s/_doc/sku-1", index);
     doc = call("GET", path, NULL, NULL, 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(doc, "_source"),
-                                                        "price_cents")),
-                     8900);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(doc, "_source"), "price_cents")), 8900);
     json_decref(doc);
 
     /* The english analyzer stems "shoe" to match "shoes". */
     snprintf(path, sizeof(path), "%s/_search", index);
-    doc = call("POST", path, "application/json", "{\"query\":{\"match\":{\"name\":\"shoe\"}}}",
-               200);
+    doc =
+        call("POST", path, "application/json", "{\"query\":{\"match\":{\"name\":\"shoe\"}}}", 200);
     hits = json_object_get(json_object_get(doc, "hits"), "hits");
     ck_assert_uint_eq(json_array_size(hits), 1);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(hits, 0), "_id")), "sku-1");

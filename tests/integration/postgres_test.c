@@ -36,8 +36,7 @@ START_TEST(user_svc_writes_and_reads_back)
     char sql[256];
     PGresult *r;
 
-    snprintf(sql, sizeof(sql), "CREATE TABLE %s (id int PRIMARY KEY, email text NOT NULL)",
-             table);
+    snprintf(sql, sizeof(sql), "CREATE TABLE %s (id int PRIMARY KEY, email text NOT NULL)", table);
     exec_ok(c, sql);
 
     snprintf(sql, sizeof(sql), "INSERT INTO %s (id, email) VALUES ($1::int, $2)", table);
@@ -46,8 +45,10 @@ START_TEST(user_svc_writes_and_reads_back)
     ck_assert_str_eq(PQcmdTuples(r), "1");
     PQclear(r);
 
-    snprintf(sql, sizeof(sql), "SELECT email, current_user, current_database() FROM %s "
-                               "WHERE id = $1::int", table);
+    snprintf(sql, sizeof(sql),
+             "SELECT email, current_user, current_database() FROM %s "
+             "WHERE id = $1::int",
+             table);
     r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "select: %s", PQerrorMessage(c));
     ck_assert_int_eq(PQntuples(r), 1);

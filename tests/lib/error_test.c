@@ -53,8 +53,8 @@ START_TEST(the_table_is_consistent)
 END_TEST
 
 #define SHOP_ERRNO_MAP(X)                                                                          \
-    X(EPAID,    -9001, 402, "payment-required", "Payment required")                            \
-    X(ESOLDOUT, -9002, 409, "sold-out",         "Sold out")
+    X(EPAID, -9001, 402, "payment-required", "Payment required")                                   \
+    X(ESOLDOUT, -9002, 409, "sold-out", "Sold out")
 
 static const struct svc_err_def shop_errors[] = {SHOP_ERRNO_MAP(SVC_ERR_DEF) SVC_ERRORS_END};
 

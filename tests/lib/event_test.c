@@ -194,7 +194,6 @@ START_TEST(refuses_what_is_not_one_object)
 }
 END_TEST
 
-
 START_TEST(build_refuses_bad_arguments)
 {
     svc_log_set_level(SVC_LOG_FATAL); /* the refusals are logged; keep the test output quiet */

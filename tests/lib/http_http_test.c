@@ -745,8 +745,8 @@ START_TEST(problems)
 
     /* A problem type from the table, with its status, title and formatted detail. */
     r = testapi_call("GET", "/t/render?how=problem", NULL);
-    testapi_assert_problem(r, 409, "idempotency-key-reused", "key 'k-1' was used with 2 other fields",
-                           NULL);
+    testapi_assert_problem(r, 409, "idempotency-key-reused",
+                           "key 'k-1' was used with 2 other fields", NULL);
     j = testapi_json(r);
     ck_assert_str_eq(testapi_str(j, "title"), "Idempotency key reused");
     ck_assert_ptr_null(json_object_get(j, "field"));

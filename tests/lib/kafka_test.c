@@ -622,8 +622,8 @@ static void produce_to_partitions(const char *topic, int nparts, int n)
     ck_assert_ptr_nonnull(rk);
     for (int p = 0; p < nparts; p++) {
         for (int i = 0; i < n; i++)
-            ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                               RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_VALUE(value, 1),
+            ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+                                               RD_KAFKA_V_VALUE(value, 1),
                                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                                RD_KAFKA_V_END),
                              0);

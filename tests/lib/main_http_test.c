@@ -103,8 +103,8 @@ END_TEST
 
 START_TEST(every_config_problem_at_once_exit_2)
 {
-    static const char *const env[] = {"HTTP_THREADS=0", "LOG_LEVEL=loud",
-                                      "HTTP_CONN_TIMEOUT=soon", NULL};
+    static const char *const env[] = {"HTTP_THREADS=0", "LOG_LEVEL=loud", "HTTP_CONN_TIMEOUT=soon",
+                                      NULL};
     struct proc p = spawn(env, NULL);
     char out[4096];
 

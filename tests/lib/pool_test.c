@@ -20,11 +20,11 @@
 /* ---- the fake engine ----------------------------------------------------------------------- */
 
 struct engine {
-    atomic_bool up;         /* accepts connections */
-    atomic_int generation;  /* a restart cuts every connection of an older generation */
+    atomic_bool up;        /* accepts connections */
+    atomic_int generation; /* a restart cuts every connection of an older generation */
     atomic_int opens, open_failures, closes, pings;
-    atomic_int live;        /* connections open right now */
-    atomic_int in_use;      /* connections lent right now (kept by the callers) */
+    atomic_int live;   /* connections open right now */
+    atomic_int in_use; /* connections lent right now (kept by the callers) */
     atomic_int max_in_use;
 };
 

@@ -63,9 +63,8 @@ START_TEST(two_parameters_are_decoded_after_splitting)
 {
     struct svc_route_match m;
 
-    ck_assert_int_eq(svc_router_match(routes, SVC_GET, "/v1/users/a%2Fb/orders/%C3%A9t%C3%A9",
-                                      a, &m),
-                     0);
+    ck_assert_int_eq(
+        svc_router_match(routes, SVC_GET, "/v1/users/a%2Fb/orders/%C3%A9t%C3%A9", a, &m), 0);
     ck_assert_ptr_eq(m.route, &routes[5]);
     ck_assert_int_eq(m.nparams, 2);
     ck_assert_str_eq(m.params[0].value, "a/b");

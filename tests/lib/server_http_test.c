@@ -161,8 +161,7 @@ static json_t *body_json(const struct reply *r)
 
 /* Asserts R is an RFC 9457 problem with STATUS whose detail contains WANT and whose instance
  * is the request id. */
-static void assert_problem(const struct reply *r, long status, const char *type,
-                           const char *want)
+static void assert_problem(const struct reply *r, long status, const char *type, const char *want)
 {
     char ct[128], rid[160];
     json_t *j;
@@ -300,8 +299,7 @@ END_TEST
 START_TEST(wrong_content_type_is_415)
 {
     static const char *const text[] = {"Content-Type: text/plain", NULL};
-    static const char *const json_utf8[] = {"Content-Type: application/json; charset=utf-8",
-                                            NULL};
+    static const char *const json_utf8[] = {"Content-Type: application/json; charset=utf-8", NULL};
     CURL *h = curl_easy_init();
     struct reply r;
 
@@ -494,8 +492,8 @@ START_TEST(readyz_says_what_is_down)
     ck_assert(json_is_false(json_object_get(engine, "ok")));
     ck_assert_str_eq(json_string_value(json_object_get(engine, "detail")),
                      "connection refused on 127.0.0.1:1");
-    ck_assert(json_is_true(json_object_get(json_object_get(json_object_get(j, "checks"),
-                                                           "kafka"), "ok")));
+    ck_assert(json_is_true(
+        json_object_get(json_object_get(json_object_get(j, "checks"), "kafka"), "ok")));
     json_decref(j);
     /* Alive all the same: /healthz does not depend on the engine. */
     get("/healthz", NULL, &r);

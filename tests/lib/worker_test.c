@@ -18,9 +18,9 @@ struct probe {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int calls;
-    int64_t at[64];   /* svc_now_ms() of each call */
-    int64_t ret;      /* what the function returns */
-    bool hold;        /* while true, a call waits (to wake or stop during a call) */
+    int64_t at[64]; /* svc_now_ms() of each call */
+    int64_t ret;    /* what the function returns */
+    bool hold;      /* while true, a call waits (to wake or stop during a call) */
     bool in_call;
     bool loop_until_stopping; /* a long call that checks svc_worker_stopping() */
     struct svc_worker *w;

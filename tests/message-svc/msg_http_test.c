@@ -11,8 +11,8 @@
 #include "svc/error.h"
 #include "svc/uuid.h"
 #include "testapi.h"
-#include "testproblems.h"
 #include "testenv.h"
+#include "testproblems.h"
 #include "testsvc.h"
 
 #include <curl/curl.h>
@@ -853,10 +853,10 @@ START_TEST(inbox_filters_unread_and_read)
     snprintf(a, sizeof(a), "%s", send_one("first"));
     snprintf(b, sizeof(b), "%s", send_one("second"));
     send_one("third");
-    ck_assert_int_eq(testapi_call("PATCH", testsvc_cat("/v1/messages/", a, ""), "{\"read\":true}")->status,
-                     200);
-    ck_assert_int_eq(testapi_call("PATCH", testsvc_cat("/v1/messages/", b, ""), "{\"read\":true}")->status,
-                     200);
+    ck_assert_int_eq(
+        testapi_call("PATCH", testsvc_cat("/v1/messages/", a, ""), "{\"read\":true}")->status, 200);
+    ck_assert_int_eq(
+        testapi_call("PATCH", testsvc_cat("/v1/messages/", b, ""), "{\"read\":true}")->status, 200);
 
     r = testapi_call("GET", "/v1/users/" BOB "/messages?unread=true", NULL);
     ck_assert_int_eq(r->status, 200);
@@ -911,12 +911,15 @@ START_TEST(inbox_refuses_bad_parameters_without_touching_the_store)
     const char *p = "/v1/users/" BOB "/messages";
 
     assert_refused("GET", testsvc_cat(p, "?limit=0", ""), NULL, "limit", "query parameter 'limit'");
-    assert_refused("GET", testsvc_cat(p, "?limit=101", ""), NULL, "limit", "query parameter 'limit'");
-    assert_refused("GET", testsvc_cat(p, "?limit=ten", ""), NULL, "limit", "query parameter 'limit'");
+    assert_refused("GET", testsvc_cat(p, "?limit=101", ""), NULL, "limit",
+                   "query parameter 'limit'");
+    assert_refused("GET", testsvc_cat(p, "?limit=ten", ""), NULL, "limit",
+                   "query parameter 'limit'");
     assert_refused("GET", testsvc_cat(p, "?limit=", ""), NULL, "limit", "query parameter 'limit'");
     assert_refused("GET", testsvc_cat(p, "?unread=yes", ""), NULL, "unread",
                    "query parameter 'unread' must be true or false");
-    assert_refused("GET", testsvc_cat(p, "?unread=", ""), NULL, "unread", "query parameter 'unread'");
+    assert_refused("GET", testsvc_cat(p, "?unread=", ""), NULL, "unread",
+                   "query parameter 'unread'");
     assert_refused("GET", testsvc_cat(p, "?cursor=!!!", ""), NULL, "cursor",
                    "query parameter 'cursor' is not a valid cursor");
     assert_refused("GET", testsvc_cat(p, "?cursor=", ""), NULL, "cursor", "is not a valid cursor");
@@ -997,14 +1000,17 @@ START_TEST(patch_marks_read_and_unread_and_answers_the_message)
     r = testapi_call("PATCH", "/v1/messages/" NOONE, "{\"read\":true}");
     testapi_assert_problem(r, 404, "not-found", "message '" NOONE "' not found", NULL);
 
-    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{}", "read", "field 'read' is required");
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{}", "read",
+                   "field 'read' is required");
     assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":1}", "read",
                    "field 'read' must be");
     assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":null}", "read",
                    "field 'read' is required");
-    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "{\"read\":true,\"subject\":\"x\"}",
-                   "subject", "field 'subject' is not allowed");
-    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "read=true", "", "malformed JSON");
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""),
+                   "{\"read\":true,\"subject\":\"x\"}", "subject",
+                   "field 'subject' is not allowed");
+    assert_refused("PATCH", testsvc_cat("/v1/messages/", id, ""), "read=true", "",
+                   "malformed JSON");
     assert_refused("PATCH", "/v1/messages/x", "{\"read\":true}", "id", "must be a UUID");
     ck_assert_int_eq(calls(C_SET_READ), 3);
 }

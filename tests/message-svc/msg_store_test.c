@@ -355,8 +355,8 @@ START_TEST(pages_are_stable_with_equal_times)
 
     /* Welcome messages of 23 registrations, in groups sharing one creation time. */
     for (int i = 0; i < N; i++)
-        ck_assert_int_eq(st.user_registered(st.ctx, new_id(), id, "Pat", 1, t0 + (int64_t)(i / 5) * 1000),
-                         0);
+        ck_assert_int_eq(
+            st.user_registered(st.ctx, new_id(), id, "Pat", 1, t0 + (int64_t)(i / 5) * 1000), 0);
     do {
         ck_assert_int_eq(st.inbox(st.ctx, arena, id, -1, LIMIT, after_ms, after_id, &p), 0);
         ck_assert_uint_le(p.n, LIMIT);
@@ -473,7 +473,9 @@ static void *send_many(void *arg)
     struct svc_arena *a = svc_arena_new();
 
     for (int i = 0; i < EACH; i++) {
-        struct msg_new in = {.from_user_id = s->from, .to_user_id = s->to, .subject = "burst",
+        struct msg_new in = {.from_user_id = s->from,
+                             .to_user_id = s->to,
+                             .subject = "burst",
                              .body = "one of many"};
         struct msg_message m;
         bool replayed;
@@ -569,11 +571,11 @@ static void raw_insert(mongoc_client_t *client, const char *db, const char *coll
 static bson_t *v1_message(const char *id, const char *to, const char *from, const char *name,
                           int64_t at, bool read, const char *dedup)
 {
-    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "recipient", BCON_UTF8(to), "sender",
-                           BCON_UTF8(from), "sender_name", BCON_UTF8(name), "subject",
-                           BCON_UTF8("old"), "body", BCON_UTF8("from layout 1"), "created_at",
-                           BCON_DATE_TIME(at), "read", BCON_BOOL(read), "source_event_id",
-                           BCON_NULL, "dedup_key", BCON_UTF8(dedup));
+    bson_t *doc =
+        BCON_NEW("_id", BCON_UTF8(id), "recipient", BCON_UTF8(to), "sender", BCON_UTF8(from),
+                 "sender_name", BCON_UTF8(name), "subject", BCON_UTF8("old"), "body",
+                 BCON_UTF8("from layout 1"), "created_at", BCON_DATE_TIME(at), "read",
+                 BCON_BOOL(read), "source_event_id", BCON_NULL, "dedup_key", BCON_UTF8(dedup));
 
     if (read)
         BCON_APPEND(doc, "read_at", BCON_DATE_TIME(at + 1));
@@ -611,13 +613,13 @@ START_TEST(layout_1_database_is_upgraded)
                         BCON_BOOL(false), "version", BCON_INT64(1)));
     raw_insert(client, dbname, "messages",
                v1_message(welcome, ann, MSG_SYSTEM, "polyglot", t0, false, new_id()));
-    raw_insert(client, dbname, "messages", v1_message(to_ann, ann, bob, "Bob", t0 + 1000, true,
-                                                      new_id()));
-    raw_insert(client, dbname, "messages", v1_message(to_bob, bob, ann, "Ann", t0 + 2000, false,
-                                                      new_id()));
+    raw_insert(client, dbname, "messages",
+               v1_message(to_ann, ann, bob, "Bob", t0 + 1000, true, new_id()));
+    raw_insert(client, dbname, "messages",
+               v1_message(to_bob, bob, ann, "Ann", t0 + 2000, false, new_id()));
     cmd = BCON_NEW("createIndexes", BCON_UTF8("messages"), "indexes", "[", "{", "key", "{",
-                   "dedup_key", BCON_INT32(1), "}", "name", BCON_UTF8("dedup_key_unique"),
-                   "unique", BCON_BOOL(true), "}", "]");
+                   "dedup_key", BCON_INT32(1), "}", "name", BCON_UTF8("dedup_key_unique"), "unique",
+                   BCON_BOOL(true), "}", "]");
     ck_assert_msg(mongoc_client_write_command_with_opts(client, dbname, cmd, NULL, NULL, &err),
                   "createIndexes: %s", err.message);
     bson_destroy(cmd);

@@ -33,8 +33,7 @@ START_TEST(port_of_url_reads_the_port)
 {
     ck_assert_int_eq(testenv_port_of_url("postgresql://u:secret@127.0.0.1:17432/users"), 17432);
     ck_assert_int_eq(testenv_port_of_url("redis://cart_svc:pw@127.0.0.1:17379/0"), 17379);
-    ck_assert_int_eq(testenv_port_of_url("mongodb://127.0.0.1:17017/m?retryWrites=false"),
-                     17017);
+    ck_assert_int_eq(testenv_port_of_url("mongodb://127.0.0.1:17017/m?retryWrites=false"), 17017);
     ck_assert_int_eq(testenv_port_of_url("http://127.0.0.1:17123"), 17123);
 }
 END_TEST

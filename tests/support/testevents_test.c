@@ -10,10 +10,10 @@
 
 #define USER "0f8e1d2c-3b4a-4968-8776-554433221100"
 #define DELETED                                                                                    \
-    "{\"specversion\":\"1.0\",\"id\":\"4d5e6f70-8192-4dae-9f10-3b4c5d6e7f80\","                  \
-    "\"source\":\"/user-svc\",\"type\":\"user.deleted\",\"subject\":\"" USER "\","               \
-    "\"time\":\"2026-01-01T00:00:00.000Z\",\"datacontenttype\":\"application/json\","            \
-    "\"data\":{\"id\":\"" USER "\",\"status\":\"deleted\",\"version\":2,"                         \
+    "{\"specversion\":\"1.0\",\"id\":\"4d5e6f70-8192-4dae-9f10-3b4c5d6e7f80\","                    \
+    "\"source\":\"/user-svc\",\"type\":\"user.deleted\",\"subject\":\"" USER "\","                 \
+    "\"time\":\"2026-01-01T00:00:00.000Z\",\"datacontenttype\":\"application/json\","              \
+    "\"data\":{\"id\":\"" USER "\",\"status\":\"deleted\",\"version\":2,"                          \
     "\"deleted_at\":\"2026-01-01T00:00:00.000Z\"}}"
 
 START_TEST(a_valid_event_passes)

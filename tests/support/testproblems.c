@@ -12,9 +12,9 @@
 #define SLUG_MAX 64
 #define ROWS_MAX 64
 
-static const int common[] = {SVC_EINVAL,     SVC_EJSON,        SVC_ENOTFOUND, SVC_EMETHOD,
-                             SVC_ETOOBIG,    SVC_EMEDIATYPE,   SVC_EUNAVAILABLE,
-                             SVC_EINTERNAL,  SVC_OK};
+static const int common[] = {SVC_EINVAL,       SVC_EJSON,     SVC_ENOTFOUND,
+                             SVC_EMETHOD,      SVC_ETOOBIG,   SVC_EMEDIATYPE,
+                             SVC_EUNAVAILABLE, SVC_EINTERNAL, SVC_OK};
 
 static const struct svc_err_def *lib_row(int code)
 {
@@ -59,8 +59,7 @@ static void assert_described(const char *doc, const char *slug, int status)
     ck_assert_msg(strstr(doc, want) != NULL, "openapi.yaml does not list '%s'", want);
 }
 
-void testproblems_check_openapi(const char *doc, const int *uses,
-                                const struct svc_err_def *errors)
+void testproblems_check_openapi(const char *doc, const int *uses, const struct svc_err_def *errors)
 {
     const char *p = doc;
     const int *lists[] = {common, uses};
@@ -146,8 +145,8 @@ static size_t read_rows(struct row *rows, size_t max)
             cell(p, bar, c[k++], sizeof(c[0]));
         ck_assert_msg(k == 3 && n < max, "docs/architecture.md: a bad problem row: %s", line);
         ck_assert_msg(c[0][0] == '`' && strlen(c[0]) > 2 && strlen(c[0]) < SLUG_MAX &&
-                          c[0][strlen(c[0]) - 1] == '`' && strchr(c[0] + 1, '`') == c[0] +
-                          strlen(c[0]) - 1,
+                          c[0][strlen(c[0]) - 1] == '`' &&
+                          strchr(c[0] + 1, '`') == c[0] + strlen(c[0]) - 1,
                       "docs/architecture.md: one `slug` per row, not %s", c[0]);
         snprintf(rows[n].slug, sizeof(rows[n].slug), "%.*s", (int)strlen(c[0]) - 2, c[0] + 1);
         rows[n].status = (int)strtol(c[1], &end, 10);

@@ -20,8 +20,7 @@
  * ERRORS, which ends with SVC_ERRORS_END), and unless DOC describes each as "`<slug>` (<status>)"
  * with the status the tables give it.
  */
-void testproblems_check_openapi(const char *doc, const int *uses,
-                                const struct svc_err_def *errors);
+void testproblems_check_openapi(const char *doc, const int *uses, const struct svc_err_def *errors);
 
 /*
  * Fails the running Check test unless the "Problem types" table of docs/architecture.md (rows

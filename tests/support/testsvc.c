@@ -119,16 +119,15 @@ void testsvc_assert_unavailable(struct testfake *f, const struct testsvc_request
         struct testapi_reply *r = testapi_call_h(q->method, q->path, headers, q->body);
 
         testapi_assert_problem(r, 503, "unavailable", detail, NULL);
-        ck_assert_msg(strcmp(testapi_header(r, "Retry-After"), "1") == 0,
-                      "%s %s: Retry-After '%s'", q->method, q->path,
-                      testapi_header(r, "Retry-After"));
+        ck_assert_msg(strcmp(testapi_header(r, "Retry-After"), "1") == 0, "%s %s: Retry-After '%s'",
+                      q->method, q->path, testapi_header(r, "Retry-After"));
         ck_assert_msg(testfake_calls(f, q->call) == before + 1, "%s %s did not reach the store",
                       q->method, q->path);
     }
     /* Anything unexpected from the store is a 500 without its details. */
     f->fail = SVC_EINTERNAL;
-    testapi_assert_problem(testapi_call_h(reqs[0].method, reqs[0].path, headers, reqs[0].body),
-                           500, "internal", "could not be completed", NULL);
+    testapi_assert_problem(testapi_call_h(reqs[0].method, reqs[0].path, headers, reqs[0].body), 500,
+                           "internal", "could not be completed", NULL);
 }
 
 /* The document's spelling of ROUTE's path, as a key: "  /v1/users/{id}:\n" without the indent. */

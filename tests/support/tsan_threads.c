@@ -127,7 +127,7 @@ int cnd_broadcast(cnd_t *c)
 int cnd_wait(cnd_t *c, mtx_t *m)
 {
     return pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m) == 0 ? thrd_success
-                                                                               : thrd_error;
+                                                                             : thrd_error;
 }
 
 /* AT is on CLOCK_REALTIME, as C11 says and as pthread_cond_timedwait's default clock is. */

@@ -10,8 +10,8 @@
 #include "svc/error.h"
 #include "svc/uuid.h"
 #include "testapi.h"
-#include "testproblems.h"
 #include "testenv.h"
+#include "testproblems.h"
 #include "testsvc.h"
 
 #include <curl/curl.h>
@@ -881,7 +881,8 @@ START_TEST(patch_renames_with_if_match_and_bumps_the_etag)
     json_t *j;
 
     snprintf(id, sizeof(id), "%s", register_user("cat@example.com", "Cat"));
-    r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), hdrs, "{\"name\":\"  Catherine  \"}");
+    r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), hdrs,
+                       "{\"name\":\"  Catherine  \"}");
     ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
     ck_assert_str_eq(testapi_header(r, "ETag"), "\"2\"");
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
@@ -911,7 +912,9 @@ START_TEST(patch_with_a_stale_version_is_412)
 
     snprintf(id, sizeof(id), "%s", register_user("dan@example.com", "Dan"));
     ck_assert_int_eq(
-        testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), stale, "{\"name\":\"D\"}")->status, 200);
+        testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), stale, "{\"name\":\"D\"}")
+            ->status,
+        200);
     r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), stale, "{\"name\":\"Late\"}");
     testapi_assert_problem(r, 412, "precondition-failed", "is no longer at version 1", NULL);
     ck_assert_str_eq(fake.users[0].name, "D");
@@ -947,7 +950,8 @@ START_TEST(patch_without_if_match_is_428_and_a_bad_one_400)
         const char *hdrs[] = {h, NULL};
 
         snprintf(h, sizeof(h), "If-Match: %s", bad[i]);
-        r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), hdrs, "{\"name\":\"Mallory\"}");
+        r = testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), hdrs,
+                           "{\"name\":\"Mallory\"}");
         testapi_assert_problem(r, 400, "invalid-request", "header 'If-Match' must be one ETag",
                                "If-Match");
     }
@@ -1283,7 +1287,7 @@ END_TEST
 START_TEST(every_problem_type_is_documented)
 {
     static const int uses[] = {SVC_EPRECONDITION, SVC_EPRECONDREQUIRED, SVC_EUNPROCESSABLE,
-                                SVC_EIDEMPOTENCY, SVC_OK};
+                               SVC_EIDEMPOTENCY, SVC_OK};
 
     testproblems_check_openapi((const char *)user_openapi_yaml, uses, user_errors);
     testproblems_check_docs("user-svc", user_errors);

@@ -10,13 +10,16 @@
 #include <stddef.h>
 
 struct svc_buf {
-    char *data;    /* NUL-terminated; NULL until the first append */
-    size_t len;    /* bytes, not counting the NUL */
-    size_t cap;    /* allocated */
-    size_t max;    /* 0: unlimited */
+    char *data; /* NUL-terminated; NULL until the first append */
+    size_t len; /* bytes, not counting the NUL */
+    size_t cap; /* allocated */
+    size_t max; /* 0: unlimited */
 };
 
-#define SVC_BUF_INIT {NULL, 0, 0, 0}
+#define SVC_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /* Prepares B with an optional cap MAX (0 for none). */
 void svc_buf_init(struct svc_buf *b, size_t max);

@@ -37,7 +37,10 @@ struct svc_ratelimit {
     unsigned suppressed; /* false answers since */
 };
 
-#define SVC_RATELIMIT_INIT(every_ms) {(every_ms), 0, 0}
+#define SVC_RATELIMIT_INIT(every_ms)                                                               \
+    {                                                                                              \
+        (every_ms), 0, 0                                                                           \
+    }
 
 bool svc_ratelimit_due(struct svc_ratelimit *r, unsigned *suppressed);
 

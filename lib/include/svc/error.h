@@ -22,6 +22,7 @@
 #ifndef SVC_ERROR_H
 #define SVC_ERROR_H
 
+/* clang-format off */
 /*      name              value  status  problem type            title */
 #define SVC_ERRNO_MAP(X)                                                                           \
     X(OK,                  0,    200,    "ok",                   "OK")                             \
@@ -47,6 +48,7 @@
     X(ENOMEM,            -20,    500,    "internal",             "Out of memory")                  \
     X(EAGAIN,            -21,    503,    "unavailable",          "Try again later")           \
     X(EIDEMPOTENCY,      -22,    409,    "idempotency-key-reused", "Idempotency key reused")
+/* clang-format on */
 
 enum svc_err {
 #define SVC__ERR_ENUM(name, value, status, type, title) SVC_##name = (value),
@@ -65,7 +67,9 @@ struct svc_err_def {
 
 /* A row of an X-macro table in lib's form, as a struct svc_err_def initialiser. */
 #define SVC_ERR_DEF(name, value, status, type, title) {value, status, #name, type, title},
+/* clang-format off */
 #define SVC_ERRORS_END {0, 0, NULL, NULL, NULL}
+/* clang-format on */
 
 /* lib's own table (SVC_ERRNO_MAP), SVC_OK first, ending with SVC_ERRORS_END. */
 extern const struct svc_err_def svc_errors[];

@@ -53,14 +53,17 @@ enum {
 typedef int (*svc_handler_fn)(struct svc_req *req, struct svc_resp *resp);
 
 struct svc_route {
-    unsigned method;        /* one enum svc_method value; GET routes answer HEAD too */
-    const char *path;       /* "/v1/users/:id": literal segments and :name parameters */
+    unsigned method;  /* one enum svc_method value; GET routes answer HEAD too */
+    const char *path; /* "/v1/users/:id": literal segments and :name parameters */
     svc_handler_fn handler;
-    unsigned flags;         /* SVC_ROUTE_* */
-    size_t max_body;        /* request body cap in bytes; 0 = the server's HTTP_MAX_BODY */
+    unsigned flags;  /* SVC_ROUTE_* */
+    size_t max_body; /* request body cap in bytes; 0 = the server's HTTP_MAX_BODY */
 };
 
-#define SVC_ROUTES_END {0, NULL, NULL, 0, 0}
+#define SVC_ROUTES_END                                                                             \
+    {                                                                                              \
+        0, NULL, NULL, 0, 0                                                                        \
+    }
 
 /* ---- the request ------------------------------------------------------------------------ */
 
@@ -127,8 +130,7 @@ const char *svc_req_traceparent(const struct svc_req *req);
  */
 
 /* A path parameter that must be a UUID, copied into OUT in lowercase (37 bytes). */
-int svc_req_param_uuid(struct svc_req *req, struct svc_resp *resp, const char *name,
-                       char out[37]);
+int svc_req_param_uuid(struct svc_req *req, struct svc_resp *resp, const char *name, char out[37]);
 
 /* The Idempotency-Key header: *OUT NULL when absent, else 1 to 128 of [A-Za-z0-9_.:-]. */
 int svc_req_idempotency_key(struct svc_req *req, struct svc_resp *resp, const char **out);
@@ -153,8 +155,8 @@ int svc_query_only(struct svc_req *req, struct svc_resp *resp, const char *const
 
 /* An opaque pagination cursor: base64url of at most MAX_LEN bytes. *OUT is NULL when absent;
  * else the decoded bytes, NUL-terminated, in the arena. */
-int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *name,
-                     size_t max_len, const char **out);
+int svc_query_cursor(struct svc_req *req, struct svc_resp *resp, const char *name, size_t max_len,
+                     const char **out);
 
 /* Encodes LEN bytes of DATA as a base64url cursor (no padding), in the request's arena. */
 const char *svc_cursor_encode(struct svc_req *req, const void *data, size_t len);
@@ -166,8 +168,8 @@ const char *svc_cursor_encode(struct svc_req *req, const void *data, size_t len)
  * false when absent. Anything but a cursor made here is a 400 naming the parameter.
  */
 const char *svc_keyset_cursor(struct svc_req *req, long long ms, const char *id);
-int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name,
-                     long long *ms, char id[37], bool *present);
+int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name, long long *ms,
+                     char id[37], bool *present);
 
 /* ---- the response ----------------------------------------------------------------------- */
 
@@ -187,9 +189,10 @@ int svc_resp_empty(struct svc_resp *resp, int status);
 
 /*
  * Renders an RFC 9457 application/problem+json body for CODE (an SVC_E* value, or one of the
- * service's own registered through svc_def.errors: its status, title and type), with DETAIL from FMT and the request id as `instance`. A 503 also gets
- * `Retry-After: 1`: what is unavailable is a dependency that comes back by itself. Returns CODE, so a
- * handler ends with `return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);`.
+ * service's own registered through svc_def.errors: its status, title and type), with DETAIL from
+ * FMT and the request id as `instance`. A 503 also gets `Retry-After: 1`: what is unavailable is a
+ * dependency that comes back by itself. Returns CODE, so a handler ends with `return
+ * svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);`.
  */
 int svc_resp_error(struct svc_resp *resp, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

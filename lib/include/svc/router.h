@@ -15,7 +15,7 @@
 enum { SVC_MAX_PARAMS = 8, SVC_MAX_QUERY = 64 };
 
 struct svc_param {
-    const char *name; /* NUL-terminated, in the arena */
+    const char *name;  /* NUL-terminated, in the arena */
     const char *value; /* percent-decoded, in the arena */
 };
 

@@ -30,7 +30,10 @@ struct svc_hook {
     void (*fini)(void *app); /* run in reverse order, only for hooks whose init succeeded */
 };
 
-#define SVC_HOOKS_END {NULL, NULL, NULL}
+#define SVC_HOOKS_END                                                                              \
+    {                                                                                              \
+        NULL, NULL, NULL                                                                           \
+    }
 
 struct svc_def {
     const char *name;                    /* "user-svc" */
@@ -43,7 +46,7 @@ struct svc_def {
     void (*ready)(void *app, struct svc_health *h);
     /* Called when draining starts (stop consumers, relays), before in-flight requests end. */
     void (*drain)(void *app);
-    void *app;                           /* handed to handlers (svc_req_app) and hooks */
+    void *app; /* handed to handlers (svc_req_app) and hooks */
     /* The service's own errors (svc/error.h: SVC_ERR_DEF rows ending with SVC_ERRORS_END), or
      * NULL: registered at start, so svc_resp_error() renders them. */
     const struct svc_err_def *errors;
@@ -54,20 +57,20 @@ struct svc_def {
 
 /* Reports one dependency for /readyz. DETAIL (printf format) says what is wrong; may be NULL
  * when OK is true. */
-void svc_health_report(struct svc_health *h, const char *component, bool ok, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
+void svc_health_report(struct svc_health *h, const char *component, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Server settings; svc_main() fills them from HTTP_* variables. */
 struct svc_http_opts {
-    const char *bind;          /* "127.0.0.1" or "0.0.0.0" */
-    int port;                  /* 0: any free port (see svc_server_port) */
-    int threads;               /* thread pool size */
-    size_t max_body;           /* default request body cap */
-    size_t conn_memory;        /* per-connection memory (headers + buffers) */
-    int conn_limit;            /* concurrent connections */
-    int conn_timeout_s;        /* idle connection timeout */
-    int shutdown_grace_ms;     /* how long in-flight requests may take to finish at shutdown */
-    bool access_log;           /* one JSON line per request */
+    const char *bind;      /* "127.0.0.1" or "0.0.0.0" */
+    int port;              /* 0: any free port (see svc_server_port) */
+    int threads;           /* thread pool size */
+    size_t max_body;       /* default request body cap */
+    size_t conn_memory;    /* per-connection memory (headers + buffers) */
+    int conn_limit;        /* concurrent connections */
+    int conn_timeout_s;    /* idle connection timeout */
+    int shutdown_grace_ms; /* how long in-flight requests may take to finish at shutdown */
+    bool access_log;       /* one JSON line per request */
 };
 
 /* Defaults: 127.0.0.1, port 0, 2 threads, 1 MiB body, 8 KiB per connection, 1024 connections,

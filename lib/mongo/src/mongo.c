@@ -33,7 +33,6 @@ static void on_log(mongoc_log_level_t level, const char *domain, const char *mes
     }
 }
 
-
 bool svc_mongo_unavailable(const bson_error_t *e)
 {
     if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION ||

@@ -45,7 +45,8 @@ struct steps {
 
 static const char *const step_ops[] = {"create_index", "drop_index", "builtin", NULL};
 static const struct svc_json_field step_fields[] = {
-    {"op", SVC_JSON_ENUM, .required = true, .choices = step_ops, .offset = offsetof(struct step, op)},
+    {"op", SVC_JSON_ENUM, .required = true, .choices = step_ops,
+     .offset = offsetof(struct step, op)},
     {"collection", SVC_JSON_STRING, .min = 1, .offset = offsetof(struct step, collection)},
     {"name", SVC_JSON_STRING, .required = true, .min = 1, .offset = offsetof(struct step, name)},
     {"key", SVC_JSON_ANY, .offset = offsetof(struct step, key)},
@@ -281,8 +282,8 @@ static int mig_list(void *ctx, struct svc_migration_list *applied)
 
     while (mongoc_cursor_next(cur, &doc))
         if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_NUMBER(&it))
-            svc_migration_applied_add(applied, (int)bson_iter_as_int64(&it),
-                                      doc_str(doc, "name"), doc_str(doc, "checksum"));
+            svc_migration_applied_add(applied, (int)bson_iter_as_int64(&it), doc_str(doc, "name"),
+                                      doc_str(doc, "checksum"));
     if (mongoc_cursor_error(cur, &err))
         rc = svc_mongo_fail(g->dep, &err, "read schema_migrations");
     mongoc_cursor_destroy(cur);

@@ -26,13 +26,13 @@
 struct svc_mongo;
 
 struct svc_mongo_opts {
-    const char *uri;   /* mongodb://host:port/db?...: required; its database is the store's */
-    const char *db;    /* the database when the URI names none: required */
-    const char *app;   /* the appname the server sees: "message-svc" */
-    int timeout_ms;    /* server selection, connect and a wait for a client [2000]; sockets 5x,
-                        * unless the URI says otherwise: a request fails fast with 503 when the
-                        * database is away rather than hanging */
-    int pool_size;     /* clients at most [8] */
+    const char *uri; /* mongodb://host:port/db?...: required; its database is the store's */
+    const char *db;  /* the database when the URI names none: required */
+    const char *app; /* the appname the server sees: "message-svc" */
+    int timeout_ms;  /* server selection, connect and a wait for a client [2000]; sockets 5x,
+                      * unless the URI says otherwise: a request fails fast with 503 when the
+                      * database is away rather than hanging */
+    int pool_size;   /* clients at most [8] */
 };
 
 /*
