@@ -138,20 +138,6 @@ static void doc_id(const bson_t *doc, const char *key, char out[MSG_ID_LEN + 1])
         snprintf(out, MSG_ID_LEN + 1, "%s", bson_iter_utf8(&it, NULL));
 }
 
-/* A time member: a BSON date (or an integer of milliseconds); 0 when absent or null. */
-static int64_t doc_ms(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (!bson_iter_init_find(&it, doc, key))
-        return 0;
-    if (BSON_ITER_HOLDS_DATE_TIME(&it))
-        return bson_iter_date_time(&it);
-    if (BSON_ITER_HOLDS_NUMBER(&it))
-        return bson_iter_as_int64(&it);
-    return 0;
-}
-
 static void row_message(const bson_t *doc, struct svc_arena *a, struct msg_message *out)
 {
     memset(out, 0, sizeof(*out));
@@ -161,8 +147,8 @@ static void row_message(const bson_t *doc, struct svc_arena *a, struct msg_messa
     out->sender_name = doc_str(doc, "sender_name", a);
     out->subject = doc_str(doc, "subject", a);
     out->body = doc_str(doc, "body", a);
-    out->created_at_ms = doc_ms(doc, "created_at");
-    out->read_at_ms = doc_ms(doc, "read_at");
+    out->created_at_ms = svc_mongo_doc_ms(doc, "created_at");
+    out->read_at_ms = svc_mongo_doc_ms(doc, "read_at");
     out->source_event_id = doc_str(doc, "source_event_id", a);
     if (out->sender == NULL)
         out->sender = "";
@@ -268,7 +254,7 @@ static int find_user(struct msg_mongo *m, mongoc_client_t *c, const char *user_i
             u->has_name = true;
             snprintf(u->name, sizeof(u->name), "%s", bson_iter_utf8(&it, NULL));
         }
-        u->version = doc_ms(doc, "version");
+        u->version = svc_mongo_doc_ms(doc, "version");
     }
     if (doc != NULL)
         bson_destroy(doc);
@@ -1239,7 +1225,7 @@ static int builtin_index_documents(struct msg_mongo *m, mongoc_client_t *c)
     int64_t n = 0;
     int rc = find_one(m, c, META, "layout", "layout lookup", &doc);
 
-    if (doc != NULL && doc_ms(doc, "version") >= LAYOUT)
+    if (doc != NULL && svc_mongo_doc_ms(doc, "version") >= LAYOUT)
         rc = 1;
     if (doc != NULL)
         bson_destroy(doc);

@@ -228,3 +228,16 @@ struct svc_dep *svc_mongo_dep(const struct svc_mongo *m)
 {
     return m->dep;
 }
+
+int64_t svc_mongo_doc_ms(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+
+    if (!bson_iter_init_find(&it, doc, key))
+        return 0;
+    if (BSON_ITER_HOLDS_DATE_TIME(&it))
+        return bson_iter_date_time(&it);
+    if (BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return 0;
+}

@@ -72,20 +72,6 @@ struct mig {
     char owner[SVC_UUID_STR_LEN + 1];
 };
 
-/* A time member: a BSON date (or an integer of milliseconds); 0 when absent or null. */
-static int64_t doc_ms(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (!bson_iter_init_find(&it, doc, key))
-        return 0;
-    if (BSON_ITER_HOLDS_DATE_TIME(&it))
-        return bson_iter_date_time(&it);
-    if (BSON_ITER_HOLDS_NUMBER(&it))
-        return bson_iter_as_int64(&it);
-    return 0;
-}
-
 /* A string member; NULL when absent or not a string. Valid as long as DOC. */
 static const char *doc_str(const bson_t *doc, const char *key)
 {
@@ -239,10 +225,10 @@ static int mig_lock(void *ctx)
             return rc;
         if ((rc = find_lock(g, &held)) != 0)
             return rc;
-        if (held != NULL && doc_ms(held, "expires_at") < svc_wall_ms()) {
+        if (held != NULL && svc_mongo_doc_ms(held, "expires_at") < svc_wall_ms()) {
             /* Expired: removed only if it is still the one read, then taken again. */
             filter = BCON_NEW("_id", BCON_UTF8(LOCK_ID), "expires_at",
-                              BCON_DATE_TIME(doc_ms(held, "expires_at")));
+                              BCON_DATE_TIME(svc_mongo_doc_ms(held, "expires_at")));
             rc = delete_lock(g, filter, "expired migration lock");
             bson_destroy(filter);
         } else if (svc_now_ms() > give_up) {

@@ -78,6 +78,9 @@ bool svc_mongo_dup(const bson_error_t *e);
  */
 int svc_mongo_fail(struct svc_dep *dep, const bson_error_t *e, const char *what);
 
+/* A time member of DOC: a BSON date, or an integer of milliseconds; 0 when absent or null. */
+int64_t svc_mongo_doc_ms(const bson_t *doc, const char *key);
+
 /* An operation a migration step names with "builtin": what a service cannot say as data (a
  * change of its own documents). RUN gets svc_mongo_migrate()'s ARG and client, and returns 0 or
  * a negative SVC_E*, logging its own errors; it must be idempotent (see below). */
