@@ -137,11 +137,7 @@ static int inbox_list(struct svc_req *req, struct svc_resp *resp)
     items = json_array();
     for (size_t i = 0; i < page.n; i++)
         json_array_append_new(items, message_json(&page.items[i]));
-    return svc_resp_json(resp, 200,
-                         json_pack("{s:o, s:o}", "items", items, "next_cursor",
-                                   page.more ? json_string(svc_keyset_cursor(
-                                                   req, page.next_created_at_ms, page.next_id))
-                                             : json_null()));
+    return svc_resp_page(req, resp, items, page.more, page.next_created_at_ms, page.next_id);
 }
 
 /* GET /v1/messages/:id */

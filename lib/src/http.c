@@ -524,6 +524,14 @@ const char *svc_keyset_cursor(struct svc_req *req, long long ms, const char *id)
     return svc_cursor_encode(req, raw, (size_t)n);
 }
 
+int svc_resp_page(struct svc_req *req, struct svc_resp *resp, json_t *items, bool more,
+                  long long ms, const char *id)
+{
+    json_t *next = more ? json_string(svc_keyset_cursor(req, ms, id)) : json_null();
+
+    return svc_resp_json(resp, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+}
+
 int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name, long long *ms,
                      char id[37], bool *present)
 {

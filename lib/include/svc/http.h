@@ -171,6 +171,11 @@ const char *svc_keyset_cursor(struct svc_req *req, long long ms, const char *id)
 int svc_query_keyset(struct svc_req *req, struct svc_resp *resp, const char *name, long long *ms,
                      char id[37], bool *present);
 
+/* 200 with one page of a keyset listing, {"items": ITEMS, "next_cursor": ...}: the cursor of
+ * (MS, ID) when MORE, else null. Takes over the caller's reference to ITEMS (a JSON array). */
+int svc_resp_page(struct svc_req *req, struct svc_resp *resp, json_t *items, bool more,
+                  long long ms, const char *id);
+
 /* ---- the response ----------------------------------------------------------------------- */
 
 /* Adds a response header (copied). */
