@@ -164,26 +164,7 @@ static void row_message(const bson_t *doc, struct svc_arena *a, struct msg_messa
 static int find_one(struct msg_mongo *m, mongoc_client_t *c, const char *name, const char *id,
                     const char *what, bson_t **out)
 {
-    mongoc_collection_t *co = coll(m, c, name);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
-    const bson_t *doc;
-    bson_error_t err;
-    int rc = 0;
-
-    *out = NULL;
-    if (mongoc_cursor_next(cur, &doc))
-        *out = bson_copy(doc);
-    else if (mongoc_cursor_error(cur, &err))
-        rc = fail(m, &err, what);
-    if (rc == 0)
-        svc_dep_up(m->dep);
-    mongoc_cursor_destroy(cur);
-    bson_destroy(opts);
-    bson_destroy(filter);
-    mongoc_collection_destroy(co);
-    return rc;
+    return svc_mongo_find_id(c, m->db, name, id, m->dep, what, out);
 }
 
 static int insert(struct msg_mongo *m, mongoc_client_t *c, const char *name, const bson_t *doc,

@@ -241,3 +241,28 @@ int64_t svc_mongo_doc_ms(const bson_t *doc, const char *key)
         return bson_iter_as_int64(&it);
     return 0;
 }
+
+int svc_mongo_find_id(mongoc_client_t *c, const char *db, const char *coll, const char *id,
+                      struct svc_dep *dep, const char *what, bson_t **out)
+{
+    mongoc_collection_t *co = mongoc_client_get_collection(c, db, coll);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
+    const bson_t *doc;
+    bson_error_t err;
+    int rc = 0;
+
+    *out = NULL;
+    if (mongoc_cursor_next(cur, &doc))
+        *out = bson_copy(doc);
+    else if (mongoc_cursor_error(cur, &err))
+        rc = svc_mongo_fail(dep, &err, what);
+    if (rc == 0)
+        svc_dep_up(dep);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    mongoc_collection_destroy(co);
+    return rc;
+}

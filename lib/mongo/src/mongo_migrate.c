@@ -99,26 +99,7 @@ static int insert(struct mig *g, const char *name, const bson_t *doc, const char
 /* The lock document into *OUT (a copy the caller destroys; NULL when there is none). */
 static int find_lock(struct mig *g, bson_t **out)
 {
-    mongoc_collection_t *co = mongoc_client_get_collection(g->c, g->db, META);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(LOCK_ID));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(co, filter, opts, NULL);
-    const bson_t *doc;
-    bson_error_t err;
-    int rc = 0;
-
-    *out = NULL;
-    if (mongoc_cursor_next(cur, &doc))
-        *out = bson_copy(doc);
-    else if (mongoc_cursor_error(cur, &err))
-        rc = svc_mongo_fail(g->dep, &err, "migration lock lookup");
-    if (rc == 0)
-        svc_dep_up(g->dep);
-    mongoc_cursor_destroy(cur);
-    bson_destroy(opts);
-    bson_destroy(filter);
-    mongoc_collection_destroy(co);
-    return rc;
+    return svc_mongo_find_id(g->c, g->db, META, LOCK_ID, g->dep, "migration lock lookup", out);
 }
 
 /* Deletes the lock document if it still matches FILTER (which names it by _id). */

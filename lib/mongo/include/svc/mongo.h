@@ -78,6 +78,15 @@ bool svc_mongo_dup(const bson_error_t *e);
  */
 int svc_mongo_fail(struct svc_dep *dep, const bson_error_t *e, const char *what);
 
+/*
+ * Finds the document of collection COLL in database DB whose _id is ID, into *OUT (a copy the
+ * caller destroys with bson_destroy; NULL when there is none): the by-_id lookup FerretDB answers
+ * from an index (docs/local.md). Returns 0, or what svc_mongo_fail() makes of a driver error met
+ * while doing WHAT (the dependency DEP marked down when unreachable, up after an answer).
+ */
+int svc_mongo_find_id(mongoc_client_t *c, const char *db, const char *coll, const char *id,
+                      struct svc_dep *dep, const char *what, bson_t **out);
+
 /* A time member of DOC: a BSON date, or an integer of milliseconds; 0 when absent or null. */
 int64_t svc_mongo_doc_ms(const bson_t *doc, const char *key);
 
