@@ -48,16 +48,13 @@ enum {
 #define MSG__ERR_ENUM(name, value, status, type, title) MSG_##name = (value),
     MSG_ERRNO_MAP(MSG__ERR_ENUM)
 #undef MSG__ERR_ENUM
-    /* Idempotency-Key reused with a different message: lib's shared code, under the name the
-     * store uses. */
-    MSG_EIDEMPOTENCY = SVC_EIDEMPOTENCY,
 };
 
 /* MSG_ERRNO_MAP as a table, for svc_def.errors (msg_http.c). */
 extern const struct svc_err_def msg_errors[];
 
 /* message-svc/openapi.yaml, NUL-terminated, for svc_def.openapi: embedded at build time by
- * message-svc/CMakeLists.txt (polyglot_embed), so the document served is the one in the tree. */
+ * cmake/Service.cmake (polyglot_embed), so the document served is the one in the tree. */
 extern const unsigned char msg_openapi_yaml[];
 
 struct msg_message {
@@ -96,7 +93,7 @@ struct msg_new {
     const char *subject, *body;
     /* Uniqueness: the event id for system messages, "dm:<from>:<Idempotency-Key>" for direct
      * messages sent with one, NULL otherwise (every call a new message). A second call with
-     * the same key is a replay (*replayed), or MSG_EIDEMPOTENCY with another message. */
+     * the same key is a replay (*replayed), or SVC_EIDEMPOTENCY with another message. */
     const char *dedup_key;
     /* System messages: the event id, else NULL. A message caused by an event takes the
      * event's id as its own (when it is a UUID), so one event makes at most one message. */
@@ -108,7 +105,7 @@ struct msg_new {
  *   SVC_ENOTFOUND       no such message
  *   MSG_EUSER_UNKNOWN, MSG_EUSER_DELETED  (send: either user; inbox: the recipient)
  *   SVC_EUNAVAILABLE    the database cannot be reached (HTTP 503; the consumer retries later)
- *   MSG_EIDEMPOTENCY    (send) the dedup key exists with different content
+ *   SVC_EIDEMPOTENCY    (send) the dedup key exists with different content
  */
 struct msg_store {
     void *ctx;
@@ -124,7 +121,7 @@ struct msg_store {
     int (*remove)(void *ctx, const char *id);
     /* Inserts a message from a known, active sender (or MSG_SYSTEM) to a known, active
      * recipient, with the sender's current name. On a dedup-key hit returns the stored message
-     * with *REPLAYED (or MSG_EIDEMPOTENCY when its content differs). */
+     * with *REPLAYED (or SVC_EIDEMPOTENCY when its content differs). */
     int (*send)(void *ctx, struct svc_arena *a, const struct msg_new *in, struct msg_message *out,
                 bool *replayed);
     int (*user_get)(void *ctx, struct svc_arena *a, const char *user_id, struct msg_user *out);

@@ -78,7 +78,7 @@ static int store_error(struct svc_resp *resp, int rc)
         return svc_resp_error(resp, rc, "a user is not known to message-svc (yet)");
     case MSG_EUSER_DELETED:
         return svc_resp_error(resp, rc, "a user is deleted");
-    case MSG_EIDEMPOTENCY:
+    case SVC_EIDEMPOTENCY:
         return svc_resp_error(resp, rc,
                               "this Idempotency-Key was already used for a different message");
     case SVC_EUNAVAILABLE:
@@ -278,7 +278,7 @@ static int message_send(struct svc_req *req, struct svc_resp *resp)
     rc = st->send(st->ctx, svc_req_arena(req), &n, &m, &replayed);
     if (rc == MSG_EUSER_UNKNOWN || rc == MSG_EUSER_DELETED)
         return send_user_problem(req, resp, rc, &in);
-    if (rc == MSG_EIDEMPOTENCY) {
+    if (rc == SVC_EIDEMPOTENCY) {
         svc_resp_error(resp, rc,
                        "Idempotency-Key '%s' was already used by this sender for a different "
                        "message",

@@ -706,7 +706,7 @@ static int message_id(struct msg_mongo *m, mongoc_client_t *c, const struct msg_
 
 /*
  * Inserts one message and files it in its recipient's inbox (and its sender's sent index). A
- * repeated dedup key or event returns the stored message with *REPLAYED, or MSG_EIDEMPOTENCY
+ * repeated dedup key or event returns the stored message with *REPLAYED, or SVC_EIDEMPOTENCY
  * when it is not the same message. Every step is idempotent, and each is taken again on a
  * replay, so a crash between two of them is finished by the retry: the message with its own
  * _id, then the index entries with the stored message's time and read state. A message whose
@@ -775,7 +775,7 @@ static int put_message(struct msg_mongo *m, mongoc_client_t *c, struct svc_arena
         send_fp(stored.recipient, stored.sender, stored.subject, stored.body, was);
         send_fp(in->to_user_id, in->from_user_id, in->subject, in->body, now);
         if (!svc_idem_same(was, now))
-            rc = MSG_EIDEMPOTENCY;
+            rc = SVC_EIDEMPOTENCY;
     }
     if (rc == 0)
         rc = index_put(m, c, INBOXES, stored.recipient, id, stored.created_at_ms,

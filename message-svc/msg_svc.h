@@ -32,8 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MSG_SOURCE "/message-svc"
-#define MSG_GROUP  "message-svc"
+#define MSG_GROUP "message-svc"
 
 /* The welcome message written for each user.registered. */
 #define MSG_WELCOME_SUBJECT_FMT "Welcome, %s!"

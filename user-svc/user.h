@@ -36,15 +36,12 @@ enum {
 #define USER__ERR_ENUM(name, value, status, type, title) USER_##name = (value),
     USER_ERRNO_MAP(USER__ERR_ENUM)
 #undef USER__ERR_ENUM
-    /* An idempotency key reused with a different request: lib's shared code, under the name
-     * the store uses. */
-    USER_EIDEMPOTENCY = SVC_EIDEMPOTENCY,
 };
 
 /* USER_ERRNO_MAP as a table, for svc_def.errors (user_http.c). */
 extern const struct svc_err_def user_errors[];
 
-/* user-svc/openapi.yaml, NUL-terminated, for svc_def.openapi: user-svc/CMakeLists.txt generates
+/* user-svc/openapi.yaml, NUL-terminated, for svc_def.openapi: cmake/Service.cmake generates
  * the C file that defines it from the YAML, so the document served is the one in the tree. */
 extern const unsigned char user_openapi_yaml[];
 

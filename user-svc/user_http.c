@@ -57,7 +57,7 @@ static int store_error(struct svc_resp *resp, int rc)
         return svc_resp_error(resp, rc, "this email address is already registered");
     case USER_EFUNDS:
         return svc_resp_error(resp, rc, "the wallet balance is lower than the amount");
-    case USER_EIDEMPOTENCY:
+    case SVC_EIDEMPOTENCY:
         return svc_resp_error(resp, rc, "this id was already used for a different request");
     case SVC_EPRECONDITION:
         return svc_resp_error(resp, rc, "the resource has changed: fetch it again");
@@ -519,7 +519,7 @@ static int wallet_credit(struct svc_req *req, struct svc_resp *resp)
                     &replayed);
     if (rc == SVC_ENOTFOUND)
         return svc_resp_error(resp, SVC_ENOTFOUND, "user '%s' not found", id);
-    if (rc == USER_EIDEMPOTENCY)
+    if (rc == SVC_EIDEMPOTENCY)
         return svc_resp_error(
             resp, rc, "credit '%s' was already made with a different amount or user", in.credit_id);
     if (rc != 0)
@@ -545,7 +545,7 @@ static int payment_create(struct svc_req *req, struct svc_resp *resp)
     if (rc == USER_EFUNDS)
         return svc_resp_error(resp, rc, "the wallet of user '%s' holds less than %" PRId64 " cents",
                               in.user_id, in.amount_cents);
-    if (rc == USER_EIDEMPOTENCY)
+    if (rc == SVC_EIDEMPOTENCY)
         return svc_resp_error(resp, rc,
                               "payment '%s' was already made with a different amount or user",
                               in.payment_id);

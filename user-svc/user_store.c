@@ -762,7 +762,7 @@ static void money_fp(const char *kind, const char *user_id, const char *amount,
 }
 
 /* Reads the stored result of an idempotency key: 0 with *REPLAYED set when the stored
- * fingerprint is the request's FP, USER_EIDEMPOTENCY when the key was used for another
+ * fingerprint is the request's FP, SVC_EIDEMPOTENCY when the key was used for another
  * request, 1 when the key is new. The same three answers for credits, payments and
  * refunds (FP NULL: a refund, whose key is all of its request). */
 static int credit_replay(struct user_pg *pg, const char *credit_id, const char *fp,
@@ -775,7 +775,7 @@ static int credit_replay(struct user_pg *pg, const char *credit_id, const char *
     if (rc == 0 && PQntuples(r) == 0)
         rc = 1;
     else if (rc == 0 && !svc_idem_same(PQgetvalue(r, 0, 5), fp))
-        rc = USER_EIDEMPOTENCY;
+        rc = SVC_EIDEMPOTENCY;
     else if (rc == 0)
         row_credit(r, out);
     *replayed = rc == 0;
@@ -891,7 +891,7 @@ static int payment_replay(struct user_pg *pg, const char *payment_id, const char
     if (rc == 0 && PQntuples(r) == 0)
         rc = 1;
     else if (rc == 0 && fp != NULL && !svc_idem_same(PQgetvalue(r, 0, 7), fp))
-        rc = USER_EIDEMPOTENCY;
+        rc = SVC_EIDEMPOTENCY;
     else if (rc == 0)
         row_payment(r, out);
     *replayed = rc == 0;

@@ -278,7 +278,7 @@ static int f_send(void *ctx, struct svc_arena *a, const struct msg_new *in, stru
             continue;
         if (strcmp(m->sender, in->from_user_id) != 0 || strcmp(m->recipient, in->to_user_id) != 0 ||
             strcmp(m->subject, in->subject) != 0 || strcmp(m->body, in->body) != 0)
-            return leave(MSG_EIDEMPOTENCY);
+            return leave(SVC_EIDEMPOTENCY);
         copy_msg(a, m, out);
         *replayed = true;
         return leave(0);

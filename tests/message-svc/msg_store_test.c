@@ -329,7 +329,7 @@ START_TEST(unknown_users_and_idempotency_keys)
     ck_assert_uint_eq(inbox(b, -1, 0).n, 2);
     /* The same key with another message is refused. */
     in.body = "something else";
-    ck_assert_int_eq(st.send(st.ctx, arena, &in, &again, &replayed), MSG_EIDEMPOTENCY);
+    ck_assert_int_eq(st.send(st.ctx, arena, &in, &again, &replayed), SVC_EIDEMPOTENCY);
     ck_assert_uint_eq(inbox(b, -1, 0).n, 2);
 
     /* A system message, as another part of the platform would send it. */

@@ -287,7 +287,7 @@ static int f_credit(void *ctx, const char *user_id, const char *credit_id, int64
         if (strcmp(c->credit_id, credit_id) != 0)
             continue;
         if (strcmp(c->user_id, user_id) != 0 || c->amount_cents != amount_cents)
-            return leave(USER_EIDEMPOTENCY);
+            return leave(SVC_EIDEMPOTENCY);
         *out = *c;
         *replayed = true;
         return leave(0);
@@ -326,7 +326,7 @@ static int f_pay(void *ctx, struct svc_arena *a, const char *payment_id, const c
         if (strcmp(p->payment_id, payment_id) != 0)
             continue;
         if (strcmp(p->user_id, user_id) != 0 || p->amount_cents != amount_cents)
-            return leave(USER_EIDEMPOTENCY);
+            return leave(SVC_EIDEMPOTENCY);
         *out = *p;
         *replayed = true;
         return leave(0);

@@ -628,9 +628,9 @@ START_TEST(credits_are_idempotent_by_credit_id)
     ck_assert_int_eq(w.balance_cents, 2500);
 
     /* The same key for another request is refused, and changes nothing. */
-    ck_assert_int_eq(st.credit(st.ctx, u.id, key, 999, NULL, &c3, &replayed), USER_EIDEMPOTENCY);
+    ck_assert_int_eq(st.credit(st.ctx, u.id, key, 999, NULL, &c3, &replayed), SVC_EIDEMPOTENCY);
     ck_assert_int_eq(st.credit(st.ctx, other.id, key, 2500, NULL, &c3, &replayed),
-                     USER_EIDEMPOTENCY);
+                     SVC_EIDEMPOTENCY);
     ck_assert_int_eq(st.wallet_get(st.ctx, u.id, &w), 0);
     ck_assert_int_eq(w.balance_cents, 2500);
     ck_assert_int_eq(st.wallet_get(st.ctx, other.id, &w), 0);
@@ -687,9 +687,9 @@ START_TEST(payments_are_idempotent_by_payment_id)
     ck_assert_int_eq(st.wallet_get(st.ctx, u.id, &w), 0);
     ck_assert_int_eq(w.balance_cents, 700);
 
-    ck_assert_int_eq(st.pay(st.ctx, a, pay_id, u.id, 301, NULL, &p3, &replayed), USER_EIDEMPOTENCY);
+    ck_assert_int_eq(st.pay(st.ctx, a, pay_id, u.id, 301, NULL, &p3, &replayed), SVC_EIDEMPOTENCY);
     ck_assert_int_eq(st.pay(st.ctx, a, pay_id, other.id, 300, NULL, &p3, &replayed),
-                     USER_EIDEMPOTENCY);
+                     SVC_EIDEMPOTENCY);
     ck_assert_int_eq(st.wallet_get(st.ctx, u.id, &w), 0);
     ck_assert_int_eq(w.balance_cents, 700);
 
