@@ -65,13 +65,13 @@ static json_t *tags_json(const char *const *tags, size_t n)
 int prod_event_product(struct svc_event_out *ev, const char *type, const struct product *p,
                        int64_t old_price_cents, const char *traceparent)
 {
-    json_t *data = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "id", p->id, "sku", p->sku,
-        "name", p->name, "category", p->category, "tags", tags_json(p->tags, p->ntags),
-        "price_cents", (json_int_t)p->price_cents, "currency", p->currency, "stock",
-        (json_int_t)p->stock, "reserved", (json_int_t)p->reserved, "sold", (json_int_t)p->sold,
-        "created_at", svc_json_time(p->created_at_ms), "updated_at",
-        svc_json_time(p->updated_at_ms));
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "id", p->id,
+                  "sku", p->sku, "name", p->name, "category", p->category, "tags",
+                  tags_json(p->tags, p->ntags), "price_cents", (json_int_t)p->price_cents,
+                  "currency", p->currency, "stock", (json_int_t)p->stock, "reserved",
+                  (json_int_t)p->reserved, "sold", (json_int_t)p->sold, "created_at",
+                  svc_json_time(p->created_at_ms), "updated_at", svc_json_time(p->updated_at_ms));
 
     if (data != NULL && old_price_cents >= 0 && old_price_cents != p->price_cents)
         json_object_set_new(data, "old_price_cents", json_integer(old_price_cents));
@@ -204,6 +204,6 @@ void prod_ready(void *svc, struct svc_health *h)
     struct prod_svc *s = svc;
 
     svc_dep_report(prod_os_dep(s->os), h, NULL);
-    svc_dep_report(svc_producer_dep(s->producer), h,
-                   "events wait in their documents (%d queued)", svc_producer_queued(s->producer));
+    svc_dep_report(svc_producer_dep(s->producer), h, "events wait in their documents (%d queued)",
+                   svc_producer_queued(s->producer));
 }

@@ -125,24 +125,30 @@ struct product_in {
     json_t *image_url_raw; /* patch: null removes the image */
 };
 
-static const struct svc_json_field tag_field = {.type = SVC_JSON_STRING, .min = 1,
-                                                .max = PROD_TAG_MAX};
+static const struct svc_json_field tag_field = {
+    .type = SVC_JSON_STRING, .min = 1, .max = PROD_TAG_MAX};
 
-#define PRODUCT_FIELDS(must)                                                                   \
-    {"name", SVC_JSON_STRING, .required = (must), .min = 1, .max = PROD_NAME_MAX,            \
-     .offset = offsetof(struct product_in, name)},                                                 \
-        {"description", SVC_JSON_STRING, .max = PROD_DESCRIPTION_MAX,                              \
-         .offset = offsetof(struct product_in, description)},                                      \
-        {"category", SVC_JSON_STRING, .required = (must), .min = 1,                            \
-         .max = PROD_CATEGORY_MAX, .offset = offsetof(struct product_in, category)},               \
-        {"tags", SVC_JSON_ARRAY, .max = PROD_TAGS_MAX, .elem = &tag_field,                         \
-         .offset = offsetof(struct product_in, tags), .count = offsetof(struct product_in, ntags)}, \
-        {"price_cents", SVC_JSON_INT, .required = (must), .min = 0, .max = PROD_PRICE_MAX,     \
-         .offset = offsetof(struct product_in, price_cents)},                                      \
-        {"currency", SVC_JSON_STRING, .required = (must), .min = 3, .max = 3,                  \
-         .offset = offsetof(struct product_in, currency)},                                         \
-        {"stock", SVC_JSON_INT, .required = (must), .min = 0, .max = PROD_STOCK_MAX,           \
-         .offset = offsetof(struct product_in, stock)}
+#define PRODUCT_FIELDS(must)                                                                        \
+    {"name",   SVC_JSON_STRING,      .required = (must),                                            \
+     .min = 1, .max = PROD_NAME_MAX, .offset = offsetof(struct product_in, name)},                  \
+        {"description", SVC_JSON_STRING, .max = PROD_DESCRIPTION_MAX,                               \
+         .offset = offsetof(struct product_in, description)},                                       \
+        {"category", SVC_JSON_STRING,          .required = (must),                                  \
+         .min = 1,   .max = PROD_CATEGORY_MAX, .offset = offsetof(struct product_in, category)},    \
+        {"tags",                                                                                    \
+         SVC_JSON_ARRAY,                                                                            \
+         .max = PROD_TAGS_MAX,                                                                      \
+         .elem = &tag_field,                                                                        \
+         .offset = offsetof(struct product_in, tags),                                               \
+         .count = offsetof(struct product_in, ntags)},                                              \
+        {"price_cents", SVC_JSON_INT,          .required = (must),                                  \
+         .min = 0,      .max = PROD_PRICE_MAX, .offset = offsetof(struct product_in, price_cents)}, \
+        {"currency", SVC_JSON_STRING, .required = (must),                                           \
+         .min = 3,   .max = 3,        .offset = offsetof(struct product_in, currency)},             \
+    {                                                                                               \
+        "stock", SVC_JSON_INT, .required = (must), .min = 0, .max = PROD_STOCK_MAX,                 \
+                               .offset = offsetof(struct product_in, stock)                         \
+    }
 
 static const struct svc_json_field create_fields[] = {
     {"sku", SVC_JSON_STRING, .required = true, .min = 1, .max = PROD_SKU_MAX,
@@ -198,7 +204,8 @@ static const char *product_problem(struct svc_arena *a, const struct product_in 
 
 /* Reads a create body (or an import line) from OBJ into *NEW: 0, or SVC_EINVAL with the
  * reason in ERR (its path, the field). */
-static int read_new(struct svc_arena *a, json_t *obj, struct prod_new *n, struct svc_json_error *err)
+static int read_new(struct svc_arena *a, json_t *obj, struct prod_new *n,
+                    struct svc_json_error *err)
 {
     struct product_in in = {0};
     const char *why, *field = "";
@@ -295,13 +302,12 @@ static json_t *product_json(const struct product *p)
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:s?, s:o, "
                      "s:o, s:s}",
                      "id", p->id, "sku", p->sku, "name", p->name, "description",
-                     p->description != NULL ? p->description : "", "category", p->category,
-                     "tags", tags, "price_cents", (json_int_t)p->price_cents, "currency",
-                     p->currency, "stock", (json_int_t)p->stock, "reserved",
-                     (json_int_t)p->reserved, "available", (json_int_t)(p->stock - p->reserved),
-                     "sold", (json_int_t)p->sold, "image_url", p->image_url, "created_at",
-                     svc_json_time(p->created_at_ms), "updated_at", svc_json_time(p->updated_at_ms),
-                     "version", version);
+                     p->description != NULL ? p->description : "", "category", p->category, "tags",
+                     tags, "price_cents", (json_int_t)p->price_cents, "currency", p->currency,
+                     "stock", (json_int_t)p->stock, "reserved", (json_int_t)p->reserved,
+                     "available", (json_int_t)(p->stock - p->reserved), "sold", (json_int_t)p->sold,
+                     "image_url", p->image_url, "created_at", svc_json_time(p->created_at_ms),
+                     "updated_at", svc_json_time(p->updated_at_ms), "version", version);
 }
 
 static void set_etag(struct svc_req *req, struct svc_resp *resp, const struct product *p)
@@ -602,16 +608,14 @@ static int product_import(struct svc_req *req, struct svc_resp *resp)
         /* Only valid lines are kept (and compared), so the duplicate check reads valid SKUs. */
         for (size_t j = 0; rc == 0 && j < n; j++)
             if (strcmp(in[j].sku, in[n].sku) == 0) {
-                dup = svc_arena_printf(a, "SKU '%s' is already on line %zu", in[n].sku,
-                                       line_of[j]);
+                dup = svc_arena_printf(a, "SKU '%s' is already on line %zu", in[n].sku, line_of[j]);
                 rc = SVC_EINVAL;
             }
         if (rc != 0) {
             if (nbad++ < IMPORT_ERRORS_MAX)
-                json_array_append_new(
-                    errors, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line, "field",
-                                      dup != NULL ? "sku" : err.path, "detail",
-                                      dup != NULL ? dup : err.msg));
+                json_array_append_new(errors, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line,
+                                                        "field", dup != NULL ? "sku" : err.path,
+                                                        "detail", dup != NULL ? dup : err.msg));
         } else {
             line_of[n++] = line;
         }
@@ -627,8 +631,9 @@ static int product_import(struct svc_req *req, struct svc_resp *resp)
     }
     json_decref(errors);
     if (n == 0)
-        return svc_resp_invalid(resp, "", "the body holds no product: send one JSON object per "
-                                          "line");
+        return svc_resp_invalid(resp, "",
+                                "the body holds no product: send one JSON object per "
+                                "line");
     out = svc_arena_alloc(a, n * sizeof(*out));
     rcs = svc_arena_alloc(a, n * sizeof(*rcs));
     memset(out, 0, n * sizeof(*out));
@@ -653,9 +658,9 @@ static int product_import(struct svc_req *req, struct svc_resp *resp)
             status = rcs[i] == SVC_EUNAVAILABLE ? "unavailable" : "failed";
             failed++;
         }
-        json_array_append_new(results, json_pack("{s:I, s:s, s:s, s:s}", "line",
-                                                 (json_int_t)line_of[i], "status", status, "id",
-                                                 id, "sku", in[i].sku));
+        json_array_append_new(results,
+                              json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)line_of[i],
+                                        "status", status, "id", id, "sku", in[i].sku));
     }
     return svc_resp_json(resp, failed > 0 ? 207 : 200,
                          json_pack("{s:I, s:I, s:I, s:o}", "created", (json_int_t)created,
@@ -679,9 +684,8 @@ static int query_text(struct svc_req *req, struct svc_resp *resp, const char *na
     if (v == NULL)
         return 0;
     if (strlen(v) > max || blank(v))
-        return svc_resp_invalid(resp, name,
-                                "query parameter '%s' must be 1 to %zu bytes and not blank", name,
-                                max);
+        return svc_resp_invalid(
+            resp, name, "query parameter '%s' must be 1 to %zu bytes and not blank", name, max);
     *out = v;
     return 0;
 }
@@ -744,12 +748,12 @@ static json_t *buckets_json(const struct prod_bucket *b, size_t n, bool ranges)
     json_t *a = json_array();
 
     for (size_t i = 0; i < n; i++) {
-        json_t *o = ranges ? json_pack("{s:s, s:o, s:o, s:I}", "key", b[i].key, "from",
-                                       b[i].from >= 0 ? json_integer(b[i].from) : json_null(), "to",
-                                       b[i].to >= 0 ? json_integer(b[i].to) : json_null(), "count",
-                                       (json_int_t)b[i].count)
-                           : json_pack("{s:s, s:I}", "value", b[i].key, "count",
-                                       (json_int_t)b[i].count);
+        json_t *o =
+            ranges ? json_pack("{s:s, s:o, s:o, s:I}", "key", b[i].key, "from",
+                               b[i].from >= 0 ? json_integer(b[i].from) : json_null(), "to",
+                               b[i].to >= 0 ? json_integer(b[i].to) : json_null(), "count",
+                               (json_int_t)b[i].count)
+                   : json_pack("{s:s, s:I}", "value", b[i].key, "count", (json_int_t)b[i].count);
 
         json_array_append_new(a, o);
     }
@@ -782,10 +786,10 @@ static int product_search(struct svc_req *req, struct svc_resp *resp)
         (rc = svc_query_int(req, resp, "min_price", 0, PROD_PRICE_MAX, -1, &min_price)) != 0 ||
         (rc = svc_query_int(req, resp, "max_price", 0, PROD_PRICE_MAX, -1, &max_price)) != 0 ||
         (rc = svc_query_bool(req, resp, "in_stock", 0, &in_stock)) != 0 ||
-        (rc = svc_query_enum(req, resp, "sort", sort_names,
-                             svc_req_query(req, "q") != NULL ? PROD_SORT_RELEVANCE
-                                                             : PROD_SORT_NEWEST,
-                             &sort)) != 0 ||
+        (rc = svc_query_enum(
+             req, resp, "sort", sort_names,
+             svc_req_query(req, "q") != NULL ? PROD_SORT_RELEVANCE : PROD_SORT_NEWEST, &sort)) !=
+            0 ||
         (rc = svc_query_int(req, resp, "limit", 1, PROD_LIMIT_MAX, PROD_LIMIT_DEFAULT, &limit)) !=
             0)
         return rc;
@@ -882,8 +886,8 @@ static const struct svc_json_field item_fields[] = {
     {0},
 };
 
-static const struct svc_json_field item_field = {.type = SVC_JSON_OBJECT, .fields = item_fields,
-                                                 .size = sizeof(struct item_in)};
+static const struct svc_json_field item_field = {
+    .type = SVC_JSON_OBJECT, .fields = item_fields, .size = sizeof(struct item_in)};
 
 static const struct svc_json_field reserve_fields[] = {
     {"reservation_id", SVC_JSON_UUID, .required = true,
@@ -891,7 +895,8 @@ static const struct svc_json_field reserve_fields[] = {
     {"items", SVC_JSON_ARRAY, .required = true, .min = 1, .max = PROD_RES_ITEMS_MAX,
      .elem = &item_field, .offset = offsetof(struct reserve_in, items),
      .count = offsetof(struct reserve_in, n)},
-    {"ttl", SVC_JSON_INT, .min = 1, .max = PROD_RES_TTL_MAX, .offset = offsetof(struct reserve_in, ttl)},
+    {"ttl", SVC_JSON_INT, .min = 1, .max = PROD_RES_TTL_MAX,
+     .offset = offsetof(struct reserve_in, ttl)},
     {0},
 };
 
@@ -948,8 +953,8 @@ static int reservation_create(struct svc_req *req, struct svc_resp *resp)
                            s.line, s.product_id, s.available, s.requested);
         else
             svc_resp_error(resp, SVC_EUNPROCESSABLE,
-                           "items[%d]: product '%s' does not exist: nothing was reserved",
-                           s.line, s.product_id);
+                           "items[%d]: product '%s' does not exist: nothing was reserved", s.line,
+                           s.product_id);
         svc_resp_problem_extend(resp, "field", json_string(field));
         svc_resp_problem_extend(resp, "product_id", json_string(s.product_id));
         svc_resp_problem_extend(resp, "requested", json_integer(s.requested));
@@ -1046,7 +1051,6 @@ const struct svc_route prod_routes[] = {
     {SVC_POST, "/v1/reservations", reservation_create, SVC_ROUTE_JSON, RESERVE_BODY_MAX},
     {SVC_GET, "/v1/reservations/:id", reservation_get, 0, SMALL_BODY_MAX},
     {SVC_POST, "/v1/reservations/:id/commit", reservation_commit, SVC_ROUTE_JSON, SMALL_BODY_MAX},
-    {SVC_POST, "/v1/reservations/:id/release", reservation_release, SVC_ROUTE_JSON,
-     SMALL_BODY_MAX},
+    {SVC_POST, "/v1/reservations/:id/release", reservation_release, SVC_ROUTE_JSON, SMALL_BODY_MAX},
     SVC_ROUTES_END,
 };

@@ -6,10 +6,10 @@
  * The fault tests run the real user-svc binary and stop Kafka with deploy/local/stack.sh; the
  * broker is started again after them, also when they fail.
  */
+#include "testconsume.h"
 #include "testenv.h"
 #include "testevents.h"
 #include "testhttp.h"
-#include "testconsume.h"
 #include "testproc.h"
 
 #include "svc/arena.h"
