@@ -122,7 +122,8 @@ struct product_in {
     const char **tags;
     size_t ntags;
     int64_t price_cents, stock;
-    json_t *image_url_raw; /* patch: null removes the image */
+    json_t *image_url_raw; /* patch: the string; a null one (which removes the image) reads
+                            * as absent, so the body says whether it was sent */
 };
 
 static const struct svc_json_field tag_field = {.type = SVC_JSON_STRING, .min = 1,
@@ -344,7 +345,7 @@ static int product_create(struct svc_req *req, struct svc_resp *resp)
     json_t *body;
     int rc;
 
-    if ((rc = svc_req_json(req, resp, &body)) != 0)
+    if ((rc = svc_query_only(req, resp, NULL)) != 0 || (rc = svc_req_json(req, resp, &body)) != 0)
         return rc;
     memset(&err, 0, sizeof(err));
     if (read_new(a, body, &n, &err) != 0)
@@ -401,6 +402,7 @@ static int product_patch(struct svc_req *req, struct svc_resp *resp)
     int rc;
 
     if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0 ||
+        (rc = svc_query_only(req, resp, NULL)) != 0 ||
         (rc = if_match(req, resp, true, &seq_no, &term)) != 0 ||
         (rc = svc_req_json(req, resp, &body)) != 0)
         return rc;
@@ -439,7 +441,7 @@ static int product_patch(struct svc_req *req, struct svc_resp *resp)
                 (present(body, "price_cents") ? PROD_SET_PRICE : 0u) |
                 (in.currency != NULL ? PROD_SET_CURRENCY : 0u) |
                 (present(body, "stock") ? PROD_SET_STOCK : 0u) |
-                (in.image_url_raw != NULL ? PROD_SET_IMAGE_URL : 0u);
+                (json_object_get(body, "image_url") != NULL ? PROD_SET_IMAGE_URL : 0u);
     if (patch.set == 0)
         return svc_resp_invalid(resp, "",
                                 "the body must change at least one of name, description, "
@@ -470,6 +472,7 @@ static int product_delete(struct svc_req *req, struct svc_resp *resp)
     int rc;
 
     if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0 ||
+        (rc = svc_query_only(req, resp, NULL)) != 0 ||
         (rc = if_match(req, resp, false, &seq_no, &term)) != 0)
         return rc;
     rc = st->remove(st->ctx, id, seq_no, term, svc_req_traceparent(req));
@@ -511,7 +514,8 @@ static int product_mget(struct svc_req *req, struct svc_resp *resp)
     json_t *items, *missing;
     int rc;
 
-    if ((rc = svc_req_read_json(req, resp, mget_fields, &in)) != 0)
+    if ((rc = svc_query_only(req, resp, NULL)) != 0 ||
+        (rc = svc_req_read_json(req, resp, mget_fields, &in)) != 0)
         return rc;
     ids = svc_arena_alloc(a, in.n * sizeof(*ids));
     out = svc_arena_alloc(a, in.n * sizeof(*out));
@@ -921,7 +925,8 @@ static int reservation_create(struct svc_req *req, struct svc_resp *resp)
     bool replayed = false;
     int rc;
 
-    if ((rc = svc_req_read_json(req, resp, reserve_fields, &in)) != 0)
+    if ((rc = svc_query_only(req, resp, NULL)) != 0 ||
+        (rc = svc_req_read_json(req, resp, reserve_fields, &in)) != 0)
         return rc;
     items = svc_arena_alloc(a, in.n * sizeof(*items));
     for (size_t i = 0; i < in.n; i++) {
