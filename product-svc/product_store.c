@@ -87,7 +87,7 @@ struct prod_os {
     char *userpwd; /* "user:password", or NULL */
     char *user;    /* for log lines */
     int timeout_ms;
-    struct svc_dep *dep; /* "opensearch" */
+    struct svc_dep *dep;                        /* "opensearch" */
     char *products, *reservations, *migrations; /* the names, prefixed */
     char *prefix;
     pthread_mutex_t stripes[STRIPES];
@@ -120,8 +120,8 @@ static const char *err_type(const json_t *body)
 static const char *err_reason(const json_t *body)
 {
     const json_t *e = json_object_get(body, "error");
-    const char *t = json_is_string(e) ? json_string_value(e)
-                                      : json_string_value(json_object_get(e, "reason"));
+    const char *t =
+        json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "reason"));
 
     return t != NULL ? t : "";
 }
@@ -166,8 +166,8 @@ static int os_call(struct prod_os *os, const struct os_req *r, const char *what,
     if (rc != 0) {
         svc_dep_down(os->dep, what, "%s", svc_err_title(rc));
         rc = SVC_EUNAVAILABLE;
-    } else if (resp.status == 401 || (resp.status == 403 &&
-                                      strcmp(err_type(doc), "cluster_block_exception") != 0)) {
+    } else if (resp.status == 401 ||
+               (resp.status == 403 && strcmp(err_type(doc), "cluster_block_exception") != 0)) {
         svc_log_error("opensearch refused %s of user '%s' (HTTP %ld): check OPENSEARCH_USER, "
                       "OPENSEARCH_PASSWORD and the user's permissions",
                       what, os->user != NULL ? os->user : "(none)", resp.status);
@@ -225,7 +225,8 @@ static int64_t jint(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
 
-    return json_is_integer(v) ? json_integer_value(v) : (json_is_real(v) ? (int64_t)json_real_value(v) : 0);
+    return json_is_integer(v) ? json_integer_value(v)
+                              : (json_is_real(v) ? (int64_t)json_real_value(v) : 0);
 }
 
 static const char *jstr(const json_t *o, const char *key)
@@ -543,8 +544,7 @@ static int os_create(void *ctx, struct svc_arena *a, const struct prod_new *in,
 
     if (rc != 0)
         return rc;
-    rc = doc_put(os, os->products, p.id, src, -1, 0, "product create", &p.seq_no,
-                 &p.primary_term);
+    rc = doc_put(os, os->products, p.id, src, -1, 0, "product create", &p.seq_no, &p.primary_term);
     /* Taken, unless by a tombstone whose product.deleted is published already (the relay
      * deletes those, but may not have yet): then the SKU is free again. */
     if (rc == E_CONFLICT && (rc = doc_get(os, os->products, p.id, "product lookup", &d)) == 0) {
@@ -585,9 +585,8 @@ static int os_mget(void *ctx, struct svc_arena *a, const char *const *ids, size_
                    struct product *out, bool *found)
 {
     struct prod_os *os = ctx;
-    char *path = path_of("/%s/_mget", os->products);
-    json_t *body = json_pack("{s:o, s:{s:[s, s]}}", "ids", tags_json(ids, n), "_source",
-                             "excludes", "holds", "outbox");
+    char *path = path_of("/%s/_mget?_source_excludes=holds,outbox", os->products);
+    json_t *body = json_pack("{s:o}", "ids", tags_json(ids, n));
     struct os_req r = {.method = "POST", .path = path, .body = body, .retry = true};
     json_t *ans = NULL, *docs;
     int rc;
@@ -604,8 +603,7 @@ static int os_mget(void *ctx, struct svc_arena *a, const char *const *ids, size_
         json_t *d = json_array_get(docs, i);
         json_t *src = json_object_get(d, "_source");
 
-        if (json_is_true(json_object_get(d, "found")) && json_is_object(src) &&
-            product_live(src)) {
+        if (json_is_true(json_object_get(d, "found")) && json_is_object(src) && product_live(src)) {
             product_read(src, jint(d, "_seq_no"), jint(d, "_primary_term"), a, &out[i]);
             found[i] = true;
         }
@@ -641,8 +639,8 @@ static void patch_src(json_t *src, const struct prod_patch *pt)
 }
 
 static int os_update(void *ctx, struct svc_arena *a, const char *id, int64_t seq_no,
-                     int64_t primary_term, const struct prod_patch *patch,
-                     const char *traceparent, struct product *out)
+                     int64_t primary_term, const struct prod_patch *patch, const char *traceparent,
+                     struct product *out)
 {
     struct prod_os *os = ctx;
     struct svc_event_out ev;
@@ -674,8 +672,8 @@ static int os_update(void *ctx, struct svc_arena *a, const char *id, int64_t seq
         outbox_add(d.src, &ev, now);
     svc_event_out_release(&ev);
     if (rc == 0)
-        rc = doc_put(os, os->products, id, d.src, seq_no, primary_term, "product update",
-                     &p.seq_no, &p.primary_term);
+        rc = doc_put(os, os->products, id, d.src, seq_no, primary_term, "product update", &p.seq_no,
+                     &p.primary_term);
     if (rc == E_CONFLICT)
         rc = SVC_EPRECONDITION;
     if (rc == 0)
@@ -794,9 +792,10 @@ static json_t *price_aggs(void)
         json_t *rg;
 
         if (i + 1 < PROD_PRICE_RANGES_N) {
-            snprintf(key, sizeof(key), "%" PRId64 "-%" PRId64, price_ranges[i], price_ranges[i + 1]);
-            rg = json_pack("{s:s, s:I, s:I}", "key", key, "from", (json_int_t)price_ranges[i],
-                           "to", (json_int_t)price_ranges[i + 1]);
+            snprintf(key, sizeof(key), "%" PRId64 "-%" PRId64, price_ranges[i],
+                     price_ranges[i + 1]);
+            rg = json_pack("{s:s, s:I, s:I}", "key", key, "from", (json_int_t)price_ranges[i], "to",
+                           (json_int_t)price_ranges[i + 1]);
         } else {
             snprintf(key, sizeof(key), "%" PRId64 "-", price_ranges[i]);
             rg = json_pack("{s:s, s:I}", "key", key, "from", (json_int_t)price_ranges[i]);
@@ -848,22 +847,20 @@ static json_t *search_body(const struct prod_query *q)
     if (q->in_stock)
         json_array_append_new(filter, json_pack("{s:{s:{s:i}}}", "range", "available", "gt", 0));
     if (text) {
-        json_array_append_new(
-            must, json_pack("{s:{s:s, s:s, s:[s, s, s], s:s}}", "multi_match", "query", q->q,
-                            "type", "cross_fields", "fields", "name^3", "description", "tags",
-                            "operator", "and"));
+        json_array_append_new(must, json_pack("{s:{s:s, s:s, s:[s, s, s], s:s}}", "multi_match",
+                                              "query", q->q, "type", "cross_fields", "fields",
+                                              "name^3", "description", "tags", "operator", "and"));
         json_array_append_new(should, json_pack("{s:{s:{s:s, s:i}}}", "match_phrase", "name",
                                                 "query", q->q, "boost", 2));
     }
-    body = json_pack(
-        "{s:i, s:{s:{s:o, s:o, s:o}}, s:[{s:s}, {s:s}], s:b, s:b, s:{s:[s, s]},"
-        " s:{s:{s:{s:s, s:i}}, s:{s:{s:s, s:i}}, s:o}}",
-        "size", q->limit + 1, "query", "bool", "filter", filter, "must", must, "should", should,
-        "sort", sort_field[s],
-        s == PROD_SORT_PRICE_ASC ? "asc" : "desc", "id", "asc", "track_total_hits", 1,
-        "seq_no_primary_term", 1, "_source", "excludes", "holds", "outbox", "aggs", "categories",
-        "terms", "field", "category", "size", PROD_FACET_MAX, "tags", "terms", "field", "tags",
-        "size", PROD_FACET_MAX, "prices", price_aggs());
+    body = json_pack("{s:i, s:{s:{s:o, s:o, s:o}}, s:[{s:s}, {s:s}], s:b, s:b, s:{s:[s, s]},"
+                     " s:{s:{s:{s:s, s:i}}, s:{s:{s:s, s:i}}, s:o}}",
+                     "size", q->limit + 1, "query", "bool", "filter", filter, "must", must,
+                     "should", should, "sort", sort_field[s],
+                     s == PROD_SORT_PRICE_ASC ? "asc" : "desc", "id", "asc", "track_total_hits", 1,
+                     "seq_no_primary_term", 1, "_source", "excludes", "holds", "outbox", "aggs",
+                     "categories", "terms", "field", "category", "size", PROD_FACET_MAX, "tags",
+                     "terms", "field", "tags", "size", PROD_FACET_MAX, "prices", price_aggs());
     if (body == NULL)
         return NULL;
     if (q->after != NULL)
@@ -872,12 +869,11 @@ static json_t *search_body(const struct prod_query *q)
                                 ? json_pack("[f, s]", q->after->score, q->after->id)
                                 : json_pack("[I, s]", (json_int_t)q->after->num, q->after->id));
     if (text)
-        json_object_set_new(
-            body, "highlight",
-            json_pack("{s:s, s:[s], s:[s], s:{s:{s:i}, s:{s:i, s:i}}}", "encoder", "html",
-                      "pre_tags", "<em>", "post_tags", "</em>", "fields", "name",
-                      "number_of_fragments", 0, "description", "fragment_size", 160,
-                      "number_of_fragments", 1));
+        json_object_set_new(body, "highlight",
+                            json_pack("{s:s, s:[s], s:[s], s:{s:{s:i}, s:{s:i, s:i}}}", "encoder",
+                                      "html", "pre_tags", "<em>", "post_tags", "</em>", "fields",
+                                      "name", "number_of_fragments", 0, "description",
+                                      "fragment_size", 160, "number_of_fragments", 1));
     return body;
 }
 
@@ -922,8 +918,8 @@ static void price_buckets(const json_t *agg, struct svc_arena *a, struct prod_re
 /* The first highlighted fragment of FIELD, copied to A, or NULL. */
 static const char *highlight(const json_t *hit, const char *field, struct svc_arena *a)
 {
-    const char *s =
-        json_string_value(json_array_get(json_object_get(json_object_get(hit, "highlight"), field), 0));
+    const char *s = json_string_value(
+        json_array_get(json_object_get(json_object_get(hit, "highlight"), field), 0));
 
     return s != NULL ? svc_arena_strdup(a, s) : NULL;
 }
@@ -956,8 +952,8 @@ static int os_search(void *ctx, struct svc_arena *a, const struct prod_query *q,
         const json_t *h = json_array_get(hits, i);
         struct prod_hit *ph = &out->items[i];
 
-        product_read(json_object_get(h, "_source"), jint(h, "_seq_no"), jint(h, "_primary_term"),
-                     a, &ph->p);
+        product_read(json_object_get(h, "_source"), jint(h, "_seq_no"), jint(h, "_primary_term"), a,
+                     &ph->p);
         if (s == PROD_SORT_RELEVANCE)
             ph->score = json_number_value(json_object_get(h, "_score"));
         ph->name_html = highlight(h, "name", a);
@@ -983,18 +979,18 @@ static int os_search(void *ctx, struct svc_arena *a, const struct prod_query *q,
     return 0;
 }
 
-/* Names of products with a word starting with PREFIX (name.sayt, migrations/002), best first,
- * each name once. */
+/* Names of products with every word of PREFIX, the last one as a prefix (name.sayt,
+ * migrations/002), best first, each name once. */
 static int os_suggest(void *ctx, struct svc_arena *a, const char *prefix, int limit,
                       const char ***names, size_t *n)
 {
     struct prod_os *os = ctx;
     char *path = path_of("/%s/_search", os->products);
-    json_t *body = json_pack(
-        "{s:i, s:[s], s:{s:{s:{s:{s:s, s:s, s:[s, s, s]}}, s:[{s:{s:b}}]}}}", "size", 3 * limit,
-        "_source", "name", "query", "bool", "must", "multi_match", "query", prefix, "type",
-        "bool_prefix", "fields", "name.sayt", "name.sayt._2gram", "name.sayt._3gram", "filter",
-        "term", "deleted", 0);
+    json_t *body =
+        json_pack("{s:i, s:[s], s:{s:{s:{s:{s:s, s:s, s:s, s:[s, s, s]}}, s:[{s:{s:b}}]}}}", "size",
+                  3 * limit, "_source", "name", "query", "bool", "must", "multi_match", "query",
+                  prefix, "type", "bool_prefix", "operator", "and", "fields", "name.sayt",
+                  "name.sayt._2gram", "name.sayt._3gram", "filter", "term", "deleted", 0);
     struct os_req r = {.method = "POST", .path = path, .body = body, .retry = true};
     json_t *ans = NULL, *hits;
     int rc;
@@ -1179,8 +1175,7 @@ static int hold_apply(struct prod_os *os, const char *pid, const char *rid, int6
     }
     pthread_mutex_unlock(mu);
     if (rc == E_CONFLICT) {
-        svc_log_warn("product '%s': %d conflicting writes in a row, giving up", pid,
-                     OCC_ATTEMPTS);
+        svc_log_warn("product '%s': %d conflicting writes in a row, giving up", pid, OCC_ATTEMPTS);
         rc = SVC_EUNAVAILABLE;
     }
     return rc;
@@ -1205,8 +1200,8 @@ static int holds_all(struct prod_os *os, const json_t *src, const char *rid, enu
 
 /* Moves the stored reservation D to state TO (with its event EV_TYPE, when not NULL) by a
  * conditional write; D's version follows. */
-static int res_move(struct prod_os *os, struct doc *d, const char *rid, int to,
-                    const char *reason, const char *ev_type, const char *traceparent)
+static int res_move(struct prod_os *os, struct doc *d, const char *rid, int to, const char *reason,
+                    const char *ev_type, const char *traceparent)
 {
     struct svc_arena *a;
     struct prod_reservation r;
@@ -1238,8 +1233,7 @@ static int res_move(struct prod_os *os, struct doc *d, const char *rid, int to,
 static void res_undo(struct prod_os *os, struct doc *d, const char *rid)
 {
     if (holds_all(os, d->src, rid, HOLD_DROP) == 0)
-        doc_delete(os, os->reservations, rid, d->seq_no, d->primary_term,
-                   "reservation undo");
+        doc_delete(os, os->reservations, rid, d->seq_no, d->primary_term, "reservation undo");
 }
 
 static int cmp_items(const void *x, const void *y)
@@ -1271,9 +1265,9 @@ static int os_reserve(void *ctx, struct svc_arena *a, const char *id,
     /* Created pending, or found: the same lines are a replay, or a reserve cut short that this
      * call finishes. */
     for (int attempt = 0; rc == E_CONFLICT && attempt < 3; attempt++) {
-        d.root = json_pack("{s:s, s:s, s:O, s:I, s:I, s:I}", "id", id, "state", "pending",
-                           "items", lines, "expires_at", (json_int_t)(now + ttl_ms),
-                           "created_at", (json_int_t)now, "updated_at", (json_int_t)now);
+        d.root = json_pack("{s:s, s:s, s:O, s:I, s:I, s:I}", "id", id, "state", "pending", "items",
+                           lines, "expires_at", (json_int_t)(now + ttl_ms), "created_at",
+                           (json_int_t)now, "updated_at", (json_int_t)now);
         d.src = d.root;
         outbox_empty(d.src);
         rc = doc_put(os, os->reservations, id, d.src, -1, 0, "reservation create", &d.seq_no,
@@ -1363,11 +1357,12 @@ static int res_finish(struct prod_os *os, struct svc_arena *a, const char *id, b
         if ((rc = doc_get(os, os->reservations, id, "reservation lookup", &d)) != 0)
             return rc;
         st = d.src != NULL ? rstate_of(d.src) : -1;
-        if (st == RS_RESERVED && expired_before >= 0 && jint(d.src, "expires_at") >= expired_before) {
+        if (st == RS_RESERVED && expired_before >= 0 &&
+            jint(d.src, "expires_at") >= expired_before) {
             *replayed = true; /* the sweep's view was old: not expired (any more) */
         } else if (st == RS_RESERVED) {
-            rc = res_move(os, &d, id, commit ? RS_COMMITTING : RS_RELEASING,
-                          commit ? NULL : reason, NULL, traceparent);
+            rc = res_move(os, &d, id, commit ? RS_COMMITTING : RS_RELEASING, commit ? NULL : reason,
+                          NULL, traceparent);
             st = commit ? RS_COMMITTING : RS_RELEASING;
         } else if (st == RS_PENDING || st < 0) {
             rc = SVC_ENOTFOUND;
@@ -1520,9 +1515,9 @@ static int ob_fetch(void *ctx, size_t max, struct svc_outbox_event **events)
 {
     struct prod_os *os = ctx;
     char *path = path_of("/%s,%s/_search", os->products, os->reservations);
-    json_t *body = json_pack("{s:I, s:b, s:{s:{s:b}}, s:[{s:s}, {s:s}]}", "size",
-                             (json_int_t)max, "_source", 0, "query", "term", "outbox_pending", 1,
-                             "sort", "outbox_since", "asc", "id", "asc");
+    json_t *body = json_pack("{s:I, s:b, s:{s:{s:b}}, s:[{s:s}, {s:s}]}", "size", (json_int_t)max,
+                             "_source", 0, "query", "term", "outbox_pending", 1, "sort",
+                             "outbox_since", "asc", "id", "asc");
     struct os_req r = {.method = "POST", .path = path, .body = body, .retry = true};
     json_t *ans = NULL, *hits, *want, *docs;
     size_t nhits, n = 0;
@@ -1673,9 +1668,9 @@ static int ob_backlog(void *ctx, size_t *count, double *oldest_age_s)
 {
     struct prod_os *os = ctx;
     char *path = path_of("/%s,%s/_search", os->products, os->reservations);
-    json_t *body = json_pack("{s:i, s:{s:{s:b}}, s:{s:{s:{s:s}}, s:{s:{s:s}}}}", "size", 0,
-                             "query", "term", "outbox_pending", 1, "aggs", "events", "sum",
-                             "field", "outbox_count", "oldest", "min", "field", "outbox_since");
+    json_t *body = json_pack("{s:i, s:{s:{s:b}}, s:{s:{s:{s:s}}, s:{s:{s:s}}}}", "size", 0, "query",
+                             "term", "outbox_pending", 1, "aggs", "events", "sum", "field",
+                             "outbox_count", "oldest", "min", "field", "outbox_since");
     struct os_req r = {.method = "POST", .path = path, .body = body, .retry = true};
     json_t *ans = NULL, *aggs;
     int rc = os_ok(os, &r, "outbox backlog", &ans);
@@ -1776,8 +1771,7 @@ struct steps {
 static const struct svc_json_field step_fields[] = {
     {"method", SVC_JSON_STRING, .required = true, .min = 1, .max = 8,
      .offset = offsetof(struct step, method)},
-    {"path", SVC_JSON_STRING, .required = true, .min = 1,
-     .offset = offsetof(struct step, path)},
+    {"path", SVC_JSON_STRING, .required = true, .min = 1, .offset = offsetof(struct step, path)},
     {"body", SVC_JSON_ANY, .offset = offsetof(struct step, body)},
     {"ignore", SVC_JSON_ANY, .offset = offsetof(struct step, ignore)},
     {0},
@@ -1793,8 +1787,8 @@ static const struct svc_json_field steps_fields[] = {
 
 static bool name_member(const char *key)
 {
-    return strcmp(key, "index") == 0 || strcmp(key, "alias") == 0 ||
-           strcmp(key, "indices") == 0 || strcmp(key, "aliases") == 0;
+    return strcmp(key, "index") == 0 || strcmp(key, "alias") == 0 || strcmp(key, "indices") == 0 ||
+           strcmp(key, "aliases") == 0;
 }
 
 /* Prefixes the index and alias names of a step's body: the string values (or arrays of
@@ -1806,20 +1800,18 @@ static void prefix_names(const struct prod_os *os, json_t *v)
     size_t i;
 
     if (json_is_array(v)) {
-        json_array_foreach(v, i, m)
-            prefix_names(os, m);
+        json_array_foreach(v, i, m) prefix_names(os, m);
         return;
     }
-    json_object_foreach(v, key, m) {
+    json_object_foreach(v, key, m)
+    {
         if (name_member(key) && json_is_string(m)) {
             json_object_set_new(v, key, json_sprintf("%s%s", os->prefix, json_string_value(m)));
         } else if (name_member(key) && json_is_array(m)) {
             json_t *s;
 
-            json_array_foreach(m, i, s)
-                if (json_is_string(s))
-                    json_array_set_new(m, i,
-                                       json_sprintf("%s%s", os->prefix, json_string_value(s)));
+            json_array_foreach(m, i, s) if (json_is_string(s))
+                json_array_set_new(m, i, json_sprintf("%s%s", os->prefix, json_string_value(s)));
         } else {
             prefix_names(os, m);
         }
@@ -1839,9 +1831,8 @@ static bool ignored(const json_t *ignore, const char *type)
     size_t i;
     json_t *t;
 
-    json_array_foreach(ignore, i, t)
-        if (json_is_string(t) && strcmp(json_string_value(t), type) == 0)
-            return true;
+    json_array_foreach(ignore, i, t) if (json_is_string(t) &&
+                                         strcmp(json_string_value(t), type) == 0) return true;
     return false;
 }
 
@@ -1849,8 +1840,8 @@ static int run_step(struct prod_os *os, const char *file, size_t k, struct step 
 {
     char *path = step_path(os, st->path);
     char what[160];
-    struct os_req r = {.method = st->method, .path = path, .body = st->body,
-                       .timeout_ms = MIGRATION_TIMEOUT_MS};
+    struct os_req r = {
+        .method = st->method, .path = path, .body = st->body, .timeout_ms = MIGRATION_TIMEOUT_MS};
     json_t *ans = NULL;
     long status;
     int rc;
@@ -1890,8 +1881,7 @@ static int mig_apply(void *ctx, const struct svc_migration *mg)
         svc_log_error("migration '%s' is not valid: %s", mg->name, err.msg);
     for (size_t i = 0; rc == 0 && i < steps.n; i++) {
         if (steps.items[i].path[0] != '/') {
-            svc_log_error("migration '%s' step %zu: the path must start with '/'", mg->name,
-                          i + 1);
+            svc_log_error("migration '%s' step %zu: the path must start with '/'", mg->name, i + 1);
             rc = SVC_EINVAL;
         } else {
             rc = run_step(g->os, mg->name, i, &steps.items[i]);
@@ -1906,20 +1896,19 @@ static int mig_apply(void *ctx, const struct svc_migration *mg)
 static int mig_index(struct prod_os *os)
 {
     char *path = path_of("/%s", os->migrations);
-    json_t *body = json_pack(
-        "{s:{s:i, s:s}, s:{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s},"
-        " s:{s:s}}}}",
-        "settings", "number_of_shards", 1, "auto_expand_replicas", "0-1", "mappings", "dynamic",
-        "strict", "properties", "kind", "type", "keyword", "version", "type", "integer", "name",
-        "type", "keyword", "checksum", "type", "keyword", "applied_at", "type", "long", "owner",
-        "type", "keyword", "taken_at", "type", "long");
+    json_t *body =
+        json_pack("{s:{s:i, s:s}, s:{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s},"
+                  " s:{s:s}}}}",
+                  "settings", "number_of_shards", 1, "auto_expand_replicas", "0-1", "mappings",
+                  "dynamic", "strict", "properties", "kind", "type", "keyword", "version", "type",
+                  "integer", "name", "type", "keyword", "checksum", "type", "keyword", "applied_at",
+                  "type", "long", "owner", "type", "keyword", "taken_at", "type", "long");
     struct os_req r = {.method = "PUT", .path = path, .body = body};
     json_t *ans = NULL;
     long status;
     int rc = os_call(os, &r, "migration index create", &status, &ans);
 
-    if (rc == 0 && status != 200 &&
-        strcmp(err_type(ans), "resource_already_exists_exception") != 0)
+    if (rc == 0 && status != 200 && strcmp(err_type(ans), "resource_already_exists_exception") != 0)
         rc = unexpected("migration index create", status, ans);
     json_decref(ans);
     json_decref(body);
@@ -1938,14 +1927,14 @@ static int mig_lock(void *ctx)
     if ((rc = mig_index(os)) != 0)
         return rc;
     for (;;) {
-        json_t *src = json_pack("{s:s, s:s, s:I}", "kind", "lock", "owner", g->owner,
-                                "taken_at", (json_int_t)svc_wall_ms());
+        json_t *src = json_pack("{s:s, s:s, s:I}", "kind", "lock", "owner", g->owner, "taken_at",
+                                (json_int_t)svc_wall_ms());
         struct doc d = {0};
 
         rc = doc_put(os, os->migrations, "lock", src, -1, 0, "migration lock", &g->seq_no,
                      &g->primary_term);
-        if (rc == E_CONFLICT && (rc = doc_get(os, os->migrations, "lock", "migration lock lookup",
-                                              &d)) == 0) {
+        if (rc == E_CONFLICT &&
+            (rc = doc_get(os, os->migrations, "lock", "migration lock lookup", &d)) == 0) {
             rc = E_CONFLICT;
             if (d.src != NULL && jint(d.src, "taken_at") < svc_wall_ms() - LOCK_TTL_MS) {
                 rc = doc_put(os, os->migrations, "lock", src, d.seq_no, d.primary_term,
@@ -1976,7 +1965,7 @@ static int mig_unlock(void *ctx, bool commit)
     int rc = doc_delete(g->os, g->os->migrations, "lock", g->seq_no, g->primary_term,
                         "migration unlock");
 
-    (void)commit; /* nothing to roll back: see above */
+    (void)commit;                     /* nothing to roll back: see above */
     return rc == E_CONFLICT ? 0 : rc; /* taken over meanwhile */
 }
 
@@ -1986,8 +1975,8 @@ static int mig_list(void *ctx, struct svc_migration_list *applied)
     struct prod_os *os = g->os;
     char *refresh = path_of("/%s/_refresh", os->migrations);
     char *path = path_of("/%s/_search", os->migrations);
-    json_t *body = json_pack("{s:i, s:{s:{s:s}}}", "size", 1000, "query", "term", "kind",
-                             "migration");
+    json_t *body =
+        json_pack("{s:i, s:{s:{s:s}}}", "size", 1000, "query", "term", "kind", "migration");
     struct os_req rr = {.method = "POST", .path = refresh, .retry = true};
     struct os_req r = {.method = "POST", .path = path, .body = body, .retry = true};
     json_t *ans = NULL, *hits;
@@ -2013,9 +2002,9 @@ static int mig_record(void *ctx, const struct svc_migration *mg)
 {
     struct mig *g = ctx;
     char id[16];
-    json_t *src = json_pack("{s:s, s:i, s:s, s:s, s:I}", "kind", "migration", "version",
-                            mg->version, "name", mg->name, "checksum", mg->sha256, "applied_at",
-                            (json_int_t)svc_wall_ms());
+    json_t *src =
+        json_pack("{s:s, s:i, s:s, s:s, s:I}", "kind", "migration", "version", mg->version, "name",
+                  mg->name, "checksum", mg->sha256, "applied_at", (json_int_t)svc_wall_ms());
     int rc;
 
     snprintf(id, sizeof(id), "%d", mg->version);
@@ -2133,7 +2122,8 @@ int prod_os_drop_all(struct prod_os *os)
     int rc = os_ok(os, &r, "index list", &ans);
 
     free(path);
-    json_object_foreach(ans, index, v) {
+    json_object_foreach(ans, index, v)
+    {
         struct os_req d = {.method = "DELETE"};
 
         d.path = path = path_of("/%s", index);
