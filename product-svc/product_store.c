@@ -58,15 +58,13 @@
 #include <string.h>
 
 /* The aliases and the migration index, before the prefix (prod_os_opts.prefix). */
-#define PRODUCTS    "products"
-#define RESERVATION "reservations"
-#define MIGRATIONS  "product_migrations"
+#define PRODUCTS     "products"
+#define RESERVATIONS "reservations"
+#define MIGRATIONS   "product_migrations"
 
 /* A 409 from the engine (version conflict, document exists): callers turn it into their own
  * answer; it never leaves this file. */
 #define E_CONFLICT SVC_ECONFLICT
-/* 401/403: SVC_EUNAVAILABLE for requests, SVC_EUNAUTH from prod_os_new(). */
-#define E_AUTH SVC_EUNAUTH
 
 #define OCC_ATTEMPTS 50
 /* A migration lock older than this belongs to a replica that died: it is taken over. */
@@ -128,7 +126,8 @@ static const char *err_reason(const json_t *body)
 
 /*
  * One call. Returns 0 with *STATUS and *OUT (the answer, the caller's to json_decref(); NULL
- * when it had no JSON body), or SVC_EUNAVAILABLE / E_AUTH as the top of the file says. Writes
+ * when it had no JSON body), or SVC_EUNAVAILABLE as the top of the file says; for a refusal of
+ * the credentials (401, 403) *STATUS still says which, for prod_os_new() to tell. Writes
  * are sent once: after a lost answer a conditional write cannot tell its own success from
  * another's change, so the caller's caller retries the whole operation, which is idempotent.
  */
@@ -172,7 +171,8 @@ static int os_call(struct prod_os *os, const struct os_req *r, const char *what,
                       "OPENSEARCH_PASSWORD and the user's permissions",
                       what, os->user != NULL ? os->user : "(none)", resp.status);
         svc_dep_down(os->dep, what, "credentials refused (HTTP %ld)", resp.status);
-        rc = E_AUTH;
+        *status = resp.status;
+        rc = SVC_EUNAVAILABLE;
     } else if (resp.status == 403) {
         svc_dep_warn(os->dep, "opensearch: %s refused by an index block: %s", what,
                      err_reason(doc));
@@ -461,7 +461,7 @@ static void product_read(const json_t *src, int64_t seq_no, int64_t primary_term
         p->currency = "";
 }
 
-static json_t *tags_json(const char *const *tags, size_t n)
+static json_t *strings_json(const char *const *tags, size_t n)
 {
     json_t *arr = json_array();
 
@@ -478,7 +478,7 @@ static json_t *product_src(const struct product *p)
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "id",
         p->id, "sku", p->sku, "name", p->name, "description",
         p->description != NULL ? p->description : "", "category", p->category, "tags",
-        tags_json(p->tags, p->ntags), "price_cents", (json_int_t)p->price_cents, "currency",
+        strings_json(p->tags, p->ntags), "price_cents", (json_int_t)p->price_cents, "currency",
         p->currency, "stock", (json_int_t)p->stock, "reserved", (json_int_t)p->reserved, "sold",
         (json_int_t)p->sold, "available", (json_int_t)(p->stock - p->reserved), "created_at",
         (json_int_t)p->created_at_ms, "updated_at", (json_int_t)p->updated_at_ms, "deleted", 0,
@@ -586,7 +586,7 @@ static int os_mget(void *ctx, struct svc_arena *a, const char *const *ids, size_
 {
     struct prod_os *os = ctx;
     char *path = path_of("/%s/_mget?_source_excludes=holds,outbox", os->products);
-    json_t *body = json_pack("{s:o}", "ids", tags_json(ids, n));
+    json_t *body = json_pack("{s:o}", "ids", strings_json(ids, n));
     struct os_req r = {.method = "POST", .path = path, .body = body, .retry = true};
     json_t *ans = NULL, *docs;
     int rc;
@@ -623,7 +623,7 @@ static void patch_src(json_t *src, const struct prod_patch *pt)
     if (pt->set & PROD_SET_CATEGORY)
         json_object_set_new(src, "category", json_string(pt->category));
     if (pt->set & PROD_SET_TAGS)
-        json_object_set_new(src, "tags", tags_json(pt->tags, pt->ntags));
+        json_object_set_new(src, "tags", strings_json(pt->tags, pt->ntags));
     if (pt->set & PROD_SET_PRICE)
         jset_int(src, "price_cents", pt->price_cents);
     if (pt->set & PROD_SET_CURRENCY)
@@ -962,13 +962,13 @@ static int os_search(void *ctx, struct svc_arena *a, const struct prod_query *q,
     if (out->more && out->n > 0) {
         const json_t *sort = json_object_get(json_array_get(hits, out->n - 1), "sort");
         const char *id = json_string_value(json_array_get(sort, 1));
+        const json_t *v = json_array_get(sort, 0);
 
         if (s == PROD_SORT_RELEVANCE)
-            out->next.score = json_number_value(json_array_get(sort, 0));
+            out->next.score = json_number_value(v);
         else
-            out->next.num = (int64_t)json_number_value(json_array_get(sort, 0));
-        if (json_is_integer(json_array_get(sort, 0)))
-            out->next.num = json_integer_value(json_array_get(sort, 0));
+            out->next.num =
+                json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
         snprintf(out->next.id, sizeof(out->next.id), "%s", id != NULL ? id : "");
     }
     aggs = json_object_get(ans, "aggregations");
@@ -1889,7 +1889,7 @@ static int mig_apply(void *ctx, const struct svc_migration *mg)
     }
     json_decref(root);
     svc_arena_free(a);
-    return rc == E_AUTH ? SVC_EUNAVAILABLE : rc;
+    return rc;
 }
 
 /* product_migrations itself, created by whoever comes first. */
@@ -2025,7 +2025,9 @@ static int ping(struct prod_os *os)
     int rc = os_call(os, &r, "ping", &status, NULL);
 
     free(path);
-    if (rc == 0 && status != 200 && status != 404)
+    if (rc != 0 && (status == 401 || status == 403))
+        rc = SVC_EUNAUTH;
+    else if (rc == 0 && status != 200 && status != 404)
         rc = unexpected("ping", status, NULL);
     return rc;
 }
@@ -2060,7 +2062,7 @@ int prod_os_new(const struct prod_os_opts *o, struct prod_os **out)
     os->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     os->prefix = svc_strdup(o->prefix != NULL ? o->prefix : "");
     os->products = path_of("%s%s", os->prefix, PRODUCTS);
-    os->reservations = path_of("%s%s", os->prefix, RESERVATION);
+    os->reservations = path_of("%s%s", os->prefix, RESERVATIONS);
     os->migrations = path_of("%s%s", os->prefix, MIGRATIONS);
     for (size_t i = 0; i < STRIPES; i++)
         pthread_mutex_init(&os->stripes[i], NULL);
@@ -2083,7 +2085,7 @@ int prod_os_new(const struct prod_os_opts *o, struct prod_os **out)
     if (rc != 0) {
         svc_log_error("opensearch not ready: %s", svc_err_title(rc));
         prod_os_free(os);
-        return rc == E_AUTH ? SVC_EUNAUTH : rc;
+        return rc;
     }
     *out = os;
     return 0;
