@@ -64,6 +64,9 @@ struct prod_os_opts {
     int timeout_ms;       /* per request [5000] */
     /* Tests only: the migrations to apply instead of the embedded ones (NULL: embedded). */
     const struct svc_migration *migrations;
+    /* Tests only: prepended to every index and alias name, the migrations' included (NULL:
+     * none), so a test runs on indices of its own beside the running service's. */
+    const char *prefix;
 };
 
 /*
