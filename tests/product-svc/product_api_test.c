@@ -91,9 +91,12 @@ static json_t *create(const char *sku, const char *name, const char *category, c
 
 /* GET /v1/products?QUERY until TOTAL products match (search sees a write after the engine's
  * refresh, within a second or two), at most 10 s; returns the last answer. */
-static json_t *search_until(const char *query, long long total)
+static json_t *search_until(const char *query_, long long total)
 {
+    char query[512];
     json_t *j = NULL;
+
+    snprintf(query, sizeof(query), "%s", query_); /* QUERY_ may be path()'s own buffer */
 
     for (int i = 0; i < 100; i++) {
         struct testapi_reply *r = testapi_call("GET", path("/v1/products?%s", query), NULL);
@@ -264,7 +267,11 @@ START_TEST(a_walk_in_pages_neither_repeats_nor_skips_while_products_change)
 
     new_tag(tag);
     for (int i = 0; i < N; i++) {
-        json_t *p = create(path("%s-%02d", tag, i), path("Walk Item %d", i), tag, "[\"walk\"]",
+        char name[32];
+        json_t *p;
+
+        snprintf(name, sizeof(name), "Walk Item %d", i);
+        p = create(path("%s-%02d", tag, i), name, tag, "[\"walk\"]",
                            100 + (i % 5) * 100, 10);
 
         snprintf(ids[i], sizeof(ids[i]), "%s", testapi_str(p, "id"));
@@ -296,10 +303,12 @@ START_TEST(a_walk_in_pages_neither_repeats_nor_skips_while_products_change)
             char im[160];
             const char *h[] = {im, NULL};
 
+            char change[32];
+
             snprintf(im, sizeof(im), "If-Match: %s", testapi_header(g, "ETag"));
-            expect_status(testapi_call_h("PATCH", path("/v1/products/%s", ids[i]), h,
-                                         path("{\"stock\":%d}", 20 + pages)),
-                          200, "PATCH between pages");
+            snprintf(change, sizeof(change), "{\"stock\":%d}", 20 + pages);
+            expect_status(testapi_call_h("PATCH", path("/v1/products/%s", ids[i]), h, change), 200,
+                          "PATCH between pages");
         }
         next = json_object_get(j, "next_cursor");
         snprintf(cursor, sizeof(cursor), "%s", json_is_string(next) ? json_string_value(next) : "");
