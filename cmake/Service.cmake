@@ -126,7 +126,8 @@ function(polyglot_service_tests name)
             continue()
         endif()
         polyglot_test(${test} integration SOURCES ${src}
-                      LIBS ${prefix}_svc_store ${prefix}_svc_core ${driver} PkgConfig::CURL
+                      LIBS ${prefix}_svc_store ${prefix}_svc_core ${driver} testintegration
+                           PkgConfig::CURL
                            PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads)
         target_compile_definitions(${test} PRIVATE
             POLYGLOT_ROOT="${PROJECT_SOURCE_DIR}"

@@ -59,13 +59,13 @@
 #define PROD_RES_TTL_DEFAULT 900 /* seconds */
 #define PROD_RES_TTL_MAX     86400
 /* Search. */
-#define PROD_Q_MAX           200 /* characters of q */
-#define PROD_LIMIT_DEFAULT   20
-#define PROD_LIMIT_MAX       100
-#define PROD_SUGGEST_MAX     10 /* names returned by suggest */
-#define PROD_PREFIX_MAX      50
-#define PROD_MGET_MAX        100 /* ids per batch get */
-#define PROD_FACET_MAX       20  /* buckets per terms facet */
+#define PROD_Q_MAX         200 /* characters of q */
+#define PROD_LIMIT_DEFAULT 20
+#define PROD_LIMIT_MAX     100
+#define PROD_SUGGEST_MAX   10 /* names returned by suggest */
+#define PROD_PREFIX_MAX    50
+#define PROD_MGET_MAX      100 /* ids per batch get */
+#define PROD_FACET_MAX     20  /* buckets per terms facet */
 
 /* product-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
  * problem type, title. Registered through svc_def.errors (prod_errors).
@@ -175,9 +175,9 @@ struct prod_after {
 };
 
 struct prod_query {
-    const char *q;        /* free text, or NULL: every product */
-    const char *category; /* exact, or NULL */
-    const char *tag;      /* exact, or NULL */
+    const char *q;                /* free text, or NULL: every product */
+    const char *category;         /* exact, or NULL */
+    const char *tag;              /* exact, or NULL */
     int64_t min_price, max_price; /* cents, inclusive; -1 when absent */
     bool in_stock;                /* only available > 0 */
     enum prod_sort sort;
@@ -186,14 +186,17 @@ struct prod_query {
 };
 
 struct prod_bucket {
-    const char *key; /* a category, a tag, or a price range's key ("0-1000", "100000-") */
+    const char *key;  /* a category, a tag, or a price range's key ("0-1000", "100000-") */
     int64_t from, to; /* price ranges only: cents, [from, to); -1 when open */
     int64_t count;
 };
 
 /* The fixed price ranges of the price facet, in cents: [0,10 €), [10,25), [25,50), [50,100),
  * [100,250), [250,...). */
-#define PROD_PRICE_RANGES {0, 1000, 2500, 5000, 10000, 25000}
+#define PROD_PRICE_RANGES                                                                          \
+    {                                                                                              \
+        0, 1000, 2500, 5000, 10000, 25000                                                          \
+    }
 #define PROD_PRICE_RANGES_N 6
 
 struct prod_hit {
@@ -227,7 +230,7 @@ struct prod_reservation {
     struct prod_res_item *items;
     size_t n;
     int64_t created_at_ms, updated_at_ms;
-    int64_t expires_at_ms; /* a reserved one not committed by then is released by the sweep */
+    int64_t expires_at_ms;      /* a reserved one not committed by then is released by the sweep */
     const char *release_reason; /* "requested" or "expired" once released, else NULL */
 };
 

@@ -30,14 +30,14 @@
 
 /* product-svc's own configuration variables (main.c's table). */
 struct prod_config {
-    char *os_url;              /* OPENSEARCH_URL: http://host:port (no credentials) */
-    char *os_user;             /* OPENSEARCH_USER */
-    char *os_password;         /* OPENSEARCH_PASSWORD (a secret) */
-    int64_t os_timeout_ms;     /* OPENSEARCH_TIMEOUT: per request to the engine */
-    char *kafka_brokers;       /* KAFKA_BROKERS */
-    int64_t outbox_poll_ms;    /* OUTBOX_POLL: longest idle wait of the relay */
-    int outbox_batch;          /* OUTBOX_BATCH: events per relay round */
-    int64_t sweep_every_ms;    /* RESERVATION_SWEEP: how often expired reservations are released */
+    char *os_url;           /* OPENSEARCH_URL: http://host:port (no credentials) */
+    char *os_user;          /* OPENSEARCH_USER */
+    char *os_password;      /* OPENSEARCH_PASSWORD (a secret) */
+    int64_t os_timeout_ms;  /* OPENSEARCH_TIMEOUT: per request to the engine */
+    char *kafka_brokers;    /* KAFKA_BROKERS */
+    int64_t outbox_poll_ms; /* OUTBOX_POLL: longest idle wait of the relay */
+    int outbox_batch;       /* OUTBOX_BATCH: events per relay round */
+    int64_t sweep_every_ms; /* RESERVATION_SWEEP: how often expired reservations are released */
 };
 
 struct svc_dep;

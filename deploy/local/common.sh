@@ -18,7 +18,7 @@ LOGS=$STATE/logs
 RUN=$STATE/run
 ENVDIR=$STATE/env
 CACHE=$STATE/cache
-# Engines that refuse to run as root (PostgreSQL, OpenSearch) run as this system user.
+# PostgreSQL refuses to run as root: it runs as this system user.
 ENGINE_USER=${POLYGLOT_ENGINE_USER:-polyglot}
 
 # shellcheck source=ports.env

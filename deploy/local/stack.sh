@@ -52,7 +52,8 @@ write_service_envs() {
         "CLICKHOUSE_PASSWORD=$(secret analytics_svc_clickhouse)" \
         "CLICKHOUSE_DATABASE=analytics" "$kafka"
     write_env product-svc "HTTP_PORT=$PRODUCT_SVC_PORT" \
-        "OPENSEARCH_URL=http://127.0.0.1:$OPENSEARCH_PORT" "$kafka"
+        "OPENSEARCH_URL=http://127.0.0.1:$OPENSEARCH_PORT" "OPENSEARCH_USER=product_svc" \
+        "OPENSEARCH_PASSWORD=$(secret product_svc_opensearch)" "$kafka"
     write_env message-svc "HTTP_PORT=$MESSAGE_SVC_PORT" \
         "MONGODB_URI=mongodb://127.0.0.1:$FERRETDB_PORT/messages?retryWrites=false" "$kafka"
     write_env gateway "HTTP_PORT=$GATEWAY_PORT" \

@@ -3,9 +3,11 @@
  * and nothing else. Every engine with authentication is tried with every other service's
  * credentials, and each owner is kept to its own database.
  *
- * Engines without authentication locally (OpenSearch without its security plugin, FerretDB on
- * SQLite, Kafka PLAINTEXT) are not in this matrix: docs/local.md says what isolates them in
- * Kubernetes instead.
+ * OpenSearch has no security plugin locally; the launcher's own HTTP Basic check
+ * (deploy/local/opensearch/EmbeddedOpenSearch.java) is what is tried here.
+ *
+ * Engines without authentication locally (FerretDB on SQLite, Kafka PLAINTEXT) are not in this
+ * matrix: docs/local.md says what isolates them in Kubernetes instead.
  */
 #include "testenv.h"
 #include "testhttp.h"
@@ -52,6 +54,12 @@ static struct cred analytics_svc(void)
 {
     return (struct cred){"analytics-svc", testenv_get("analytics-svc", "CLICKHOUSE_USER"),
                          testenv_get("analytics-svc", "CLICKHOUSE_PASSWORD")};
+}
+
+static struct cred product_svc(void)
+{
+    return (struct cred){"product-svc", testenv_get("product-svc", "OPENSEARCH_USER"),
+                         testenv_get("product-svc", "OPENSEARCH_PASSWORD")};
 }
 
 /* ---- PostgreSQL ---------------------------------------------------------------------- */
@@ -226,6 +234,89 @@ START_TEST(analytics_svc_is_kept_to_its_database)
 }
 END_TEST
 
+/* ---- OpenSearch ---------------------------------------------------------------------- */
+
+static void os_endpoint(const char *path, char *out, size_t cap)
+{
+    const char *url = testenv_get("product-svc", "OPENSEARCH_URL");
+
+    testenv_require_port("opensearch", testenv_port_of_url(url));
+    snprintf(out, cap, "%s%s", url, path);
+}
+
+static struct testhttp_resp os_as(struct cred who, const char *path)
+{
+    char userpwd[256], endpoint[256];
+
+    os_endpoint(path, endpoint, sizeof(endpoint));
+    snprintf(userpwd, sizeof(userpwd), "%s:%s", who.user, who.password);
+    return testhttp_call("GET", endpoint, userpwd, NULL, NULL);
+}
+
+static void os_refuses(struct cred who)
+{
+    struct testhttp_resp r = os_as(who, "/_cluster/health");
+
+    ck_assert_msg(r.status == 401, "opensearch answered %s's credentials (%s) with %ld %s%s",
+                  who.svc, who.user, r.status, r.body, r.error);
+    ck_assert_msg(strstr(r.body, "\"security_exception\"") != NULL, "unexpected refusal: %s",
+                  r.body);
+    testhttp_resp_release(&r);
+}
+
+START_TEST(opensearch_refuses_other_services)
+{
+    struct cred own = product_svc(), users = user_svc(), cart = cart_svc(),
+                analytics = analytics_svc();
+    struct testhttp_resp r = os_as(own, "/_cluster/health");
+    char wrong[128];
+
+    ck_assert_msg(r.status == 200, "product_svc cannot log in: %ld %s%s", r.status, r.body,
+                  r.error);
+    testhttp_resp_release(&r);
+    os_refuses(users);
+    os_refuses(cart);
+    os_refuses(analytics);
+    /* Another service's password under the owner's name is still refused. */
+    os_refuses((struct cred){"user-svc", own.user, users.password});
+    os_refuses((struct cred){"cart-svc", own.user, cart.password});
+    os_refuses((struct cred){"analytics-svc", own.user, analytics.password});
+    /* A password is good for its own user only: the owner's under the scripts' admin name. */
+    os_refuses((struct cred){"product-svc", "admin", own.password});
+    /* A wrong password: the owner's with its last character changed, or none at all. */
+    ck_assert_uint_gt(strlen(own.password), 0);
+    snprintf(wrong, sizeof(wrong), "%s", own.password);
+    wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == 'x' ? 'y' : 'x';
+    os_refuses((struct cred){"a guesser", own.user, wrong});
+    os_refuses((struct cred){"a guesser", own.user, ""});
+}
+END_TEST
+
+START_TEST(opensearch_refuses_anonymous_clients)
+{
+    /* Every path, including the banner, the health check and paths no handler serves. */
+    static const char *const paths[] = {"/",        "/_cluster/health",      "/_cat/indices",
+                                        "/_search", "/no-such-index/_doc/1", "/_no_such_api/x/y/z",
+                                        NULL};
+    char endpoint[256], challenge[128];
+
+    for (size_t i = 0; paths[i] != NULL; i++) {
+        struct testhttp_resp r;
+
+        os_endpoint(paths[i], endpoint, sizeof(endpoint));
+        r = testhttp_request("GET", endpoint, NULL, NULL, NULL);
+        ck_assert_msg(r.status == 401, "anonymous GET %s answered %ld %s%s", paths[i], r.status,
+                      r.body, r.error);
+        ck_assert_msg(testhttp_header(&r, "WWW-Authenticate", challenge, sizeof(challenge)),
+                      "GET %s: 401 without a challenge", paths[i]);
+        ck_assert_str_eq(challenge, "Basic realm=\"opensearch\"");
+        ck_assert_msg(strstr(r.body, "\"security_exception\"") != NULL,
+                      "GET %s: unexpected refusal: %s", paths[i], r.body);
+        testhttp_resp_release(&r);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("isolation");
@@ -237,6 +328,8 @@ int main(void)
     tcase_add_test(tc, redis_refuses_anonymous_clients);
     tcase_add_test(tc, clickhouse_refuses_other_services);
     tcase_add_test(tc, analytics_svc_is_kept_to_its_database);
+    tcase_add_test(tc, opensearch_refuses_other_services);
+    tcase_add_test(tc, opensearch_refuses_anonymous_clients);
     suite_add_tcase(s, tc);
     return testenv_run(s);
 }

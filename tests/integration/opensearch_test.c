@@ -1,5 +1,6 @@
 /*
- * OpenSearch (Elasticsearch REST API), as product-svc reaches it: libcurl and JSON.
+ * OpenSearch (Elasticsearch REST API), as product-svc reaches it: libcurl and JSON, logged in as
+ * product_svc with the credentials of its env file.
  */
 #include "testenv.h"
 #include "testhttp.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 
 static char base[256];
+static char userpwd[256];
 
 static json_t *call(const char *method, const char *path, const char *ct, const char *body,
                     long want)
@@ -20,7 +22,7 @@ static json_t *call(const char *method, const char *path, const char *ct, const 
     json_t *doc;
 
     snprintf(url, sizeof(url), "%s%s", base, path);
-    r = testhttp_call(method, url, NULL, ct, body);
+    r = testhttp_call(method, url, userpwd, ct, body);
     ck_assert_msg(r.status == want, "opensearch: %s %s -> %ld (want %ld) %s%s", method, path,
                   r.status, want, r.body, r.error);
     doc = json_loads(r.body, 0, &jerr);
@@ -38,6 +40,8 @@ START_TEST(product_svc_indexes_searches_and_reads_back)
 
     testenv_require_port("opensearch", testenv_port_of_url(url));
     snprintf(base, sizeof(base), "%s/", url);
+    snprintf(userpwd, sizeof(userpwd), "%s:%s", testenv_get("product-svc", "OPENSEARCH_USER"),
+             testenv_get("product-svc", "OPENSEARCH_PASSWORD"));
 
     snprintf(path, sizeof(path), "%s", index);
     doc = call("PUT", path, "application/json",

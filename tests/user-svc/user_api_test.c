@@ -12,6 +12,7 @@
  */
 #include "testenv.h"
 #include "testhttp.h"
+#include "testproc.h"
 
 #include "svc/time.h"
 #include "svc/uuid.h"
@@ -24,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #ifndef POLYGLOT_ROOT
 #error "POLYGLOT_ROOT: the checkout, for deploy/local/stack.sh"
@@ -850,22 +850,11 @@ END_TEST
 
 /* ---- the database down -------------------------------------------------------------------- */
 
-/* deploy/local/stack.sh with ARGS, on the same state folder as testenv. */
-static int stack(const char *args)
-{
-    char cmd[512];
-    int rc;
-
-    snprintf(cmd, sizeof(cmd), "%s/deploy/local/stack.sh %s >&2", POLYGLOT_ROOT, args);
-    rc = system(cmd); /* NOLINT(cert-env33-c): the stack script is what a workshop runs */
-    return WIFEXITED(rc) && WEXITSTATUS(rc) == 0 ? 0 : -1;
-}
-
 /* Whatever the test did, PostgreSQL runs afterwards (an unchecked fixture runs in the parent
  * process, after a failure or a timeout too). A no-op when it runs. */
 static void postgres_back_up(void)
 {
-    if (stack("up postgres") != 0)
+    if (teststack("up postgres") != 0)
         fprintf(stderr, "user_api_test: could not start postgres again\n");
 }
 
@@ -879,7 +868,7 @@ START_TEST(with_postgres_down_it_answers_503_and_recovers)
     new_domain(dom);
     snprintf(email, sizeof(email), "before@%s", dom);
     u = register_user(email, "Before");
-    ck_assert_msg(stack("stop postgres") == 0, "stack.sh stop postgres failed");
+    ck_assert_msg(teststack("stop postgres") == 0, "stack.sh stop postgres failed");
 
     /* What a client sees while the database is down, kept, then judged once it runs again. */
     for (int i = 0; i < 100; i++) {
@@ -894,7 +883,7 @@ START_TEST(with_postgres_down_it_answers_503_and_recovers)
     get = call("GET", NULL, NULL, "/v1/users/%s", str(u, "id"));
     list = call("GET", NULL, NULL, "/v1/users?limit=7");
     health = call("GET", NULL, NULL, "/healthz");
-    up = stack("up postgres");
+    up = teststack("up postgres");
 
     expect_status(&ready, 503, "GET /readyz with postgres down");
     checks = body_json(&ready);

@@ -6,9 +6,11 @@
  * The fault tests run the real user-svc binary and stop Kafka with deploy/local/stack.sh; the
  * broker is started again after them, also when they fail.
  */
+#include "testconsume.h"
 #include "testenv.h"
 #include "testevents.h"
 #include "testhttp.h"
+#include "testproc.h"
 
 #include "svc/arena.h"
 #include "svc/error.h"
@@ -19,19 +21,13 @@
 #include "svc/uuid.h"
 #include "user_svc.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #ifndef POLYGLOT_ROOT
 #error "POLYGLOT_ROOT: the checkout, for deploy/local/stack.sh and schemas/events"
@@ -132,113 +128,6 @@ static void create_users(struct user_store *st, int n, char (*ids)[SVC_UUID_STR_
 
 /* ---- reading user-events ------------------------------------------------------------------ */
 
-struct seen {
-    char subject[SVC_UUID_STR_LEN + 1];
-    char id[SVC_UUID_STR_LEN + 1];
-    char *payload;
-};
-
-struct consumed {
-    struct seen *v;
-    size_t n, cap;
-};
-
-/* Tells whether the events consumed so far are all the test waits for. */
-typedef bool (*done_fn)(const struct consumed *c, void *arg);
-/* Tells whether an event about SUBJECT concerns the test. */
-typedef bool (*want_fn)(const char *subject, void *arg);
-
-static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
-{
-    char err[256];
-
-    ck_assert_msg(rd_kafka_conf_set(conf, k, v, err, sizeof(err)) == RD_KAFKA_CONF_OK,
-                  "kafka config %s=%s: %s", k, v, err);
-}
-
-/*
- * Reads user-events from the first message of each partition produced at or after SINCE_MS
- * (so the topic's history does not matter), keeping the events WANT picks, until DONE says so
- * or TIMEOUT_S have passed. Every message must be a valid CloudEvent.
- */
-static void consume(int64_t since_ms, want_fn want, done_fn done, void *arg, int timeout_s,
-                    struct consumed *out)
-{
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk;
-    rd_kafka_topic_t *t;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_partition_list_t *parts;
-    int64_t deadline = svc_now_ms() + (int64_t)timeout_s * 1000;
-    rd_kafka_resp_err_t e;
-
-    memset(out, 0, sizeof(*out));
-    set(conf, "bootstrap.servers", brokers());
-    set(conf, "group.id", testenv_unique("it-user-outbox"));
-    set(conf, "enable.auto.commit", "false");
-    set(conf, "auto.offset.reset", "earliest");
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    ck_assert_msg(rk != NULL, "kafka consumer: %s", err);
-    rd_kafka_poll_set_consumer(rk);
-    t = rd_kafka_topic_new(rk, TOPIC_USER_EVENTS, NULL);
-    e = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
-                      md->topics[0].partition_cnt > 0,
-                  "kafka: no metadata for topic '%s': %s", TOPIC_USER_EVENTS, rd_kafka_err2str(e));
-    parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-    for (int i = 0; i < md->topics[0].partition_cnt; i++)
-        rd_kafka_topic_partition_list_add(parts, TOPIC_USER_EVENTS, md->topics[0].partitions[i].id)
-            ->offset = since_ms;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-    e = rd_kafka_offsets_for_times(rk, parts, 10000);
-    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "kafka: offsets for times: %s",
-                  rd_kafka_err2str(e));
-    for (int i = 0; i < parts->cnt; i++)
-        if (parts->elems[i].offset < 0)
-            parts->elems[i].offset = RD_KAFKA_OFFSET_END; /* nothing newer yet */
-    ck_assert_int_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-
-    while (!done(out, arg) && svc_now_ms() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
-        struct svc_event *ev = NULL;
-        char perr[SVC_EVENT_ERR_MAX];
-
-        if (m == NULL)
-            continue;
-        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ck_assert_msg(m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF, "kafka consumer: %s",
-                          rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        ck_assert_msg(svc_event_parse(m->payload, m->len, &ev, perr, sizeof(perr)) == 0,
-                      "a message on %s is not a CloudEvent: %s", TOPIC_USER_EVENTS, perr);
-        ck_assert_msg(m->key_len == strlen(ev->subject) &&
-                          memcmp(m->key, ev->subject, m->key_len) == 0,
-                      "event '%s': the Kafka key is not the subject", ev->id);
-        if (want(ev->subject, arg)) {
-            struct seen *s;
-
-            if (out->n == out->cap) {
-                out->cap = out->cap == 0 ? 256 : out->cap * 2;
-                out->v = realloc(out->v, out->cap * sizeof(*out->v));
-                ck_assert_ptr_nonnull(out->v);
-            }
-            s = &out->v[out->n++];
-            snprintf(s->subject, sizeof(s->subject), "%s", ev->subject);
-            snprintf(s->id, sizeof(s->id), "%s", ev->id);
-            s->payload = strndup(m->payload, m->len);
-        }
-        svc_event_free(ev);
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-}
-
 /* The users of a test, and the events of theirs it waits for. */
 struct expect {
     char (*users)[SVC_UUID_STR_LEN + 1];
@@ -259,24 +148,16 @@ static bool want_user(const char *subject, void *arg)
     return false;
 }
 
-static bool has_event(const struct consumed *c, size_t before, const char *id)
-{
-    for (size_t i = 0; i < before; i++)
-        if (strcmp(c->v[i].id, id) == 0)
-            return true;
-    return false;
-}
-
-static size_t missing_events(const struct consumed *c, const struct expect *x)
+static size_t missing_events(const struct testconsumed *c, const struct expect *x)
 {
     size_t missing = 0;
 
     for (size_t i = 0; i < x->nevents; i++)
-        missing += !has_event(c, c->n, x->events[i]);
+        missing += !testconsume_has(c, c->n, x->events[i]);
     return missing;
 }
 
-static bool all_events(const struct consumed *c, void *arg)
+static bool all_events(const struct testconsumed *c, void *arg)
 {
     return missing_events(c, arg) == 0;
 }
@@ -306,15 +187,15 @@ static void expect_outbox_events(PGconn *c, struct expect *x)
  * Per user, the events as first consumed come in outbox order, all of them (a repeat, which
  * at-least-once delivery allows, may come later).
  */
-static void check_per_user_order(const struct consumed *got, const struct expect *x)
+static void check_per_user_order(const struct testconsumed *got, const struct expect *x)
 {
     for (size_t u = 0; u < x->nusers; u++) {
         size_t next = 0; /* the user's next event in outbox order: an index into x->events */
 
         for (size_t i = 0; i < got->n; i++) {
-            const struct seen *s = &got->v[i];
+            const struct testseen *s = &got->v[i];
 
-            if (strcmp(s->subject, x->users[u]) != 0 || has_event(got, i, s->id))
+            if (strcmp(s->subject, x->users[u]) != 0 || testconsume_has(got, i, s->id))
                 continue;
             while (next < x->nevents && strcmp(x->keys[next], x->users[u]) != 0)
                 next++;
@@ -328,14 +209,6 @@ static void check_per_user_order(const struct consumed *got, const struct expect
         ck_assert_msg(next == x->nevents, "user '%s': event '%s' never arrived", x->users[u],
                       x->events[next]);
     }
-}
-
-static void consumed_release(struct consumed *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free(c->v[i].payload);
-    free(c->v);
-    memset(c, 0, sizeof(*c));
 }
 
 static void expect_release(struct expect *x)
@@ -360,7 +233,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     struct svc_outbox_relay *relay;
     char users[USERS][SVC_UUID_STR_LEN + 1];
     struct expect x = {.users = users, .nusers = USERS};
-    struct consumed got;
+    struct testconsumed got;
     const char **payloads;
     char out[4096], *ids;
     int64_t since = svc_wall_ms() - 2000;
@@ -418,7 +291,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
         svc_sleep_ms(100);
     ck_assert_int_eq(published_of(c, ids), (long)x.nevents);
     /* ... and on the topic, in each user's order. */
-    consume(since, want_user, all_events, &x, 60, &got);
+    testconsume(brokers(), TOPIC_USER_EVENTS, since, want_user, all_events, &x, 60, &got);
     ck_assert_msg(missing_events(&got, &x) == 0, "%zu of %zu events never arrived on %s",
                   missing_events(&got, &x), x.nevents, TOPIC_USER_EVENTS);
     check_per_user_order(&got, &x);
@@ -431,7 +304,7 @@ START_TEST(every_change_is_published_valid_and_in_per_user_order)
     ck_assert_msg(status == 0, "events against schemas/events/ (exit %d): %s", status, out);
 
     free(payloads);
-    consumed_release(&got);
+    testconsume_release(&got);
     expect_release(&x);
     svc_outbox_relay_free(relay);
     svc_producer_free(producer);
@@ -516,163 +389,35 @@ END_TEST
 
 #ifdef USER_SVC_BIN
 
-struct proc {
-    pid_t pid;
-    int port;
-    char log[128];
-};
-
-static int free_port(void)
+/* Starts user-svc with its own settings, a short relay poll and EXTRA (may be NULL). */
+static void start_svc(struct testproc *p, const char *extra)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    char dsn[512], kafka[256];
+    const char *env[] = {dsn, kafka, "OUTBOX_POLL=100ms", extra, NULL};
 
-    ck_assert(fd >= 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static void show_log(const struct proc *p)
-{
-    char cmd[256];
-
-    snprintf(cmd, sizeof(cmd), "tail -n 30 %s >&2", p->log);
-    if (system(cmd) != 0) /* NOLINT(cert-env33-c): a test's own diagnostics */
-        fprintf(stderr, "(no log at %s)\n", p->log);
-}
-
-static long http_status(const struct proc *p, const char *path, char **body)
-{
-    char url[128];
-    struct testhttp_resp r;
-    long status;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", p->port, path);
-    r = testhttp_call("GET", url, NULL, NULL, NULL);
-    status = r.status;
-    if (body != NULL)
-        *body = r.body != NULL ? strdup(r.body) : NULL;
-    testhttp_resp_release(&r);
-    return status;
-}
-
-/* Starts user-svc with user-svc's own settings plus EXTRA ("NAME=value", NULL-terminated) and
- * waits until it is ready. It dies with the test process. */
-static void start_svc(struct proc *p, const char *const *extra)
-{
-    static int n;
-    char port[32], dsn[512], kafka[256];
-    const char *env[32];
-    size_t ne = 0;
-    pid_t parent = getpid();
-
-    p->port = free_port();
-    snprintf(p->log, sizeof(p->log), "/tmp/it_user_svc_%d_%d.log", (int)getpid(), n++);
-    snprintf(port, sizeof(port), "HTTP_PORT=%d", p->port);
     snprintf(dsn, sizeof(dsn), "PG_DSN=%s", testenv_get("user-svc", "PG_DSN"));
     snprintf(kafka, sizeof(kafka), "KAFKA_BROKERS=%s", brokers());
-    env[ne++] = port;
-    env[ne++] = dsn;
-    env[ne++] = kafka;
-    env[ne++] = "OUTBOX_POLL=100ms";
-    env[ne++] = "ACCESS_LOG=false";
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && ne < 31; i++)
-        env[ne++] = extra[i];
-    env[ne] = NULL;
-
-    p->pid = fork();
-    ck_assert(p->pid >= 0);
-    if (p->pid == 0) {
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        char *const argv[] = {(char *)USER_SVC_BIN, NULL};
-
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        execve(USER_SVC_BIN, argv, (char *const *)env);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-        int status;
-
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-            show_log(p);
-            ck_abort_msg("user-svc exited at start-up (status %d), log %s", status, p->log);
-        }
-        if (http_status(p, "/readyz", NULL) == 200)
-            return;
-        svc_sleep_ms(100);
-    }
-    show_log(p);
-    ck_abort_msg("user-svc not ready in 30 s, log %s", p->log);
-}
-
-/* Stops user-svc with SIG and returns its exit status (or 128 + the signal). */
-static int stop_svc(struct proc *p, int sig)
-{
-    int status = 0;
-
-    kill(p->pid, sig);
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-            p->pid = 0;
-            unlink(p->log);
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        svc_sleep_ms(100);
-    }
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, &status, 0);
-    p->pid = 0;
-    ck_abort_msg("user-svc did not stop within 30 s of signal %d", sig);
-    return -1;
-}
-
-/* deploy/local/stack.sh with ARGS, on the same state folder as testenv. */
-static int stack(const char *args)
-{
-    char cmd[512];
-    int rc;
-
-    snprintf(cmd, sizeof(cmd), "%s/deploy/local/stack.sh %s >&2", POLYGLOT_ROOT, args);
-    rc = system(cmd); /* NOLINT(cert-env33-c): the stack script is what a workshop runs */
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    testproc_start(p, USER_SVC_BIN, "user-svc", env);
 }
 
 /* Whatever a fault test did, the broker runs again afterwards (an unchecked fixture runs in
  * the parent process, after a failure too). A no-op when it runs. */
 static void kafka_back_up(void)
 {
-    if (stack("up kafka") != 0)
+    if (teststack("up kafka") != 0)
         fprintf(stderr, "user_outbox_test: could not start kafka again\n");
 }
 
-/* The value of an unlabelled-by-us sample "NAME{outbox=\"user-svc\"} V" on /metrics, or -1. */
-static double metric(const struct proc *p, const char *name)
+static double metric(const struct testproc *p, const char *name)
 {
-    char *body = NULL, needle[128], *at;
-    double v = -1;
+    char sample[128];
 
-    if (http_status(p, "/metrics", &body) == 200 && body != NULL) {
-        snprintf(needle, sizeof(needle), "\n%s{outbox=\"user-svc\"} ", name);
-        at = strstr(body, needle);
-        if (at != NULL)
-            v = strtod(at + strlen(needle), NULL);
-    }
-    free(body);
-    return v;
+    snprintf(sample, sizeof(sample), "%s{outbox=\"user-svc\"}", name);
+    return testproc_metric(p, sample);
 }
 
 /* Registers N users through the API of the running user-svc, keeping their ids. */
-static void register_users(const struct proc *p, int n, char (*ids)[SVC_UUID_STR_LEN + 1])
+static void register_users(const struct testproc *p, int n, char (*ids)[SVC_UUID_STR_LEN + 1])
 {
     char url[128], body[160], uid[SVC_UUID_STR_LEN + 1];
 
@@ -700,19 +445,19 @@ START_TEST(events_written_while_the_broker_is_down_arrive_after)
     enum { N = 200 };
     static char users[N][SVC_UUID_STR_LEN + 1];
     struct expect x = {.users = users, .nusers = N};
-    struct consumed got;
-    struct proc svc;
+    struct testconsumed got;
+    struct testproc svc;
     int64_t since = svc_wall_ms() - 2000;
     PGconn *c = db();
     double backlog = -1;
     char *ids;
 
     start_svc(&svc, NULL);
-    ck_assert_msg(stack("stop kafka") == 0, "stack.sh stop kafka failed");
+    ck_assert_msg(teststack("stop kafka") == 0, "stack.sh stop kafka failed");
 
     /* Writes only need PostgreSQL: all succeed, and the service stays ready. */
     register_users(&svc, N, users);
-    ck_assert_int_eq(http_status(&svc, "/readyz", NULL), 200);
+    ck_assert_int_eq(testproc_get(&svc, "/readyz", NULL), 200);
     ids = id_array(users, N);
     ck_assert_int_eq(published_of(c, ids), 0);
     /* The relay's gauge shows them waiting. */
@@ -723,16 +468,16 @@ START_TEST(events_written_while_the_broker_is_down_arrive_after)
     ck_assert_msg(backlog >= N, "outbox_backlog is %g with %d events pending", backlog, N);
     ck_assert_double_gt(metric(&svc, "outbox_oldest_age_seconds"), 0);
 
-    ck_assert_msg(stack("up kafka") == 0, "stack.sh up kafka failed");
+    ck_assert_msg(teststack("up kafka") == 0, "stack.sh up kafka failed");
     expect_outbox_events(c, &x);
     ck_assert_uint_eq(x.nevents, N);
-    consume(since, want_user, all_events, &x, 90, &got);
+    testconsume(brokers(), TOPIC_USER_EVENTS, since, want_user, all_events, &x, 90, &got);
     ck_assert_msg(missing_events(&got, &x) == 0,
                   "%zu of %d events never arrived after the "
                   "broker came back",
                   missing_events(&got, &x), N);
-    ck_assert_int_eq(stop_svc(&svc, SIGTERM), 0);
-    consumed_release(&got);
+    ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
+    testconsume_release(&got);
     expect_release(&x);
     free(ids);
     PQfinish(c);
@@ -746,9 +491,8 @@ START_TEST(events_survive_a_kill_during_publishing)
     struct user_pg *pg = open_store(2, &st);
     static char users[N][SVC_UUID_STR_LEN + 1];
     struct expect x = {.users = users, .nusers = N};
-    const char *const small_batches[] = {"OUTBOX_BATCH=10", NULL};
-    struct consumed got;
-    struct proc svc;
+    struct testconsumed got;
+    struct testproc svc;
     int64_t since = svc_wall_ms() - 2000;
     PGconn *c = db(), *pause = db();
     long published = 0;
@@ -761,14 +505,14 @@ START_TEST(events_survive_a_kill_during_publishing)
     ids = id_array(users, N);
     expect_outbox_events(c, &x);
     ck_assert_uint_eq(x.nevents, N);
-    start_svc(&svc, small_batches);
+    start_svc(&svc, "OUTBOX_BATCH=10");
     ck_assert_int_eq(published_of(c, ids), 0);
     PQclear(sql(pause, "SELECT pg_advisory_unlock(" USER_OUTBOX_LOCK_KEY ")", 0, NULL));
 
     /* SIGKILL as soon as some are published and some are not. */
     for (int i = 0; i < 20000 && (published = published_of(c, ids)) == 0; i++)
         svc_sleep_ms(1);
-    ck_assert_int_eq(stop_svc(&svc, SIGKILL), 128 + SIGKILL);
+    ck_assert_int_eq(testproc_stop(&svc, SIGKILL), 128 + SIGKILL);
     ck_assert_msg(published > 0 && published < N,
                   "the relay was not caught publishing (%ld of %d published)", published, N);
 
@@ -777,15 +521,15 @@ START_TEST(events_survive_a_kill_during_publishing)
     for (int i = 0; i < 600 && published_of(c, ids) < N; i++)
         svc_sleep_ms(100);
     ck_assert_int_eq(published_of(c, ids), N);
-    consume(since, want_user, all_events, &x, 60, &got);
+    testconsume(brokers(), TOPIC_USER_EVENTS, since, want_user, all_events, &x, 60, &got);
     ck_assert_msg(missing_events(&got, &x) == 0, "%zu of %d events lost to the kill",
                   missing_events(&got, &x), N);
     fprintf(stderr,
             "user_outbox_test: killed with %ld of %d published; %zu messages for %d "
             "events arrived\n",
             published, N, got.n, N);
-    ck_assert_int_eq(stop_svc(&svc, SIGTERM), 0);
-    consumed_release(&got);
+    ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
+    testconsume_release(&got);
     expect_release(&x);
     free(ids);
     PQfinish(pause);

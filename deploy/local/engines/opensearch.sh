@@ -5,6 +5,11 @@
 # and a small launcher (deploy/local/opensearch/EmbeddedOpenSearch.java) loads them as classpath
 # plugins. An embedded Node skips the distribution's Bootstrap, so it runs as root too (verified),
 # and without its bootstrap checks (vm.max_map_count and friends).
+#
+# There is no security plugin, so the launcher brings a small one of its own: every REST request
+# needs HTTP Basic credentials of a user in $CONF/opensearch/users, which _opensearch_write_users
+# writes on every start from the secrets in $CONF/secrets/. product_svc is the owner (its
+# password goes only to product-svc's env file); admin is for these scripts.
 
 # Only functions here (the file is sourced by stack.sh): the version and the paths are functions.
 _opensearch_version() { printf '2.19.6\n'; }
@@ -32,6 +37,42 @@ _opensearch_fingerprint() {
 }
 
 _opensearch_url() { printf 'http://127.0.0.1:%s%s\n' "$OPENSEARCH_PORT" "$1"; }
+
+# _opensearch_curlrc: the path of a curl config file (mode 600) that logs in as admin, so the
+# password never shows on a command line (ps, /proc/PID/cmdline). Written when missing.
+_opensearch_curlrc() {
+    local f=$CONF/opensearch/admin.curlrc
+    if [ ! -s "$f" ]; then
+        mkdir -p "$CONF/opensearch"
+        (umask 077 && printf 'user = "admin:%s"\n' "$(secret opensearch_admin)" >"$f")
+    fi
+    printf '%s\n' "$f"
+}
+
+# opensearch_admin_curl CURL-ARGS...: curl as the scripts' admin user.
+opensearch_admin_curl() {
+    curl -K "$(_opensearch_curlrc)" "$@"
+}
+
+# _opensearch_write_users CONF: the users file the launcher's BasicAuthPlugin reads at start-up,
+# name:salt:sha256(salt password), readable by the node's user only. A fresh salt per user and
+# start; the passwords are long random secrets, so a fast hash keeps them out of the file.
+_opensearch_write_users() {
+    local conf=$1 entry name salt hash
+    (
+        umask 077
+        {
+            printf '# written by deploy/local/engines/opensearch.sh on every start; edit that script\n'
+            for entry in admin:opensearch_admin product_svc:product_svc_opensearch; do
+                name=${entry%%:*}
+                salt=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+                hash=$(printf '%s%s' "$salt" "$(secret "${entry#*:}")" | sha256sum | cut -d' ' -f1)
+                printf '%s:%s:%s\n' "$name" "$salt" "$hash"
+            done
+        } >"$conf/users.tmp"
+        mv "$conf/users.tmp" "$conf/users"
+    )
+}
 
 opensearch_install() {
     local jh fp home src stamp ilog=$LOGS/opensearch-install.log
@@ -115,6 +156,8 @@ opensearch_start() {
     require_port_free opensearch "$OPENSEARCH_TRANSPORT_PORT"
     mkdir -p "$data/data" "$data/logs" "$data/tmp"
     _opensearch_write_config "$conf" "$data"
+    _opensearch_write_users "$conf"
+    rm -f "$conf/admin.curlrc" # written again from the current secret
     # Start-up is mostly class loading (painless builds its whitelist from thousands of classes).
     # The first start records the loaded classes in a class-data archive that the JVM writes when
     # it exits (so that first stop takes ~15 s); later starts map it and start about twice as
@@ -140,7 +183,7 @@ opensearch_start() {
         -Dio.netty.recycler.maxCapacityPerThread=0 \
         -Dopensearch.path.home="$data" \
         -cp "$cp" EmbeddedOpenSearch "$conf"
-    wait_ready opensearch 180 "$logf" curl -fsS -m 3 -o /dev/null \
+    wait_ready opensearch 180 "$logf" opensearch_admin_curl -fsS -m 3 -o /dev/null \
         "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
 }
 
@@ -151,7 +194,8 @@ opensearch_stop() {
 }
 
 opensearch_health() {
-    curl -fs -m 1.5 -o /dev/null "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
+    opensearch_admin_curl -fs -m 1.5 -o /dev/null \
+        "$(_opensearch_url '/_cluster/health?wait_for_status=yellow&timeout=1s')"
 }
 
 opensearch_describe() {
