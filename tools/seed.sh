@@ -13,8 +13,9 @@
 # product-svc must be running and ready (`make up`); its port is read from the stack's env file
 # (.local/env/product-svc.env, or $POLYGLOT_STATE/env/). Products are identified by their SKU
 # (SKU-<seed>-<index>), so running it again is harmless: the second run reports every product as
-# existing and writes nothing. Any answer but 200 stops it with the service's problem details;
-# the chunks before it stay loaded (each chunk is all or nothing), so running it again resumes.
+# existing and writes nothing. Any answer but 200 stops it with the service's problem details
+# (a 400 names the invalid lines and wrote nothing; a 207 names the lines that failed, the engine
+# being unavailable, say); what was loaded stays, so running it again resumes.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,12 +59,20 @@ jq -e '.status == "ready"' >/dev/null 2>&1 <<<"$ready" ||
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/seed.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-# problem FILE START: the problem+json answer in FILE in readable lines; line numbers of the
-# chunk (from 1) become product indices of the catalog.
+# problem FILE START: the answer in FILE in readable lines, line numbers of the chunk (from 1)
+# as product indices of the catalog: a problem+json (its errors), or a 207 (the lines that
+# failed while the others were written).
 problem() {
     jq -r --argjson start "$2" '
-        "\(.title // "error")\(if .detail then ": " + .detail else "" end)",
-        (.errors // [] | .[:20][] | "  product \($start + .line - 1) (line \(.line)): \(.detail)")
+        if .results then
+            "\(.failed // 0) products not written (the others were; run again to retry them)",
+            (.results | map(select(.status != "created" and .status != "exists")) | .[:20][]
+             | "  product \($start + .line - 1) (line \(.line), \(.sku)): \(.status)")
+        else
+            "\(.title // "error")\(if .detail then ": " + .detail else "" end)",
+            (.errors // [] | .[:20][]
+             | "  product \($start + .line - 1) (line \(.line)): \(.detail)")
+        end
     ' "$1" 2>/dev/null || head -c 2000 "$1"
 }
 
