@@ -356,10 +356,10 @@ static uint64_t stream(uint64_t seed, uint64_t i)
     return s;
 }
 
-/* A number below N (N > 0). The modulo bias is below 2^-50 for our table sizes. */
+/* A number below N (0 when N is 0). The modulo bias is below 2^-50 for our table sizes. */
 static size_t below(uint64_t *st, size_t n)
 {
-    return (size_t)(next(st) % n);
+    return n > 0 ? (size_t)(next(st) % n) : 0;
 }
 
 static size_t count_of(const char *const *w)
@@ -387,8 +387,13 @@ struct text {
 
 static void put(struct text *t, const char *s, bool lower)
 {
-    for (; *s != '\0' && t->len + 1 < t->cap; s++)
-        t->s[t->len++] = lower ? (char)tolower((unsigned char)*s) : *s;
+    for (; *s != '\0' && t->len + 1 < t->cap; s++) {
+        char c = *s;
+
+        if (lower)
+            c = (char)tolower((unsigned char)c);
+        t->s[t->len++] = c;
+    }
     t->s[t->len] = '\0';
 }
 
@@ -495,7 +500,7 @@ void catalog_product(uint64_t seed, uint64_t i, struct catalog_product *out)
 {
     uint64_t st = stream(seed, i);
     const struct category *c = &categories[below(&st, N_OF(categories))];
-    const char *features[8];
+    const char *features[8] = {0};
     struct words w;
     struct text t;
     size_t nfeat;

@@ -49,7 +49,8 @@ int main(int argc, char **argv)
     uint64_t seed = 0, count = 0, start = 0;
     bool have_seed = false, have_count = false;
 
-    for (int a = 1; a < argc; a++) {
+    /* Options come in pairs: --name value. */
+    for (int a = 1; a < argc; a += 2) {
         const char *opt = argv[a], *val = a + 1 < argc ? argv[a + 1] : NULL;
         bool ok;
 
@@ -74,7 +75,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        a++;
     }
     if (!have_seed || !have_count) {
         fprintf(stderr, "catalog-gen: --seed and --count are required\n");
