@@ -1,14 +1,14 @@
 # The front door. Two commands do everything on a fresh machine:
 #   make demo   install what is missing, build, start the engines and services, show status
 #   make test   the same set-up, then every test (and unit+http again under ASan+UBSan)
-# The rest: make up | down | status | reset | logs | build | asan | tsan | test-unit | test-tsan |
-#           fuzz | bench | lint | format | check-format | help   (README.md says what each does)
+# The rest: make up | down | status | reset | logs | build | seed | asan | tsan | test-unit |
+#           test-tsan | fuzz | bench | lint | format | check-format | help   (README.md: each)
 
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
 .PHONY: fuzz help demo test up down status reset logs deps build asan tsan test-unit test-tsan lint \
-	format check-format bench bench-http bench-user bench-message
+	format check-format seed bench bench-http bench-user bench-message bench-product
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -49,6 +49,11 @@ reset:
 logs:
 	@$(STACK) logs $(NAME)
 
+# The deterministic product catalog into the running product-svc (tools/seed.sh): SEED (default
+# 42) and COUNT (default 10000) products; twice is harmless.
+seed: build
+	@tools/seed.sh
+
 # All labels (unit, http, integration, e2e) against the real local stack, then unit and http
 # again under the asan preset.
 test: build asan
@@ -84,7 +89,7 @@ fuzz: deps
 	@tools/fuzz.sh
 
 # Benchmarks (bench/README.md): every benchmark, or one. Loopback traffic only, a few minutes.
-bench: bench-http bench-user bench-message
+bench: bench-http bench-user bench-message bench-product
 
 bench-http:
 	@bench/http_baseline/run.sh
@@ -96,3 +101,7 @@ bench-user:
 # Needs the running stack (make up) with message-svc caught up with user-events.
 bench-message:
 	@bench/message_svc/run.sh
+
+# Needs the running stack (make up) with product-svc; seeds the catalog itself when it is empty.
+bench-product:
+	@bench/product_svc/run.sh

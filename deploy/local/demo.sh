@@ -6,7 +6,13 @@
 #   register (POST /v1/users, user-svc) -> outbox -> Kafka user-events -> message-svc consumer
 #   -> MongoDB (FerretDB) -> GET /v1/users/{id}/messages (message-svc)
 #
-# Environment: DEMO_DEADLINE_S (how long to wait for each message, default 20).
+# Then, when product-svc is ready, the catalog: seeds the deterministic catalog (tools/seed.sh,
+# through POST /v1/products:import; a second demo finds every product there already) and shows
+# one full-text search with its facets: the top hits, the category counts and the price ranges.
+#
+# Environment: DEMO_DEADLINE_S (how long to wait for each message, default 20), DEMO_PRODUCTS
+# (catalog size, default 10000), DEMO_SEED (the catalog's seed, default 42), DEMO_QUERY (the
+# search, default "steel").
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -109,3 +115,70 @@ if ((failed)); then
         "$STATE/logs/message-svc.log and its /metrics (kafka_consumer_lag)"
 fi
 echo "==> every welcome message arrived: register -> user-events -> message-svc works"
+
+# ---- the catalog: product-svc on OpenSearch ------------------------------------------------
+
+PRODUCTS=${DEMO_PRODUCTS:-10000}
+QUERY=${DEMO_QUERY:-steel}
+[[ $PRODUCTS =~ ^[0-9]{1,7}$ ]] || die "DEMO_PRODUCTS must be a number of products, not '$PRODUCTS'"
+PRODUCT_PORT=$(sed -n 's/^HTTP_PORT=//p' "$STATE/env/product-svc.env" 2>/dev/null || true)
+if [[ -z $PRODUCT_PORT ]] ||
+    ! curl -fsS --max-time 3 "http://127.0.0.1:$PRODUCT_PORT/readyz" 2>/dev/null |
+    jq -e '.status == "ready"' >/dev/null 2>&1; then
+    echo "==> product-svc is not ready: the catalog part of the demo is skipped" \
+        "(log: $STATE/logs/product-svc.log)"
+    exit 0
+fi
+PRODUCT_URL=http://127.0.0.1:$PRODUCT_PORT
+
+echo
+echo "==> seeding the catalog: $PRODUCTS products of seed ${DEMO_SEED:-42} into product-svc" \
+    "(127.0.0.1:$PRODUCT_PORT, POST /v1/products:import)"
+SEED=${DEMO_SEED:-42} COUNT=$PRODUCTS "$ROOT/tools/seed.sh" | sed 's/^/    /'
+
+# search: the answer of GET /v1/products?QS on stdout; dies on anything but 200.
+qs="q=$(jq -rn --arg q "$QUERY" '$q | @uri')&sort=relevance&limit=5"
+search() {
+    local resp code
+    resp=$(curl -sS --max-time 10 -w '\n%{http_code}' "$PRODUCT_URL/v1/products?$qs") ||
+        die "product-svc stopped answering"
+    code=${resp##*$'\n'}
+    resp=${resp%$'\n'*}
+    [[ $code == 200 ]] || die "GET /v1/products?$qs failed with HTTP $code: $resp"
+    printf '%s\n' "$resp"
+}
+# New products become searchable at the engine's next refresh (every second): read until the
+# total stops moving.
+last=-1
+for _ in 1 2 3 4 5; do
+    t0=$(now_ms)
+    result=$(search)
+    took=$(($(now_ms) - t0))
+    total=$(jq -r .total <<<"$result")
+    [[ $total == "$last" && $total != 0 ]] && break
+    last=$total
+    sleep 1
+done
+
+echo "==> searching the catalog: GET /v1/products?$qs"
+jq -r --arg q "$QUERY" --arg took "$took" '
+    def money: (.price_cents / 100 | floor | tostring) + "."
+        + (.price_cents % 100 | tostring | if length < 2 then "0" + . else . end);
+    def units: (. / 100 | floor | tostring);
+    def plain: gsub("<em>"; "[") | gsub("</em>"; "]") | gsub("&#39;"; "\u0027")
+        | gsub("&quot;"; "\"") | gsub("&lt;"; "<") | gsub("&gt;"; ">") | gsub("&amp;"; "&");
+    "    \(.total) products match \"\($q)\" (\($took) ms); the best \(.items | length):",
+    (.items | to_entries[] |
+        "      \(.key + 1). \(.value.highlight.name // .value.name | plain)",
+        "         \(.value | money) \(.value.currency), "
+        + (if .value.available > 0 then "\(.value.available) available" else "out of stock" end)
+        + ", \(.value.category), \(.value.sku)",
+        (.value.highlight.description // empty | "         \u2026" + plain + "\u2026")),
+    "    by category: " + ([.facets.category[] | "\(.value) \(.count)"] | join(", ")),
+    "    by price:    " + ([.facets.price[]
+        | "\(.from // 0 | units)\(if .to then "-" + (.to | units) else "+" end): \(.count)"]
+        | join(", ")) + "  (whole currency units)",
+    "    by tag:      " + ([.facets.tag[:8][] | "\(.value) \(.count)"] | join(", "))
+        + (if (.facets.tag | length) > 8 then ", ..." else "" end)
+' <<<"$result"
+echo "==> the catalog is searchable: import -> OpenSearch -> full-text search with facets works"
