@@ -1,7 +1,7 @@
 /*
  * product_events.c: what product-svc publishes, and the machinery that publishes it: the
- * CloudEvent of each change (embedded by the store in the document it writes), the product id
- * of a SKU, the Kafka producer, the outbox relay, the reservation sweep, and the readiness and
+ * CloudEvent of each change (embedded by the store in the document it writes), the Kafka
+ * producer, the outbox relay, the reservation sweep, and the readiness and
  * drain hooks. No engine call here: the relay and the sweep reach the engine only through the
  * store's source and functions.
  */
@@ -27,29 +27,6 @@
 #define PUBLISH_TIMEOUT_MS 10000
 /* Longest pause of the relay after a failure (the broker gone, the engine gone). */
 #define BACKOFF_MAX_MS 5000
-
-/* ---- the product id of a SKU ------------------------------------------------------------- */
-
-void prod_id_for_sku(const char *sku, char out[PROD_ID_LEN + 1])
-{
-    static const char ns[] = "polyglot:product:";
-    uint8_t sum[32];
-    struct svc_uuid u;
-    size_t n = strlen(sku);
-    char buf[sizeof(ns) + PROD_SKU_MAX * 4];
-
-    /* The handlers refuse SKUs longer than PROD_SKU_MAX characters before they get here; the
-     * cut only keeps the buffer safe. */
-    if (n > sizeof(buf) - sizeof(ns))
-        n = sizeof(buf) - sizeof(ns);
-    memcpy(buf, ns, sizeof(ns) - 1);
-    memcpy(buf + sizeof(ns) - 1, sku, n);
-    svc_sha256(buf, sizeof(ns) - 1 + n, sum);
-    memcpy(u.bytes, sum, sizeof(u.bytes));
-    u.bytes[6] = (uint8_t)((u.bytes[6] & 0x0f) | 0x80); /* version 8: custom, name-based */
-    u.bytes[8] = (uint8_t)((u.bytes[8] & 0x3f) | 0x80); /* the RFC 9562 variant */
-    svc_uuid_format(&u, out);
-}
 
 /* ---- events ------------------------------------------------------------------------------ */
 

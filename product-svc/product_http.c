@@ -15,6 +15,7 @@
 
 #include "svc/error.h"
 #include "svc/http.h"
+#include "svc/idem.h"
 #include "svc/json.h"
 #include "svc/uuid.h"
 
@@ -46,6 +47,32 @@ static struct prod_store *store_of(struct svc_req *req)
     struct prod_app *app = svc_req_app(req);
 
     return &app->store;
+}
+
+/* ---- the product id of a SKU ------------------------------------------------------------- */
+
+/* Here rather than with the events: the handlers, the store and the http tests (which link
+ * the handlers without the store) all need it. */
+
+void prod_id_for_sku(const char *sku, char out[PROD_ID_LEN + 1])
+{
+    static const char ns[] = "polyglot:product:";
+    uint8_t sum[32];
+    struct svc_uuid u;
+    size_t n = strlen(sku);
+    char buf[sizeof(ns) + PROD_SKU_MAX * 4];
+
+    /* The handlers refuse SKUs longer than PROD_SKU_MAX characters before they get here; the
+     * cut only keeps the buffer safe. */
+    if (n > sizeof(buf) - sizeof(ns))
+        n = sizeof(buf) - sizeof(ns);
+    memcpy(buf, ns, sizeof(ns) - 1);
+    memcpy(buf + sizeof(ns) - 1, sku, n);
+    svc_sha256(buf, sizeof(ns) - 1 + n, sum);
+    memcpy(u.bytes, sum, sizeof(u.bytes));
+    u.bytes[6] = (uint8_t)((u.bytes[6] & 0x0f) | 0x80); /* version 8: custom, name-based */
+    u.bytes[8] = (uint8_t)((u.bytes[8] & 0x3f) | 0x80); /* the RFC 9562 variant */
+    svc_uuid_format(&u, out);
 }
 
 /* ---- problems --------------------------------------------------------------------------- */
@@ -122,7 +149,8 @@ struct product_in {
     const char **tags;
     size_t ntags;
     int64_t price_cents, stock;
-    json_t *image_url_raw; /* patch: null removes the image */
+    json_t *image_url_raw; /* patch: the string; a null one (which removes the image) reads
+                            * as absent, so the body says whether it was sent */
 };
 
 static const struct svc_json_field tag_field = {
@@ -350,7 +378,7 @@ static int product_create(struct svc_req *req, struct svc_resp *resp)
     json_t *body;
     int rc;
 
-    if ((rc = svc_req_json(req, resp, &body)) != 0)
+    if ((rc = svc_query_only(req, resp, NULL)) != 0 || (rc = svc_req_json(req, resp, &body)) != 0)
         return rc;
     memset(&err, 0, sizeof(err));
     if (read_new(a, body, &n, &err) != 0)
@@ -407,6 +435,7 @@ static int product_patch(struct svc_req *req, struct svc_resp *resp)
     int rc;
 
     if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0 ||
+        (rc = svc_query_only(req, resp, NULL)) != 0 ||
         (rc = if_match(req, resp, true, &seq_no, &term)) != 0 ||
         (rc = svc_req_json(req, resp, &body)) != 0)
         return rc;
@@ -445,7 +474,7 @@ static int product_patch(struct svc_req *req, struct svc_resp *resp)
                 (present(body, "price_cents") ? PROD_SET_PRICE : 0u) |
                 (in.currency != NULL ? PROD_SET_CURRENCY : 0u) |
                 (present(body, "stock") ? PROD_SET_STOCK : 0u) |
-                (in.image_url_raw != NULL ? PROD_SET_IMAGE_URL : 0u);
+                (json_object_get(body, "image_url") != NULL ? PROD_SET_IMAGE_URL : 0u);
     if (patch.set == 0)
         return svc_resp_invalid(resp, "",
                                 "the body must change at least one of name, description, "
@@ -476,6 +505,7 @@ static int product_delete(struct svc_req *req, struct svc_resp *resp)
     int rc;
 
     if ((rc = svc_req_param_uuid(req, resp, "id", id)) != 0 ||
+        (rc = svc_query_only(req, resp, NULL)) != 0 ||
         (rc = if_match(req, resp, false, &seq_no, &term)) != 0)
         return rc;
     rc = st->remove(st->ctx, id, seq_no, term, svc_req_traceparent(req));
@@ -517,7 +547,8 @@ static int product_mget(struct svc_req *req, struct svc_resp *resp)
     json_t *items, *missing;
     int rc;
 
-    if ((rc = svc_req_read_json(req, resp, mget_fields, &in)) != 0)
+    if ((rc = svc_query_only(req, resp, NULL)) != 0 ||
+        (rc = svc_req_read_json(req, resp, mget_fields, &in)) != 0)
         return rc;
     ids = svc_arena_alloc(a, in.n * sizeof(*ids));
     out = svc_arena_alloc(a, in.n * sizeof(*out));
@@ -926,7 +957,8 @@ static int reservation_create(struct svc_req *req, struct svc_resp *resp)
     bool replayed = false;
     int rc;
 
-    if ((rc = svc_req_read_json(req, resp, reserve_fields, &in)) != 0)
+    if ((rc = svc_query_only(req, resp, NULL)) != 0 ||
+        (rc = svc_req_read_json(req, resp, reserve_fields, &in)) != 0)
         return rc;
     items = svc_arena_alloc(a, in.n * sizeof(*items));
     for (size_t i = 0; i < in.n; i++) {

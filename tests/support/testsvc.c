@@ -130,13 +130,15 @@ void testsvc_assert_unavailable(struct testfake *f, const struct testsvc_request
                            "internal", "could not be completed", NULL);
 }
 
-/* The document's spelling of ROUTE's path, as a key: "  /v1/users/{id}:\n" without the indent. */
+/* The document's spelling of ROUTE's path, as a key: "  /v1/users/{id}:\n" without the indent.
+ * A parameter is a segment starting with ':' (as the router reads it); a ':' inside a segment
+ * is literal ("/v1/products:import"). */
 static void openapi_path(const char *route, char *out, size_t cap)
 {
     size_t n = 0;
 
     for (const char *p = route; *p != '\0' && n + 4 < cap; p++) {
-        if (*p == ':') {
+        if (*p == ':' && p > route && p[-1] == '/') {
             size_t k = strcspn(p + 1, "/");
 
             n += (size_t)snprintf(out + n, cap - n, "{%.*s}", (int)k, p + 1);
