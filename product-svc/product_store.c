@@ -1236,11 +1236,16 @@ static void res_undo(struct prod_os *os, struct doc *d, const char *rid)
         doc_delete(os, os->reservations, rid, d->seq_no, d->primary_term, "reservation undo");
 }
 
-static int cmp_items(const void *x, const void *y)
+/* ORDER[N]: the indices of ITEMS in product id order (the order holds are placed in). */
+static void by_product(const struct prod_res_item *items, size_t n, size_t *order)
 {
-    const struct prod_res_item *const *a = x, *const *b = y;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i;
 
-    return strcmp((*a)->product_id, (*b)->product_id);
+        for (; k > 0 && strcmp(items[order[k - 1]].product_id, items[i].product_id) > 0; k--)
+            order[k] = order[k - 1];
+        order[k] = i;
+    }
 }
 
 static int os_reserve(void *ctx, struct svc_arena *a, const char *id,
@@ -1249,7 +1254,7 @@ static int os_reserve(void *ctx, struct svc_arena *a, const char *id,
                       struct prod_res_short *short_line, bool *replayed)
 {
     struct prod_os *os = ctx;
-    const struct prod_res_item **order;
+    size_t *order;
     struct doc d = {0};
     int64_t now = svc_wall_ms();
     json_t *lines;
@@ -1266,7 +1271,7 @@ static int os_reserve(void *ctx, struct svc_arena *a, const char *id,
      * call finishes. */
     for (int attempt = 0; rc == E_CONFLICT && attempt < 3; attempt++) {
         d.root = json_pack("{s:s, s:s, s:O, s:I, s:I, s:I}", "id", id, "state", "pending", "items",
-                           lines, "expires_at", (json_int_t)(now + ttl_ms), "created_at",
+                           lines, "expires_at", (json_int_t)now + ttl_ms, "created_at",
                            (json_int_t)now, "updated_at", (json_int_t)now);
         d.src = d.root;
         outbox_empty(d.src);
@@ -1295,19 +1300,17 @@ static int os_reserve(void *ctx, struct svc_arena *a, const char *id,
         goto out;
 
     /* The holds, in product id order. */
-    order = svc_arena_calloc(a, n * sizeof(*order));
-    for (size_t i = 0; i < n; i++)
-        order[i] = &items[i];
-    qsort(order, n, sizeof(*order), cmp_items);
+    order = svc_arena_calloc(a, n * sizeof(size_t));
+    by_product(items, n, order);
     for (size_t k = 0; rc == 0 && k < n; k++) {
+        const struct prod_res_item *it = &items[order[k]];
         int64_t avail;
 
-        rc = hold_apply(os, order[k]->product_id, id, order[k]->quantity, HOLD_PLACE, &avail);
+        rc = hold_apply(os, it->product_id, id, it->quantity, HOLD_PLACE, &avail);
         if (rc == PROD_ESTOCK || rc == SVC_ENOTFOUND) {
-            short_line->line = (int)(order[k] - items);
-            snprintf(short_line->product_id, sizeof(short_line->product_id), "%s",
-                     order[k]->product_id);
-            short_line->requested = order[k]->quantity;
+            short_line->line = (int)order[k];
+            snprintf(short_line->product_id, sizeof(short_line->product_id), "%s", it->product_id);
+            short_line->requested = it->quantity;
             short_line->available = avail;
         }
     }
@@ -1357,17 +1360,17 @@ static int res_finish(struct prod_os *os, struct svc_arena *a, const char *id, b
         if ((rc = doc_get(os, os->reservations, id, "reservation lookup", &d)) != 0)
             return rc;
         st = d.src != NULL ? rstate_of(d.src) : -1;
-        if (st == RS_RESERVED && expired_before >= 0 &&
-            jint(d.src, "expires_at") >= expired_before) {
-            *replayed = true; /* the sweep's view was old: not expired (any more) */
+        /* Nothing to do: done before, or (the sweep, whose view was old) not expired. */
+        if ((st == RS_COMMITTED && commit) || (st == RS_RELEASED && !commit) ||
+            (st == RS_RESERVED && expired_before >= 0 &&
+             jint(d.src, "expires_at") >= expired_before)) {
+            *replayed = true;
         } else if (st == RS_RESERVED) {
             rc = res_move(os, &d, id, commit ? RS_COMMITTING : RS_RELEASING, commit ? NULL : reason,
                           NULL, traceparent);
             st = commit ? RS_COMMITTING : RS_RELEASING;
         } else if (st == RS_PENDING || st < 0) {
             rc = SVC_ENOTFOUND;
-        } else if ((st == RS_COMMITTED && commit) || (st == RS_RELEASED && !commit)) {
-            *replayed = true;
         }
         /* Committing and releasing are finished forward, whichever was asked. */
         if (rc == 0 && (st == RS_COMMITTING || st == RS_RELEASING)) {

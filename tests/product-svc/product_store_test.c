@@ -429,7 +429,7 @@ START_TEST(search_after_pages_neither_repeat_nor_skip)
 
     for (int i = 0; i < 30; i++)
         ps[i] = create(svc_arena_printf(arena, "%s-%02d", t, i), "Page item", NULL, t, NULL,
-                       100 * (i % 4), 10);
+                       (int64_t)100 * (i % 4), 10);
     refresh();
     q.sort = PROD_SORT_PRICE_ASC;
     q.limit = 7;
@@ -810,7 +810,7 @@ static void load_migration(const char *file, int version, struct svc_migration *
     svc_sha256(text, len, sum);
     hex = svc_arena_alloc(arena, 65);
     for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+        snprintf(hex + (size_t)2 * i, 3, "%02x", sum[i]);
     *out = (struct svc_migration){.version = version, .name = file, .sha256 = hex, .text = text};
 }
 
