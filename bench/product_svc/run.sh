@@ -16,11 +16,14 @@
 #
 #   bench/product_svc/run.sh          (or `make bench-product`; --help prints this)
 #
-# Needs the running stack (`make up`) with product-svc ready; its port and the engine's settings
+# Needs the running stack (`make up`) with product-svc ready; the engine's settings
 # (OPENSEARCH_URL, and OPENSEARCH_USER / OPENSEARCH_PASSWORD when the engine checks them) come
 # from .local/env/product-svc.env: the engine side runs with product-svc's own credentials, sent
-# to curl through a config file and to wrk through its environment, never on a command line. It
-# starts no service: it measures product-svc as the stack runs it (its build, HTTP_THREADS).
+# to curl through a config file and to wrk through its environment, never on a command line.
+# What is measured is a release build of product-svc (as bench/user_svc measures user-svc's)
+# that this script starts on a free port with those settings and HTTP_THREADS =
+# BENCH_HTTP_THREADS, and stops at the end; the stack's own product-svc (a debug build) only
+# seeds the catalog.
 # When the catalog is empty it seeds it first (tools/seed.sh: BENCH_PRODUCTS products of catalog
 # BENCH_SEED). The ids come from importing products 0 to BENCH_IDS-1 of that catalog again,
 # which writes nothing for products that exist and answers every product's id.
@@ -39,6 +42,8 @@
 #   BENCH_SECONDS=10        length of one wrk run (at most 120)
 #   BENCH_ROUNDS=5          rounds (at most 50)
 #   BENCH_CONNECTIONS=16    wrk connections, both sides
+#   BENCH_HTTP_THREADS=     product-svc HTTP_THREADS (default: BENCH_CONNECTIONS; a handler
+#                           blocks on its engine call, so this is product-svc's concurrency)
 #   BENCH_IDS=1000          catalog products whose ids the get pair draws from (at most 1000)
 #   BENCH_SEED=42           the catalog (tools/catalog) seeded and read
 #   BENCH_PRODUCTS=10000    products seeded when the catalog is empty (at most 1000000)
@@ -67,6 +72,7 @@ fi
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
+THREADS=${BENCH_HTTP_THREADS:-$CONNS}
 NIDS=${BENCH_IDS:-1000}
 SEED=${BENCH_SEED:-42}
 PRODUCTS=${BENCH_PRODUCTS:-10000}
@@ -79,7 +85,7 @@ WARMUP_SECONDS=2
 UP="make up"
 ENV_FILE=$ENVDIR/product-svc.env
 
-for v in SECONDS_PER_RUN ROUNDS CONNS NIDS PRODUCTS LOAD_WAIT; do
+for v in SECONDS_PER_RUN ROUNDS CONNS THREADS NIDS PRODUCTS LOAD_WAIT; do
     [[ ${!v} =~ ^[1-9][0-9]{0,8}$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
 [[ $SEED =~ ^[0-9]{1,19}$ ]] || die "BENCH_SEED must be a whole number below 10^19, not '$SEED'"
@@ -89,6 +95,7 @@ done
 [ "$SECONDS_PER_RUN" -le 120 ] || die "BENCH_SECONDS is capped at 120"
 [ "$ROUNDS" -le 50 ] || die "BENCH_ROUNDS is capped at 50"
 [ "$CONNS" -le 256 ] || die "BENCH_CONNECTIONS is capped at 256"
+[ "$THREADS" -le 256 ] || die "BENCH_HTTP_THREADS is capped at 256"
 [ "$NIDS" -le 1000 ] || die "BENCH_IDS is capped at 1000 (one import request)"
 [ "$PRODUCTS" -le 1000000 ] || die "BENCH_PRODUCTS is capped at 1000000"
 [ "$NIDS" -le "$PRODUCTS" ] || NIDS=$PRODUCTS
@@ -114,7 +121,8 @@ ENGINE_USER=$(env_get OPENSEARCH_USER)
 ENGINE_PASSWORD=$(env_get OPENSEARCH_PASSWORD)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_product_svc.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+BENCH_SVC_PID=
+trap 'stop_proc "$BENCH_SVC_PID"; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -158,10 +166,11 @@ ENGINE_PID=$(pid_of opensearch)
 
 # catalog-gen, for the ids (and tools/seed.sh): built with the release preset, as the other
 # benchmarks build what they run.
-log "building catalog-gen (release preset)"
+log "building catalog-gen and product-svc (release preset)"
 (cd "$ROOT" && cmake --preset release >/dev/null &&
-    cmake --build --preset release --target catalog-gen) >"$LOGS/bench-build-catalog-gen.log" 2>&1 ||
-    { tail_log "$LOGS/bench-build-catalog-gen.log"; die "build failed"; }
+    cmake --build --preset release --target catalog-gen product-svc) \
+    >"$LOGS/bench-build-product-svc.log" 2>&1 ||
+    { tail_log "$LOGS/bench-build-product-svc.log"; die "build failed"; }
 GEN_DIR=$ROOT/build/release
 
 total=$(svc '/v1/products?limit=1' | jq -r '.total') ||
@@ -182,6 +191,21 @@ code=$(curl -sS --max-time 120 -o "$TMP/ids.json" -w '%{http_code}' -X POST \
 jq -r '.results[].id' "$TMP/ids.json" >"$TMP/ids.txt"
 [ "$(grep -c . "$TMP/ids.txt")" -eq "$NIDS" ] ||
     die "the import answered $(grep -c . "$TMP/ids.txt") ids for $NIDS products"
+# From here on, the release build is what is measured: started with product-svc's own settings,
+# in its own session so that a Ctrl-C reaches this script first.
+BENCH_SVC_PORT=$(free_port "$SVC_PORT")
+BENCH_SVC_LOG=$LOGS/bench-product-svc.log
+log "starting product-svc (release) on 127.0.0.1:$BENCH_SVC_PORT: HTTP_THREADS=$THREADS"
+HTTP_BIND=127.0.0.1 HTTP_PORT=$BENCH_SVC_PORT HTTP_THREADS=$THREADS ACCESS_LOG=false \
+    LOG_LEVEL=info OPENSEARCH_URL=$ENGINE_URL OPENSEARCH_USER=$ENGINE_USER \
+    OPENSEARCH_PASSWORD=$ENGINE_PASSWORD KAFKA_BROKERS=$(env_get KAFKA_BROKERS) \
+    setsid "$GEN_DIR/product-svc/product-svc" </dev/null >/dev/null 2>"$BENCH_SVC_LOG" &
+BENCH_SVC_PID=$!
+wait_http "http://127.0.0.1:$BENCH_SVC_PORT/readyz" "$BENCH_SVC_PID" ||
+    { tail_log "$BENCH_SVC_LOG"; die "product-svc (release) did not become ready"; }
+SVC_URL=http://127.0.0.1:$BENCH_SVC_PORT
+SVC_PID=$BENCH_SVC_PID
+
 # Documents written just now become searchable at the engine's next refresh: make it now, so
 # that both sides of the search pair see the same catalog.
 engine POST "/$INDEX/_refresh" >/dev/null || die "refreshing the index $INDEX failed"
