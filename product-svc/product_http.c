@@ -854,6 +854,9 @@ static int product_search(struct svc_req *req, struct svc_resp *resp)
             json_object_set_new(hl, "name", json_string(r.items[i].name_html));
         if (r.items[i].description_html != NULL)
             json_object_set_new(hl, "description", json_string(r.items[i].description_html));
+        /* The store leaves the full description out of search hits: the snippet is in
+         * highlight.description, the whole text in GET /v1/products/{id}. */
+        json_object_del(o, "description");
         json_object_set_new(o, "highlight", hl);
         if (q.sort == PROD_SORT_RELEVANCE)
             json_object_set_new(o, "score", json_real(r.items[i].score));

@@ -32,7 +32,7 @@
 # product-svc/product_store.c written in jq (size limit+1, bool filter deleted=false and
 # category, must multi_match cross_fields over name^3/description/tags with operator and, should
 # match_phrase on name with boost 2, sort _score desc then id asc, track_total_hits,
-# seq_no_primary_term, _source without holds and outbox, aggs categories/tags terms of size
+# seq_no_primary_term, _source without holds, outbox and description, aggs categories/tags terms of size
 # PROD_FACET_MAX and prices range over PROD_PRICE_RANGES, highlight of name and description).
 # When the store's query changes, change it here in the same commit. Before measuring, the
 # script checks for every query that both sides find the same total, the same first page of
@@ -241,7 +241,7 @@ engine_search_body() {
          sort: [{_score: "desc"}, {id: "asc"}],
          track_total_hits: true,
          seq_no_primary_term: true,
-         _source: {excludes: ["holds", "outbox"]},
+         _source: {excludes: ["holds", "outbox", "description"]},
          aggs: {categories: {terms: {field: "category", size: 20}},
                 tags: {terms: {field: "tags", size: 20}},
                 prices: {range: {field: "price_cents", ranges: ranges}}},

@@ -39,8 +39,9 @@ static void require_product_svc(void)
              testenv_get("product-svc", "HTTP_PORT"));
     testapi_base(base_url);
     r = testapi_call("GET", "/readyz", NULL);
-    ck_assert_msg(r->status == 200, "product-svc is not ready on %s (%ld %s): start it with `make up`",
-                  base_url, r->status, r->body);
+    ck_assert_msg(r->status == 200,
+                  "product-svc is not ready on %s (%ld %s): start it with `make up`", base_url,
+                  r->status, r->body);
 }
 
 /* PATH from FMT, in a static buffer. */
@@ -271,8 +272,7 @@ START_TEST(a_walk_in_pages_neither_repeats_nor_skips_while_products_change)
         json_t *p;
 
         snprintf(name, sizeof(name), "Walk Item %d", i);
-        p = create(path("%s-%02d", tag, i), name, tag, "[\"walk\"]",
-                           100 + (i % 5) * 100, 10);
+        p = create(path("%s-%02d", tag, i), name, tag, "[\"walk\"]", 100 + (i % 5) * 100, 10);
 
         snprintf(ids[i], sizeof(ids[i]), "%s", testapi_str(p, "id"));
         json_decref(p);

@@ -108,7 +108,8 @@ static size_t missing(const struct testconsumed *c, const struct expect *x)
         bool found = false;
 
         for (size_t i = 0; i < c->n && !found; i++)
-            found = strcmp(c->v[i].type, x->types[t]) == 0 && strcmp(c->v[i].subject, x->of[t]) == 0;
+            found =
+                strcmp(c->v[i].type, x->types[t]) == 0 && strcmp(c->v[i].subject, x->of[t]) == 0;
         n += !found;
     }
     return n;
@@ -245,8 +246,9 @@ START_TEST(products_written_while_the_broker_is_down_are_published_after)
 
     ck_assert_msg(teststack("up kafka") == 0, "stack.sh up kafka failed");
     testconsume(brokers(), TOPIC_PRODUCT_EVENTS, since, want_subject, all_arrived, &x, 90, &got);
-    ck_assert_msg(missing(&got, &x) == 0, "%zu of %d events never arrived after the broker came back",
-                  missing(&got, &x), N);
+    ck_assert_msg(missing(&got, &x) == 0,
+                  "%zu of %d events never arrived after the broker came back", missing(&got, &x),
+                  N);
     testconsume_release(&got);
     ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
 }
