@@ -1097,7 +1097,7 @@ START_TEST(create_accepts_every_member_at_its_bounds)
 {
     char *sku = repeat("Z", 64), *name = repeat("\xe2\x82\xac", 200), *cat = repeat("\xc3\xa9", 64);
     char *tag = repeat("t", 32), *desc = repeat("\xe2\x82\xac", 5000), *url = repeat("u", 2040);
-    size_t cap = 64 * 1024;
+    size_t cap = (size_t)64 * 1024;
     char *body = malloc(cap);
     struct testapi_reply *r;
     json_t *j;
@@ -1590,7 +1590,7 @@ END_TEST
 
 START_TEST(import_refuses_what_is_not_an_import_without_touching_the_store)
 {
-    size_t cap = 200 * 1024, n = 0;
+    size_t cap = (size_t)200 * 1024, n = 0;
     char *body = malloc(cap);
     struct testapi_reply *r;
 
@@ -1748,7 +1748,7 @@ START_TEST(search_walks_45_products_in_pages_exactly_once)
 
         snprintf(sku, sizeof(sku), "P%02d", i);
         /* Prices repeat, so that ties are broken by id across pages. */
-        create(sku, sku, 100 * (i % 15), 1);
+        create(sku, sku, (int64_t)100 * (i % 15), 1);
     }
     for (;;) {
         struct testapi_reply *r;
@@ -2002,7 +2002,7 @@ START_TEST(reserve_is_201_then_200_replayed_then_409_with_other_lines)
     ck_assert_str_eq(testapi_header(r, "Content-Type"), "application/json");
     ck_assert_str_eq(testapi_header(r, "Location"), "/v1/reservations/" RES1);
     ck_assert_str_eq(testapi_header(r, "Idempotent-Replayed"), "");
-    ck_assert_int_eq(fake.reserve_ttl_ms, PROD_RES_TTL_DEFAULT * 1000);
+    ck_assert_int_eq(fake.reserve_ttl_ms, (int64_t)PROD_RES_TTL_DEFAULT * 1000);
     j = testapi_json(r);
     assert_reservation(j, RES1, "reserved", NULL);
     ck_assert_str_eq(testapi_str(j, "created_at"), "2026-01-01T00:00:02.123Z");
