@@ -19,6 +19,8 @@
 #include "svc/json.h"
 #include "svc/uuid.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -131,10 +133,56 @@ static bool currency_valid(const char *s)
            s[2] >= 'A' && s[2] <= 'Z';
 }
 
+/*
+ * An absolute http(s) URL as RFC 3986 writes one, since clients will put it in pages: a host
+ * name or IPv4 address (letters, digits, '-', '.') or a bracketed IPv6 address (inet_pton's),
+ * an optional port,
+ * then only URI characters (anything else percent-encoded). No user:password@.
+ */
 static bool url_valid(const char *s)
 {
-    return strncmp(s, "https://", 8) == 0 ? s[8] != '\0'
-                                          : strncmp(s, "http://", 7) == 0 && s[7] != '\0';
+    static const char uri_chars[] = "-._~:/?#[]@!$&'()*+,;=%";
+    const char *p, *start;
+
+    if (strncmp(s, "https://", 8) == 0)
+        p = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        p = s + 7;
+    else
+        return false;
+    start = p;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        char literal[INET6_ADDRSTRLEN];
+        struct in6_addr addr;
+
+        if (close == NULL || (size_t)(close - p - 1) >= sizeof(literal))
+            return false;
+        memcpy(literal, p + 1, (size_t)(close - p - 1));
+        literal[close - p - 1] = '\0';
+        if (inet_pton(AF_INET6, literal, &addr) != 1)
+            return false;
+        p = close + 1;
+    } else {
+        while (isalnum((unsigned char)*p) || *p == '-' || *p == '.')
+            p++;
+        if (p == start)
+            return false;
+    }
+    if (*p == ':') {
+        const char *digits = ++p;
+
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == digits || p - digits > 5)
+            return false;
+    }
+    if (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
+        return false;
+    for (; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && strchr(uri_chars, *p) == NULL)
+            return false;
+    return true;
 }
 
 /* A string with something else than spaces: names, categories and tags must say something. */
@@ -222,7 +270,8 @@ static const char *product_problem(struct svc_arena *a, const struct product_in 
     }
     if (in->image_url != NULL && !url_valid(in->image_url)) {
         *field = "image_url";
-        return "field 'image_url' must be an http:// or https:// URL";
+        return "field 'image_url' must be an absolute http:// or https:// URL of URI characters "
+               "(RFC 3986: encode others with %XX)";
     }
     for (size_t i = 0; i < in->ntags; i++) {
         if (blank(in->tags[i])) {
@@ -454,8 +503,9 @@ static int product_patch(struct svc_req *req, struct svc_resp *resp)
 
         if (u == NULL || strlen(u) > PROD_URL_MAX || !url_valid(u))
             return svc_resp_invalid(resp, "image_url",
-                                    "field 'image_url' must be an http:// or https:// URL of at "
-                                    "most %d characters, or null to remove the image",
+                                    "field 'image_url' must be an absolute http:// or https:// "
+                                    "URL of URI characters (RFC 3986) of at most %d characters, "
+                                    "or null to remove the image",
                                     PROD_URL_MAX);
         in.image_url = u;
     }

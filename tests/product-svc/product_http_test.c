@@ -1014,13 +1014,28 @@ START_TEST(create_refuses_bad_bodies_without_touching_the_store)
          "stock", "field 'stock' must be"},
         {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
          "\"stock\":1,\"image_url\":\"ftp://example.com/a.png\"}",
-         "image_url", "field 'image_url' must be an http:// or https:// URL"},
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
         {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
          "\"stock\":1,\"image_url\":\"https://\"}",
-         "image_url", "field 'image_url' must be an http:// or https:// URL"},
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
         {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
          "\"stock\":1,\"image_url\":\"javascript:alert(1)\"}",
-         "image_url", "field 'image_url' must be an http:// or https:// URL"},
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
+        {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
+         "\"stock\":1,\"image_url\":\"http://[\"}",
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
+        {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
+         "\"stock\":1,\"image_url\":\"http://exa mple.com/\"}",
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
+        {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
+         "\"stock\":1,\"image_url\":\"https://img.example.com/a b.png\"}",
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
+        {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
+         "\"stock\":1,\"image_url\":\"http://user:pw@host/\"}",
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
+        {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
+         "\"stock\":1,\"image_url\":\"http://host:123456/\"}",
+         "image_url", "field 'image_url' must be an absolute http:// or https:// URL"},
         {"{\"sku\":\"S\",\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
          "\"stock\":1,\"id\":\"" NOONE "\"}",
          "id", "field 'id' is not allowed"},
@@ -1301,9 +1316,10 @@ START_TEST(patch_refuses_bad_bodies_without_touching_the_store)
         {"{\"stock\":\"1\"}", "stock", "field 'stock' must be"},
         {"{\"stock\":1000000001}", "stock", "field 'stock' must be"},
         {"{\"currency\":\"usd\"}", "currency", "field 'currency' must be an ISO 4217 code"},
-        {"{\"image_url\":\"ftp://x\"}", "image_url", "field 'image_url' must be an http://"},
-        {"{\"image_url\":5}", "image_url", "field 'image_url' must be an http://"},
-        {"{\"image_url\":\"\"}", "image_url", "field 'image_url' must be an http://"},
+        {"{\"image_url\":\"ftp://x\"}", "image_url",
+         "field 'image_url' must be an absolute http://"},
+        {"{\"image_url\":5}", "image_url", "field 'image_url' must be an absolute http://"},
+        {"{\"image_url\":\"\"}", "image_url", "field 'image_url' must be an absolute http://"},
         {"{\"stock\":{\"$inc\":1}}", "stock", "field 'stock' must be"},
         {"{\"stock\":", "", "malformed JSON"},
         {"[{\"stock\":1}]", "", "request body must be a JSON object"},
