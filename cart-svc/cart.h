@@ -31,9 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CART_ID_LEN    36 /* UUIDs: user, product and order ids */
-#define CART_LINES_MAX 100
-#define CART_QTY_MAX   99
+#define CART_ID_LEN     36 /* UUIDs: user, product and order ids */
+#define CART_LINES_MAX  100
+#define CART_QTY_MAX    99
 #define CART_REASON_MAX 300 /* characters of a failure reason */
 
 /* cart-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
@@ -72,7 +72,7 @@ struct cart_line {
     int64_t price_cents; /* the snapshot: what the line costs per unit */
     const char *currency;
     const char *name;
-    bool repriced;       /* product-svc changed the price since; PRICE_CENTS is the new one */
+    bool repriced; /* product-svc changed the price since; PRICE_CENTS is the new one */
     int64_t added_at_ms, updated_at_ms;
 };
 
@@ -80,8 +80,8 @@ struct cart {
     char user_id[CART_ID_LEN + 1];
     struct cart_line *lines; /* in the order they were first added */
     size_t n;
-    int64_t total_cents; /* sum of quantity x price_cents */
-    const char *currency; /* of every line; NULL when empty. A cart holds one currency */
+    int64_t total_cents;   /* sum of quantity x price_cents */
+    const char *currency;  /* of every line; NULL when empty. A cart holds one currency */
     int64_t updated_at_ms; /* 0 for an empty cart that never had a write */
     int64_t expires_at_ms;
 };
@@ -183,8 +183,8 @@ struct cart_store {
                     const struct cart_product *p, int64_t quantity, const char *traceparent,
                     struct cart *out);
     /* Removes the line (SVC_ENOTFOUND when absent): cart.item_removed. */
-    int (*remove_line)(void *ctx, struct svc_arena *a, const char *user_id,
-                       const char *product_id, const char *traceparent, struct cart *out);
+    int (*remove_line)(void *ctx, struct svc_arena *a, const char *user_id, const char *product_id,
+                       const char *traceparent, struct cart *out);
     /* Empties the cart (no event per line; a cart already empty is fine). */
     int (*clear)(void *ctx, const char *user_id, const char *traceparent);
 
@@ -198,8 +198,7 @@ struct cart_store {
     int (*checkout)(void *ctx, struct svc_arena *a, const char *user_id, const char *key,
                     const char *order_id, const char *traceparent, struct cart_order *out,
                     bool *replayed);
-    int (*order_get)(void *ctx, struct svc_arena *a, const char *order_id,
-                     struct cart_order *out);
+    int (*order_get)(void *ctx, struct svc_arena *a, const char *order_id, struct cart_order *out);
     /* A user's orders, newest first, keyset-paged. */
     int (*orders_list)(void *ctx, struct svc_arena *a, const char *user_id, int limit,
                        int64_t after_created_at_ms, const char *after_id,
@@ -235,9 +234,9 @@ struct cart_store {
 
 /* What a remote call came to. */
 enum cart_remote_result {
-    CART_REMOTE_OK,       /* done (or done before: the calls are idempotent by id) */
-    CART_REMOTE_REFUSED,  /* a definite no (out of stock, insufficient funds): compensate */
-    CART_REMOTE_RETRY,    /* no answer in time, or 503: unknown outcome, try again later */
+    CART_REMOTE_OK,      /* done (or done before: the calls are idempotent by id) */
+    CART_REMOTE_REFUSED, /* a definite no (out of stock, insufficient funds): compensate */
+    CART_REMOTE_RETRY,   /* no answer in time, or 503: unknown outcome, try again later */
 };
 
 /*
@@ -271,8 +270,8 @@ struct cart_remote {
  * FAULT_AFTER (a cart_step, or -1): the test and workshop fault switch, aborts the process
  * right after that step's success is logged, to show recovery.
  */
-int cart_saga_run(const struct cart_store *st, const struct cart_remote *rm,
-                  const char *order_id, int fault_after);
+int cart_saga_run(const struct cart_store *st, const struct cart_remote *rm, const char *order_id,
+                  int fault_after);
 
 /* What handlers get from svc_req_app(). */
 struct cart_app {

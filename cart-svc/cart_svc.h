@@ -33,22 +33,22 @@
 
 /* cart-svc's own configuration variables (main.c's table). */
 struct cart_config {
-    char *redis_url;         /* REDIS_URL: redis://user:password@host:port/db (a secret) */
-    int redis_pool;          /* REDIS_POOL: connections for handlers, saga and consumer */
+    char *redis_url;          /* REDIS_URL: redis://user:password@host:port/db (a secret) */
+    int redis_pool;           /* REDIS_POOL: connections for handlers, saga and consumer */
     int64_t redis_timeout_ms; /* REDIS_TIMEOUT: connect and command timeout */
-    char *product_svc_url;   /* PRODUCT_SVC_URL: http://host:port */
-    char *user_svc_url;      /* USER_SVC_URL: http://host:port */
-    int64_t step_timeout_ms; /* STEP_TIMEOUT: deadline of one remote call, retries included */
-    int64_t cart_ttl_ms;     /* CART_TTL: a cart without a write for this long is gone */
-    int64_t saga_resume_ms;  /* SAGA_RESUME: how often open orders are looked at */
-    char *fault_after;       /* FAULT_AFTER_STEP: "", "reserve", "charge" or "commit" */
-    char *kafka_brokers;     /* KAFKA_BROKERS */
-    int64_t outbox_poll_ms;  /* OUTBOX_POLL */
-    int outbox_batch;        /* OUTBOX_BATCH */
+    char *product_svc_url;    /* PRODUCT_SVC_URL: http://host:port */
+    char *user_svc_url;       /* USER_SVC_URL: http://host:port */
+    int64_t step_timeout_ms;  /* STEP_TIMEOUT: deadline of one remote call, retries included */
+    int64_t cart_ttl_ms;      /* CART_TTL: a cart without a write for this long is gone */
+    int64_t saga_resume_ms;   /* SAGA_RESUME: how often open orders are looked at */
+    char *fault_after;        /* FAULT_AFTER_STEP: "", "reserve", "charge" or "commit" */
+    char *kafka_brokers;      /* KAFKA_BROKERS */
+    int64_t outbox_poll_ms;   /* OUTBOX_POLL */
+    int outbox_batch;         /* OUTBOX_BATCH */
 };
 
 struct svc_dep;
-struct cart_redis;  /* the Redis pool and outbox stream source (cart_store.c) */
+struct cart_redis;      /* the Redis pool and outbox stream source (cart_store.c) */
 struct cart_remote_ctx; /* the HTTP clients' settings (cart_remote.c) */
 
 /* The whole process state. The handlers' struct cart_app comes first, so the app pointer
