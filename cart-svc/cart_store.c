@@ -1291,6 +1291,8 @@ static int op_user(struct conn *c, void *arg)
     for (int attempt = 0; rc == E_RETRY && attempt < TX_ATTEMPTS; attempt++) {
         struct svc_arena *a = svc_arena_new();
         redisReply *u = NULL, *z = NULL;
+        const char **keys = NULL;
+        size_t nkeys = 0;
         struct cart_x x;
         bool seen, deleted;
         int64_t version;
@@ -1326,26 +1328,34 @@ static int op_user(struct conn *c, void *arg)
             defer_reply(a, h);
             defer_reply(a, z);
             cart_parse(a, m->user_id, h, -1, &x);
-        }
-        tx_begin(&t, c);
-        tx_add(&t, "HSET %s version %" PRId64 " deleted %d", uk,
-               m->version > version ? m->version : version, m->deleted ? 1 : 0);
-        if (m->deleted) {
-            tx_drop_cart(&t, ck, m->user_id, &x);
             /* Orders keep only ids (the user's included, for the aggregates): nothing personal
-             * to erase there. The Idempotency-Keys they were made under go. */
+             * to erase there. The Idempotency-Keys they were made under go, read here, before
+             * the MULTI (a read inside it would only be queued). */
+            keys = svc_arena_calloc(a, (z->elements + 1) * sizeof(*keys));
             for (size_t i = 0; i < z->elements; i++) {
                 char ok[KEY_MAX], kk[KEY_MAX];
                 redisReply *kr = NULL;
 
                 if (!is_str(z->element[i]) || key(c->r, ok, "order:%s", z->element[i]->str) != 0)
                     continue;
-                if (cmd(c, &kr, "read order key", "HGET %s key", ok) == 0 && is_str(kr) &&
+                rc = cmd(c, &kr, "read order key", "HGET %s key", ok);
+                if (rc == 0 && is_str(kr) &&
                     key(c->r, kk, "checkout-key:%s:%s", m->user_id, kr->str) == 0)
-                    tx_add(&t, "DEL %s", kk);
+                    keys[nkeys++] = svc_arena_strdup(a, kk);
                 freeReplyObject(kr);
+                if (rc != 0) {
+                    svc_arena_free(a);
+                    return rc;
+                }
             }
         }
+        tx_begin(&t, c);
+        tx_add(&t, "HSET %s version %" PRId64 " deleted %d", uk,
+               m->version > version ? m->version : version, m->deleted ? 1 : 0);
+        if (m->deleted)
+            tx_drop_cart(&t, ck, m->user_id, &x);
+        for (size_t i = 0; i < nkeys; i++)
+            tx_add(&t, "DEL %s", keys[i]);
         tx_seen(&t, sk);
         rc = tx_exec(&t, m->deleted ? "user deleted" : "user upsert");
         svc_arena_free(a);

@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,9 +482,9 @@ START_TEST(orders_page_newest_first_without_repeats)
     struct cart_order o;
     struct cart_order_page pg;
     struct cart c;
-    bool replayed;
+    bool replayed, got[7] = {false};
     int seen = 0;
-    int64_t after = 0;
+    int64_t after = 0, last = INT64_MAX;
     char after_id[40] = "";
 
     known_user(u);
@@ -492,22 +493,39 @@ START_TEST(orders_page_newest_first_without_repeats)
         svc_uuid_v4_str(ids[i]);
         snprintf(keyname, sizeof(keyname), "k%d", i);
         ck_assert_int_eq(st.checkout(st.ctx, arena, u, keyname, ids[i], NULL, &o, &replayed), 0);
-        if (i % 3 == 0)
-            svc_sleep_ms(2); /* some share a millisecond, some do not */
+        if (i < 3)
+            svc_sleep_ms(2); /* the first ones apart, the last ones maybe in one millisecond */
     }
     for (int page = 0; page < 4; page++) {
         ck_assert_int_eq(st.orders_list(st.ctx, arena, u, 3, after, after_id, &pg), 0);
         for (size_t i = 0; i < pg.n; i++) {
-            /* Newest first: the checkouts in reverse. */
-            ck_assert_str_eq(pg.items[i].id, ids[6 - seen]);
+            int j = 0;
+
+            while (j < 7 && strcmp(ids[j], pg.items[i].id) != 0)
+                j++;
+            ck_assert_int_lt(j, 7);
+            ck_assert_msg(!got[j], "order %d listed twice", j);
+            got[j] = true;
+            ck_assert_int_le(pg.items[i].created_at_ms, last);
+            last = pg.items[i].created_at_ms;
+            ck_assert_uint_eq(pg.items[i].n, 1);
             seen++;
         }
         if (!pg.more)
             break;
+        ck_assert_uint_eq(pg.n, 3);
         after = pg.next_created_at_ms;
         snprintf(after_id, sizeof(after_id), "%s", pg.next_id);
     }
     ck_assert_int_eq(seen, 7);
+    /* The first three were made apart: the last three listed, oldest last. */
+    ck_assert(got[0] && got[1] && got[2]);
+    ck_assert_int_eq(st.orders_list(st.ctx, arena, u, 7, 0, NULL, &pg), 0);
+    ck_assert_uint_eq(pg.n, 7);
+    ck_assert(!pg.more);
+    ck_assert_str_eq(pg.items[6].id, ids[0]);
+    ck_assert_str_eq(pg.items[5].id, ids[1]);
+    ck_assert_str_eq(pg.items[4].id, ids[2]);
 }
 END_TEST
 
