@@ -290,7 +290,7 @@ static void conn_close(void *ctx, void *conn)
 static int conn_open(void *ctx, void **out, char *why, size_t cap)
 {
     struct cart_redis *r = ctx;
-    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    struct timeval tv = {r->timeout_ms / 1000, (suseconds_t)(r->timeout_ms % 1000) * 1000};
     struct conn *c = svc_calloc(1, sizeof(*c));
     int rc = 0;
 

@@ -220,7 +220,7 @@ START_TEST(lines_put_changed_removed_and_the_total)
 
     ck_assert_int_eq(st.remove_line(st.ctx, arena, u, kettle.id, NULL, &c), 0);
     ck_assert_uint_eq(c.n, 1);
-    ck_assert_int_eq(c.total_cents, 3 * 800);
+    ck_assert_int_eq(c.total_cents, INT64_C(3) * 800);
     ck_assert_int_eq(st.remove_line(st.ctx, arena, u, kettle.id, NULL, &c), SVC_ENOTFOUND);
     ck_assert_int_eq(st.get(st.ctx, arena, u, &c), 0);
     ck_assert_uint_eq(c.n, 1);
@@ -314,7 +314,7 @@ START_TEST(twenty_concurrent_writers_lose_no_line)
     ck_assert_uint_eq(c.n, WRITERS);
     for (int i = 0; i < WRITERS; i++)
         ck_assert_ptr_nonnull(line_of(&c, w[i].p.id));
-    ck_assert_int_eq(c.total_cents, WRITERS * 100);
+    ck_assert_int_eq(c.total_cents, INT64_C(100) * WRITERS);
 }
 END_TEST
 
