@@ -94,8 +94,8 @@ static json_t *cart_json(const struct cart *c)
     json_t *lines = json_array();
 
     for (size_t i = 0; i < c->n; i++)
-        json_array_append_new(lines,
-                              line_json(&c->lines[i], c->currency != NULL ? c->currency : "", true));
+        json_array_append_new(
+            lines, line_json(&c->lines[i], c->currency != NULL ? c->currency : "", true));
     return json_pack("{s:s, s:o, s:I, s:o, s:o, s:o}", "user_id", c->user_id, "lines", lines,
                      "total_cents", (json_int_t)c->total_cents, "currency",
                      c->currency != NULL ? json_string(c->currency) : json_null(), "updated_at",
@@ -238,8 +238,8 @@ static int line_remove(struct svc_req *req, struct svc_resp *resp)
         (rc = svc_query_only(req, resp, NULL)) != 0)
         return rc;
     memset(&c, 0, sizeof(c));
-    rc = st->remove_line(st->ctx, svc_req_arena(req), user_id, product_id,
-                         svc_req_traceparent(req), &c);
+    rc = st->remove_line(st->ctx, svc_req_arena(req), user_id, product_id, svc_req_traceparent(req),
+                         &c);
     if (rc == CART_EUSER_UNKNOWN)
         return user_unknown(resp, user_id);
     if (rc == SVC_ENOTFOUND) {
@@ -296,8 +296,9 @@ static int checkout(struct svc_req *req, struct svc_resp *resp)
         (rc = svc_req_idempotency_key(req, resp, &key)) != 0)
         return rc;
     if (svc_req_body(req, &len) != NULL && len > 0)
-        return svc_resp_invalid(resp, "", "this operation takes no body: it checks out the cart "
-                                          "as it is");
+        return svc_resp_invalid(resp, "",
+                                "this operation takes no body: it checks out the cart "
+                                "as it is");
     if (key == NULL) {
         svc_resp_error(resp, SVC_EPRECONDREQUIRED,
                        "send an Idempotency-Key header (a UUID will do) so that a retried checkout "
@@ -312,9 +313,8 @@ static int checkout(struct svc_req *req, struct svc_resp *resp)
     if (rc == CART_EUSER_UNKNOWN)
         return user_unknown(resp, user_id);
     if (rc == CART_ECART_EMPTY)
-        return svc_resp_error(resp, rc,
-                              "the cart of user '%s' is empty: add a line before checking out",
-                              user_id);
+        return svc_resp_error(
+            resp, rc, "the cart of user '%s' is empty: add a line before checking out", user_id);
     if (rc != 0)
         return store_error(resp, rc);
     /* Without a saga worker (none is set up) the resumer's next round starts the order. */
