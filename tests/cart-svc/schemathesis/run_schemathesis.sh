@@ -27,8 +27,8 @@ root=$(cd "$here/../../.." && pwd)
 # schema's format cannot say so), and positive_data_acceptance, since valid requests are
 # rightly refused for what only the data decides (a user cart-svc has not heard of, a product
 # product-svc does not have, an empty cart, a cursor this API did not hand out).
-# not_a_server_error would count the documented 503s (Redis or product-svc away) as failures:
-# they cannot happen while the stack is up, which schemathesis.sh checks first through /readyz.
+# not_a_server_error also counts the documented 503s as failures: with the stack up (Redis is
+# checked first through /readyz; product-svc must answer too) there must be none.
 checks=not_a_server_error,status_code_conformance,content_type_conformance
 checks+=,response_headers_conformance,response_schema_conformance
 checks+=,use_after_free,ensure_resource_availability
