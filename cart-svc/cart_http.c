@@ -82,7 +82,7 @@ static json_t *line_json(const struct cart_line *l, const char *currency, bool w
                           l->name != NULL ? l->name : "", "quantity", (json_int_t)l->quantity,
                           "price_cents", (json_int_t)l->price_cents, "currency",
                           l->currency != NULL ? l->currency : currency, "subtotal_cents",
-                          (json_int_t)(l->quantity * l->price_cents));
+                          (json_int_t)l->quantity * (json_int_t)l->price_cents);
 
     if (with_repriced)
         json_object_set_new(o, "repriced", json_boolean(l->repriced));
