@@ -1168,6 +1168,10 @@ int svc_consumer_new(const struct svc_consumer_config *cfg, struct svc_consumer 
         (rc = conf_set(conf, "enable.auto.commit", "false")) != 0 ||
         (rc = conf_set(conf, "enable.auto.offset.store", "false")) != 0 ||
         (rc = conf_set(conf, "auto.offset.reset", cfg->from_latest ? "latest" : "earliest")) != 0 ||
+        /* A subscribed topic that does not exist yet (its producer has not written) is found at
+         * the next metadata refresh: every second, not librdkafka's 5 minutes, so a new
+         * service's first events reach their consumers at once. One small request a second. */
+        (rc = conf_set(conf, "topic.metadata.refresh.interval.ms", "1000")) != 0 ||
         (rc = conf_extra(conf, cfg->kafka)) != 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
