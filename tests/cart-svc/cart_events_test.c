@@ -31,10 +31,8 @@ static struct svc_buf reason;
 static void setup(void)
 {
     const char *url = testenv_get("cart-svc", "REDIS_URL");
-    struct cart_redis_opts o = {.url = url,
-                                .pool_size = 2,
-                                .timeout_ms = 5000,
-                                .prefix = testenv_unique("cartevtest")};
+    struct cart_redis_opts o = {
+        .url = url, .pool_size = 2, .timeout_ms = 5000, .prefix = testenv_unique("cartevtest")};
     int rc;
 
     testenv_require_port("redis", testenv_port_of_url(url));
@@ -344,21 +342,21 @@ START_TEST(invalid_events_are_poison_with_a_reason_and_others_are_skipped)
     ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "subject"));
 
     /* A version that is not one. */
-    ck_assert_int_eq(handle_on(TOPIC_USER_EVENTS,
-                               envelope(new_id(), "/user-svc", "user.updated", user,
-                                        svc_arena_printf(arena, "{\"id\":\"%s\",\"version\":0}",
-                                                         user))),
-                     SVC_EV_POISON);
+    ck_assert_int_eq(
+        handle_on(TOPIC_USER_EVENTS,
+                  envelope(new_id(), "/user-svc", "user.updated", user,
+                           svc_arena_printf(arena, "{\"id\":\"%s\",\"version\":0}", user))),
+        SVC_EV_POISON);
     ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "'version'"));
 
     /* Not the read models' business: done, nothing written. */
-    ck_assert_int_eq(handle_on(TOPIC_USER_EVENTS, envelope(new_id(), "/user-svc",
-                                                           "wallet.credited", user, "{\"x\":1}")),
+    ck_assert_int_eq(handle_on(TOPIC_USER_EVENTS, envelope(new_id(), "/user-svc", "wallet.credited",
+                                                           user, "{\"x\":1}")),
                      SVC_EV_DONE);
-    ck_assert_int_eq(handle_on(TOPIC_PRODUCT_EVENTS,
-                               envelope(new_id(), "/product-svc", "stock.reserved", kettle,
-                                        "{\"x\":1}")),
-                     SVC_EV_DONE);
+    ck_assert_int_eq(
+        handle_on(TOPIC_PRODUCT_EVENTS,
+                  envelope(new_id(), "/product-svc", "stock.reserved", kettle, "{\"x\":1}")),
+        SVC_EV_DONE);
 
     /* None of it touched the cart. */
     c = cart_of(user);
@@ -386,9 +384,8 @@ START_TEST(store_unavailable_is_retry)
     struct cart_store down = {.user_upsert = down_user_upsert,
                               .product_deleted = down_product_deleted};
     const char *user = new_id(), *product = new_id();
-    const char *reg = envelope(
-        new_id(), "/user-svc", "user.registered", user,
-        svc_arena_printf(arena, "{\"id\":\"%s\",\"version\":1}", user));
+    const char *reg = envelope(new_id(), "/user-svc", "user.registered", user,
+                               svc_arena_printf(arena, "{\"id\":\"%s\",\"version\":1}", user));
     const char *del = envelope(new_id(), "/product-svc", "product.deleted", product,
                                svc_arena_printf(arena, "{\"id\":\"%s\"}", product));
     struct svc_kafka_record r1 = {
