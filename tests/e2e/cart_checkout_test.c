@@ -100,8 +100,8 @@ static long long jint(json_t *o, const char *key)
 }
 
 /* A request that must answer WANT; its body as JSON (the caller decrefs). */
-static json_t *call(const char *method, const char *u, const char *const *headers,
-                    const char *body, long want, struct testhttp_resp *keep)
+static json_t *call(const char *method, const char *u, const char *const *headers, const char *body,
+                    long want, struct testhttp_resp *keep)
 {
     struct testhttp_resp r =
         testhttp_request(method, u, headers, body != NULL ? "application/json" : NULL, body);
@@ -176,8 +176,7 @@ static void credit(const char *user, long long cents)
     json_t *c;
 
     svc_uuid_v4_str(credit_id);
-    snprintf(body, sizeof(body), "{\"credit_id\":\"%s\",\"amount_cents\":%lld}", credit_id,
-             cents);
+    snprintf(body, sizeof(body), "{\"credit_id\":\"%s\",\"amount_cents\":%lld}", credit_id, cents);
     c = call("POST", url(user_url, "/v1/users/%s/wallet/credits", user), NULL, body, 201, NULL);
     json_decref(c);
 }
@@ -220,8 +219,8 @@ static void search_finds(const char *word, const char *id)
         if (r.status == 200) {
             json_t *page = body_json(&r), *items = json_object_get(page, "items");
             json_t *first = json_array_get(items, 0);
-            bool found = first != NULL && jstr(first, "id") != NULL &&
-                         strcmp(jstr(first, "id"), id) == 0;
+            bool found =
+                first != NULL && jstr(first, "id") != NULL && strcmp(jstr(first, "id"), id) == 0;
 
             json_decref(page);
             if (found) {
@@ -232,8 +231,8 @@ static void search_finds(const char *word, const char *id)
         snprintf(last, sizeof(last), "HTTP %ld %s%s", r.status, r.error,
                  r.body != NULL ? r.body : "");
         testhttp_resp_release(&r);
-        ck_assert_msg(svc_now_ms() < deadline, "search for '%s' does not find '%s'; last: %s",
-                      word, id, last);
+        ck_assert_msg(svc_now_ms() < deadline, "search for '%s' does not find '%s'; last: %s", word,
+                      id, last);
         svc_sleep_ms(200);
     }
 }
@@ -261,8 +260,8 @@ static json_t *add_to_cart(const char *user, const char *product, int qty)
                       "PUT cart line: HTTP %ld %s %s", r.status, r.error,
                       r.body != NULL ? r.body : "");
         ck_assert_msg(svc_now_ms() < deadline,
-                      "cart-svc still does not know user '%s' after %d ms: %s", user,
-                      DEADLINE_MS, r.body);
+                      "cart-svc still does not know user '%s' after %d ms: %s", user, DEADLINE_MS,
+                      r.body);
         testhttp_resp_release(&r);
         svc_sleep_ms(100);
     }
@@ -329,7 +328,7 @@ START_TEST(register_credit_search_add_checkout_confirmation)
     ck_assert_str_eq(jstr(line, "product_id"), product);
     ck_assert_int_eq(jint(line, "quantity"), QUANTITY);
     ck_assert_int_eq(jint(line, "price_cents"), PRICE_CENTS);
-    ck_assert_int_eq(jint(cart, "total_cents"), QUANTITY * PRICE_CENTS);
+    ck_assert_int_eq(jint(cart, "total_cents"), (long long)QUANTITY * PRICE_CENTS);
     json_decref(cart);
 
     svc_uuid_v4_str(key);
@@ -346,11 +345,11 @@ START_TEST(register_credit_search_add_checkout_confirmation)
     again = wait_order_done(order_id);
     ck_assert_msg(strcmp(jstr(again, "status"), "placed") == 0, "order '%s' failed: %s (at %s)",
                   order_id, jstr(again, "reason"), jstr(again, "failed_step"));
-    ck_assert_int_eq(jint(again, "total_cents"), QUANTITY * PRICE_CENTS);
+    ck_assert_int_eq(jint(again, "total_cents"), (long long)QUANTITY * PRICE_CENTS);
     json_decref(again);
 
     /* Each owner's side: money and stock moved once, the cart is empty. */
-    ck_assert_int_eq(balance(user), CREDIT_CENTS - QUANTITY * PRICE_CENTS);
+    ck_assert_int_eq(balance(user), CREDIT_CENTS - (long long)QUANTITY * PRICE_CENTS);
     p = call("GET", url(product_url, "/v1/products/%s", product), NULL, NULL, 200, NULL);
     ck_assert_int_eq(jint(p, "sold"), QUANTITY);
     ck_assert_int_eq(jint(p, "reserved"), 0);
