@@ -1,24 +1,29 @@
 /*
  * msg_svc.h: message-svc as a process, around its handlers (msg.h): its configuration, the
- * MongoDB store's lifetime, the consumer of user-events, the retention sweep, and the hooks
- * main.c lists.
+ * MongoDB store's lifetime, the consumer of user-events and cart-events, the retention sweep,
+ * and the hooks main.c lists.
  *
  * Start-up runs the hooks in order: "mongodb" (msg_store_init: the client pool, a ping and the
  * indexes), "kafka" (msg_consumer_init: the DLQ producer and the consumer of TOPIC_USER_EVENTS
- * in group MSG_GROUP, started), "retention sweep" (msg_sweeper_init: a worker deleting messages
- * older than MESSAGE_RETENTION every SWEEP_INTERVAL). Shutdown: the drain hook stops the
- * consumer (its finished offsets committed) and the sweeper, then the hooks' fini run in
+ * and TOPIC_CART_EVENTS in group MSG_GROUP, started), "retention sweep" (msg_sweeper_init: a worker
+ * deleting messages older than MESSAGE_RETENTION every SWEEP_INTERVAL). Shutdown: the drain hook
+ * stops the consumer (its finished offsets committed) and the sweeper, then the hooks' fini run in
  * reverse.
  *
- * Consuming user-events (svc_event_dispatch, svc/consume.h): each record is parsed as a
- * CloudEvent and its data checked against the schema's fields; then
+ * Consuming user-events and cart-events (svc_event_dispatch, svc/consume.h): each record is
+ * parsed as a CloudEvent and its data checked against the schema's fields; then
  *   user.registered  the user into the read model and the welcome message (dedup: event id)
  *   user.updated     the display name, if newer, also on the messages the user sent
  *   user.deleted     the inbox deleted, the user marked deleted, the name off sent messages
- * Other event types on the topic (wallet.credited, ...) are not message-svc's business and
- * are skipped. An invalid event goes to "user-events.dlq" with the reason (POISON); while the
- * database is unavailable the record is retried with backoff and its partition paused, so
- * nothing is skipped and consumption resumes when the database returns.
+ *   order.placed     an order confirmation (its lines and total) into the user's inbox
+ *   order.failed     a failure notice (the reason, the lines and total) into the user's inbox
+ * Both order messages are system messages whose id is the event's (dedup: event id), so a
+ * redelivery adds nothing; for a user message-svc does not know or knows deleted there is no
+ * inbox, so the event is skipped with a log line. Other event types on the topics
+ * (wallet.credited, cart.item_added, ...) are not message-svc's business and are skipped. An
+ * invalid event goes to "<topic>.dlq" with the reason (POISON); while the database is
+ * unavailable the record is retried with backoff and its partition paused, so nothing is
+ * skipped and consumption resumes when the database returns.
  */
 #ifndef MSG_SVC_H
 #define MSG_SVC_H
@@ -40,6 +45,10 @@
     "Your account is ready. Notifications from the platform and messages from other users "        \
     "will appear in this inbox."
 
+/* The subjects of the messages written for order.placed and order.failed. */
+#define MSG_ORDER_PLACED_SUBJECT "Order placed"
+#define MSG_ORDER_FAILED_SUBJECT "Order failed"
+
 /* message-svc's own configuration variables (main.c's table). */
 struct msg_config {
     char *mongodb_uri;      /* MONGODB_URI: mongodb://host:port/db?retryWrites=false */
@@ -58,7 +67,7 @@ struct msg_svc {
     struct msg_app app;
     struct msg_config cfg;
     struct msg_mongo *mongo;
-    struct svc_producer *dlq; /* writes user-events.dlq for the consumer */
+    struct svc_producer *dlq; /* writes <topic>.dlq for the consumer */
     struct svc_consumer *consumer;
     struct svc_worker *sweeper; /* the retention sweep */
 };
@@ -101,9 +110,9 @@ void msg_store_fini(void *svc);
 /* ---- the consumer and the sweep (msg_events.c) ------------------------------------------ */
 
 /*
- * Handles one user-events record against STORE (the consumer's handler, exposed so that tests
- * can drive it without a broker). POISON with REASON for an invalid envelope or data; RETRY
- * when the database is unavailable; DONE when applied, or when the type is not one
+ * Handles one user-events or cart-events record against STORE (the consumer's handler, exposed so
+ * that tests can drive it without a broker). POISON with REASON for an invalid envelope or data;
+ * RETRY when the database is unavailable; DONE when applied, or when the type is not one
  * message-svc consumes.
  */
 enum svc_ev_result msg_handle_record(const struct svc_kafka_record *rec, struct svc_buf *reason,

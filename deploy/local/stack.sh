@@ -44,8 +44,12 @@ write_service_envs() {
     local kafka="KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
     write_env user-svc "HTTP_PORT=$USER_SVC_PORT" \
         "PG_DSN=postgresql://user_svc:$(secret user_svc_pg)@127.0.0.1:$PG_PORT/users" "$kafka"
+    # cart-svc's checkout calls product-svc and user-svc through their APIs: their base URLs,
+    # never their engines' credentials.
     write_env cart-svc "HTTP_PORT=$CART_SVC_PORT" \
-        "REDIS_URL=redis://cart_svc:$(secret cart_svc_redis)@127.0.0.1:$REDIS_PORT/0" "$kafka"
+        "REDIS_URL=redis://cart_svc:$(secret cart_svc_redis)@127.0.0.1:$REDIS_PORT/0" "$kafka" \
+        "PRODUCT_SVC_URL=http://127.0.0.1:$PRODUCT_SVC_PORT" \
+        "USER_SVC_URL=http://127.0.0.1:$USER_SVC_PORT"
     write_env analytics-svc "HTTP_PORT=$ANALYTICS_SVC_PORT" \
         "CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" \
         "CLICKHOUSE_USER=analytics_svc" \

@@ -832,6 +832,173 @@ START_TEST(handler_retries_while_the_database_is_down)
 }
 END_TEST
 
+/* ---- cart-events: order messages ----------------------------------------------------------- */
+
+static enum svc_ev_result handle_cart(const char *json, struct svc_buf *reason)
+{
+    struct svc_kafka_record rec = {
+        .topic = TOPIC_CART_EVENTS, .value = json, .value_len = strlen(json), .attempt = 1};
+
+    svc_buf_reset(reason);
+    return msg_handle_record(&rec, reason, &st);
+}
+
+/* The data of an order event of cart-svc for USER_ID: two lines (2 x Steel Kettle at 12.50,
+ * 1 x Tea Cup at 3.05), total 28.05 EUR; failed with REASON unless it is NULL. */
+static const char *order_data(const char *user_id, const char *order_id, const char *reason)
+{
+    const char *failed =
+        reason != NULL
+            ? svc_arena_printf(arena, ",\"failed_step\":\"reserve\",\"reason\":\"%s\"", reason)
+            : "";
+
+    return svc_arena_printf(
+        arena,
+        "{\"order_id\":\"%s\",\"user_id\":\"%s\",\"status\":\"%s\",\"lines\":["
+        "{\"product_id\":\"%s\",\"quantity\":2,\"price_cents\":1250,\"currency\":\"EUR\","
+        "\"name\":\"Steel Kettle\"},"
+        "{\"product_id\":\"%s\",\"quantity\":1,\"price_cents\":305,\"currency\":\"EUR\","
+        "\"name\":\"Tea Cup\"}],\"total_cents\":2805,\"currency\":\"EUR\","
+        "\"created_at\":\"2026-11-24T10:00:00.000Z\",\"updated_at\":\"2026-11-24T10:00:00.100Z\"%"
+        "s}",
+        order_id, user_id, reason != NULL ? "failed" : "placed", new_id(), new_id(), failed);
+}
+
+static const char *cart_envelope(const char *ev_id, const char *type, const char *subject,
+                                 const char *data)
+{
+    return svc_arena_printf(arena,
+                            "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/cart-svc\","
+                            "\"type\":\"%s\",\"subject\":\"%s\",\"time\":"
+                            "\"2026-11-24T10:00:00.123Z\",\"datacontenttype\":"
+                            "\"application/json\",\"data\":%s}",
+                            ev_id, type, subject, data);
+}
+
+/* A whole order event: order.placed, or order.failed with REASON. */
+static const char *order_event(const char *ev_id, const char *type, const char *user_id,
+                               const char *order_id, const char *reason)
+{
+    return cart_envelope(ev_id, type, user_id, order_data(user_id, order_id, reason));
+}
+
+/* The messages of USER_ID's inbox with SUBJECT: how many, and the last one seen in *OUT. */
+static size_t with_subject(const char *user_id, const char *subject, struct msg_message *out)
+{
+    struct msg_page p = inbox(user_id, -1, 0);
+    size_t n = 0;
+
+    for (size_t i = 0; i < p.n; i++)
+        if (strcmp(p.items[i].subject, subject) == 0) {
+            *out = p.items[i];
+            n++;
+        }
+    return n;
+}
+
+START_TEST(order_events_put_one_message_each_in_the_inbox)
+{
+    struct svc_buf reason;
+    const char *user = registered("Grace");
+    const char *placed_ev = new_id(), *failed_ev = new_id();
+    const char *order = new_id(), *order2 = new_id();
+    const char *placed = order_event(placed_ev, "order.placed", user, order, NULL);
+    const char *failed = order_event(failed_ev, "order.failed", user, order2,
+                                     "Steel Kettle: 1 available, 2 requested");
+    struct msg_message m;
+
+    svc_buf_init(&reason, 4096);
+    ck_assert_int_eq(handle_cart(placed, &reason), SVC_EV_DONE);
+    /* Delivered again (a crash before the commit, a rebalance): still one confirmation. */
+    ck_assert_int_eq(handle_cart(placed, &reason), SVC_EV_DONE);
+    ck_assert_uint_eq(with_subject(user, MSG_ORDER_PLACED_SUBJECT, &m), 1);
+    ck_assert_str_eq(m.sender, MSG_SYSTEM);
+    ck_assert_str_eq(m.id, placed_ev);
+    ck_assert_str_eq(m.source_event_id, placed_ev);
+    ck_assert_ptr_nonnull(strstr(m.body, order));
+    ck_assert_ptr_nonnull(strstr(m.body, "2 x Steel Kettle at 12.50 EUR\n"));
+    ck_assert_ptr_nonnull(strstr(m.body, "1 x Tea Cup at 3.05 EUR\n"));
+    ck_assert_ptr_nonnull(strstr(m.body, "Total: 28.05 EUR"));
+
+    ck_assert_int_eq(handle_cart(failed, &reason), SVC_EV_DONE);
+    ck_assert_int_eq(handle_cart(failed, &reason), SVC_EV_DONE);
+    ck_assert_uint_eq(with_subject(user, MSG_ORDER_FAILED_SUBJECT, &m), 1);
+    ck_assert_str_eq(m.source_event_id, failed_ev);
+    ck_assert_ptr_nonnull(strstr(m.body, order2));
+    ck_assert_ptr_nonnull(strstr(m.body, "Steel Kettle: 1 available, 2 requested"));
+    ck_assert_ptr_nonnull(strstr(m.body, "Nothing was charged"));
+    /* The welcome, the confirmation and the notice. */
+    ck_assert_uint_eq(inbox(user, -1, 0).n, 3);
+
+    /* cart-svc's other events are not message-svc's business. */
+    ck_assert_int_eq(
+        handle_cart(cart_envelope(new_id(), "cart.item_added", user, "{\"x\":1}"), &reason),
+        SVC_EV_DONE);
+    ck_assert_uint_eq(inbox(user, -1, 0).n, 3);
+    svc_buf_release(&reason);
+}
+END_TEST
+
+START_TEST(order_events_for_users_without_an_inbox_are_skipped)
+{
+    struct svc_buf reason;
+    const char *stranger = new_id(), *gone = registered("Gone");
+    struct msg_user u;
+
+    svc_buf_init(&reason, 4096);
+    /* Never registered here: no inbox to write to, and retrying would not make one. */
+    ck_assert_int_eq(
+        handle_cart(order_event(new_id(), "order.placed", stranger, new_id(), NULL), &reason),
+        SVC_EV_DONE);
+    ck_assert_int_eq(st.user_get(st.ctx, arena, stranger, &u), MSG_EUSER_UNKNOWN);
+    inbox(stranger, -1, MSG_EUSER_UNKNOWN);
+
+    ck_assert_int_eq(st.user_deleted(st.ctx, gone, 2), 0);
+    ck_assert_int_eq(
+        handle_cart(order_event(new_id(), "order.failed", gone, new_id(), "Insufficient funds"),
+                    &reason),
+        SVC_EV_DONE);
+    inbox(gone, -1, MSG_EUSER_DELETED);
+    svc_buf_release(&reason);
+}
+END_TEST
+
+START_TEST(invalid_order_events_are_poison_with_a_reason)
+{
+    struct svc_buf reason;
+    const char *user = registered("Ida");
+    const char *ev = new_id();
+    const char *no_lines = svc_arena_printf(
+        arena,
+        "{\"order_id\":\"%s\",\"user_id\":\"%s\",\"status\":\"placed\",\"lines\":[],"
+        "\"total_cents\":0,\"currency\":\"EUR\"}",
+        new_id(), user);
+
+    svc_buf_init(&reason, 4096);
+    ck_assert_int_eq(handle_cart(cart_envelope(ev, "order.placed", user, no_lines), &reason),
+                     SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "'lines'"));
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), ev));
+
+    /* order.placed's data as order.failed: the reason a user would read is missing. */
+    ck_assert_int_eq(
+        handle_cart(cart_envelope(new_id(), "order.failed", user, order_data(user, new_id(), NULL)),
+                    &reason),
+        SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "'reason'"));
+
+    /* The data's user is not the subject (the Kafka key): not applied. */
+    ck_assert_int_eq(handle_cart(cart_envelope(new_id(), "order.placed", user,
+                                               order_data(new_id(), new_id(), NULL)),
+                                 &reason),
+                     SVC_EV_POISON);
+    ck_assert_ptr_nonnull(strstr(svc_buf_str(&reason), "subject"));
+    /* Only the welcome. */
+    ck_assert_uint_eq(inbox(user, -1, 0).n, 1);
+    svc_buf_release(&reason);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("msg_store");
@@ -853,6 +1020,9 @@ int main(void)
     tcase_add_test(tc, migrations_are_recorded_and_an_edit_is_refused);
     tcase_add_test(tc, handler_applies_valid_events_and_poisons_the_rest);
     tcase_add_test(tc, handler_retries_while_the_database_is_down);
+    tcase_add_test(tc, order_events_put_one_message_each_in_the_inbox);
+    tcase_add_test(tc, order_events_for_users_without_an_inbox_are_skipped);
+    tcase_add_test(tc, invalid_order_events_are_poison_with_a_reason);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("down");
