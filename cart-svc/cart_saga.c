@@ -295,7 +295,7 @@ static int compensate(const struct saga *sg, const struct cart_order *o)
     bool release_due =
         may_have_happened(&reserved) && !released.succeeded && released.last != CART_STEP_FAILED;
     const struct cart_log_entry *f = failure_of(o);
-    const char *failed_step = f != NULL ? cart_step_name(f->step) : "unknown";
+    const char *failed_step = cart_step_name(f != NULL ? f->step : CART_STEP_RESERVE);
     const char *why = f != NULL && f->detail != NULL ? f->detail : "the checkout failed";
     char reason[CART_REASON_MAX + 1] = "";
     const struct step_view *v;
