@@ -279,10 +279,8 @@ static enum cart_remote_result transition(struct cart_remote_ctx *c, const char 
     rc = post(c, "product-svc", c->product_url, path, NULL, &ans);
     if (rc != 0)
         return no_answer("product-svc", rc, reason, cap);
-    if (ans.status == 200) {
-        r = CART_REMOTE_OK;
-    } else if (ans.status == 404 && !commit) {
-        /* Nothing was reserved under this id: nothing to release. */
+    /* A release that finds no reservation (404): nothing was reserved, nothing to release. */
+    if (ans.status == 200 || (ans.status == 404 && !commit)) {
         r = CART_REMOTE_OK;
     } else if (ans.status == 409 && strcmp(problem_type(ans.body), "reservation-state") == 0) {
         const char *state = json_string_value(json_object_get(ans.body, "state"));

@@ -26,15 +26,16 @@
 #include "svc/time.h"
 #include "svc/worker.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RETRIES_MAX     20           /* attempts of RESERVE or CHARGE without an answer */
-#define GIVE_UP_MS      (120 * 1000) /* or this long since the step's first attempt */
-#define BACKOFF_BASE_MS 1000         /* pause after the first RETRYING, doubled each time */
-#define BACKOFF_MAX_MS  (300 * 1000) /* the longest pause between two attempts */
-#define ROUNDS_MAX      16           /* steps one cart_saga_run() takes at most */
-#define OPEN_MAX        1000         /* orders one resume round looks at */
+#define RETRIES_MAX     20                    /* attempts of RESERVE or CHARGE without an answer */
+#define GIVE_UP_MS      (120 * INT64_C(1000)) /* or this long since the step's first attempt */
+#define BACKOFF_BASE_MS 1000 /* pause after the first RETRYING, doubled each time */
+#define BACKOFF_MAX_MS  (300 * INT64_C(1000)) /* the longest pause between two attempts */
+#define ROUNDS_MAX      16                    /* steps one cart_saga_run() takes at most */
+#define OPEN_MAX        1000                  /* orders one resume round looks at */
 
 const char *cart_status_name(enum cart_status s)
 {
@@ -297,7 +298,7 @@ static int compensate(const struct saga *sg, const struct cart_order *o)
     const struct cart_log_entry *f = failure_of(o);
     const char *failed_step = cart_step_name(f != NULL ? f->step : CART_STEP_RESERVE);
     const char *why = f != NULL && f->detail != NULL ? f->detail : "the checkout failed";
-    char reason[CART_REASON_MAX + 1] = "";
+    char answer[CART_REASON_MAX + 1] = "";
     const struct step_view *v;
     enum cart_remote_result r;
     enum cart_step step;
@@ -316,7 +317,7 @@ static int compensate(const struct saga *sg, const struct cart_order *o)
         return SVC_EAGAIN;
     if ((rc = logstep(sg, o, step, CART_STEP_STARTED, NULL, -1, NULL, NULL)) != 0)
         return rc;
-    r = call(sg, o, step, reason, sizeof(reason));
+    r = call(sg, o, step, answer, sizeof(answer));
     if (!still(sg, o))
         return 0;
     switch (r) {
@@ -329,11 +330,11 @@ static int compensate(const struct saga *sg, const struct cart_order *o)
          * than retry a refusal forever. */
         svc_log_error("order '%s': compensation %s refused: %s: the order is closed FAILED "
                       "and needs a look",
-                      o->id, cart_step_name(step), reason);
-        return logstep(sg, o, step, CART_STEP_FAILED, reason, last ? CART_FAILED : -1, failed_step,
+                      o->id, cart_step_name(step), answer);
+        return logstep(sg, o, step, CART_STEP_FAILED, answer, last ? CART_FAILED : -1, failed_step,
                        why);
     case CART_REMOTE_RETRY:
-        rc = logstep(sg, o, step, CART_STEP_RETRYING, reason, -1, NULL, NULL);
+        rc = logstep(sg, o, step, CART_STEP_RETRYING, answer, -1, NULL, NULL);
         return rc != 0 ? rc : SVC_EAGAIN;
     }
     return SVC_EINTERNAL;
