@@ -171,7 +171,7 @@ static int logstep(const struct saga *sg, const struct cart_order *o, enum cart_
     };
     int rc = sg->st->order_log(sg->st->ctx, o->id, &e, status, failed_step, reason, NULL);
 
-    if (rc != 0)
+    if (rc != 0 && rc != SVC_ECONFLICT)
         svc_log_warn("order '%s': cannot log %s %s: %s", o->id, cart_step_name(step),
                      cart_step_state_name(state), svc_err_title(rc));
     return rc;
@@ -375,7 +375,8 @@ int cart_saga_run(const struct cart_store *st, const struct cart_remote *rm, con
             }
         }
         svc_arena_free(a);
-        if (rc != 0)
+        /* SVC_ECONFLICT: another replica finished the order first; the next round sees it. */
+        if (rc != 0 && rc != SVC_ECONFLICT)
             return rc;
     }
     svc_log_error("order '%s': still open after %d saga steps", order_id, ROUNDS_MAX);

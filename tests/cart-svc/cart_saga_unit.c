@@ -9,6 +9,7 @@
 #include "svc/time.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,23 @@ static int order_get(void *ctx, struct svc_arena *a, const char *id, struct cart
     return 0;
 }
 
+/* When set, another replica fails the order just before the next status change is logged. */
+static bool failed_meanwhile;
+
 static int order_log(void *ctx, const char *id, const struct cart_log_entry *e, int status,
                      const char *fstep, const char *why, const char *traceparent)
 {
     (void)ctx;
     (void)traceparent;
     ck_assert_str_eq(id, order.id);
+    if (failed_meanwhile && status >= 0) {
+        failed_meanwhile = false;
+        order.status = CART_FAILED;
+    }
+    /* As the Redis store: a finished order keeps its end. */
+    if (status >= 0 && (order.status == CART_PLACED || order.status == CART_FAILED) &&
+        (int)order.status != status)
+        return SVC_ECONFLICT;
     ck_assert_uint_lt(order.nlog, LOG_MAX);
     entries[order.nlog] = *e;
     entries[order.nlog].detail = NULL;
@@ -356,6 +368,19 @@ START_TEST(test_other_replica_moved_it)
 }
 END_TEST
 
+START_TEST(test_other_replica_finished_it)
+{
+    /* Between this run's re-read and its log write, another replica closes the order: the
+     * store refuses the change, and the run ends on the order as the other left it. */
+    answer[CART_STEP_CHARGE] = CART_REMOTE_REFUSED;
+    failed_meanwhile = true;
+    ck_assert_int_eq(run(), 0);
+    ck_assert_int_eq(order.status, CART_FAILED);
+    ck_assert_int_eq(calls[CART_STEP_RESERVE], 1);
+    ck_assert_int_eq(calls[CART_STEP_CHARGE], 0);
+}
+END_TEST
+
 START_TEST(test_unknown_order)
 {
     ck_assert_int_eq(cart_saga_run(&store, &remote, "ffffffff-7d4a-4e6b-8f3a-2c5d9e1f4a70", -1),
@@ -381,6 +406,7 @@ static Suite *saga_suite(void)
     tcase_add_test(tc, test_unanswered_charge_is_refunded);
     tcase_add_test(tc, test_crash_mid_call_resumes);
     tcase_add_test(tc, test_other_replica_moved_it);
+    tcase_add_test(tc, test_other_replica_finished_it);
     tcase_add_test(tc, test_unknown_order);
     suite_add_tcase(s, tc);
     return s;
