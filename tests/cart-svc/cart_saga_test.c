@@ -96,32 +96,6 @@ static const char *str(const json_t *j, const char *key)
 
 /* ---- the stack ------------------------------------------------------------------------------- */
 
-/* KEY of SVC's env file, or NULL when the file has no such key (testenv_get() would fail). */
-static const char *env_opt(const char *svc, const char *key)
-{
-    static char value[512];
-    const char *state = getenv("POLYGLOT_STATE");
-    char path[512], line[1024];
-    const char *found = NULL;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/env/%s.env",
-             state != NULL && state[0] != '\0' ? state : POLYGLOT_STATE_DIR, svc);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    while (found == NULL && fgets(line, sizeof(line), f) != NULL) {
-        char *k, *v;
-
-        if (testenv_parse_line(line, &k, &v) && strcmp(k, key) == 0) {
-            snprintf(value, sizeof(value), "%s", v);
-            found = value;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 static void require_owners(void)
 {
     long st;
@@ -148,15 +122,13 @@ static void require_owners(void)
 static void start_cart(struct testproc *p, const char *fault)
 {
     static char vars[6][600];
-    const char *purl = env_opt("cart-svc", "PRODUCT_SVC_URL");
-    const char *uurl = env_opt("cart-svc", "USER_SVC_URL");
     const char *env[] = {vars[0],           vars[1], vars[2], vars[3], vars[4], "SAGA_RESUME=250ms",
                          "STEP_TIMEOUT=3s", NULL};
 
     fmt(vars[0], sizeof(vars[0]), "REDIS_URL=%s", testenv_get("cart-svc", "REDIS_URL"));
     fmt(vars[1], sizeof(vars[1]), "KAFKA_BROKERS=%s", testenv_get("cart-svc", "KAFKA_BROKERS"));
-    fmt(vars[2], sizeof(vars[2]), "PRODUCT_SVC_URL=%s", purl != NULL ? purl : product_url);
-    fmt(vars[3], sizeof(vars[3]), "USER_SVC_URL=%s", uurl != NULL ? uurl : user_url);
+    fmt(vars[2], sizeof(vars[2]), "PRODUCT_SVC_URL=%s", testenv_get("cart-svc", "PRODUCT_SVC_URL"));
+    fmt(vars[3], sizeof(vars[3]), "USER_SVC_URL=%s", testenv_get("cart-svc", "USER_SVC_URL"));
     fmt(vars[4], sizeof(vars[4]), "FAULT_AFTER_STEP=%s", fault);
     testproc_start(p, CART_SVC_BIN, "cart-svc", env);
 }
