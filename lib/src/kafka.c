@@ -1172,6 +1172,11 @@ int svc_consumer_new(const struct svc_consumer_config *cfg, struct svc_consumer 
          * the next metadata refresh: every second, not librdkafka's 5 minutes, so a new
          * service's first events reach their consumers at once. One small request a second. */
         (rc = conf_set(conf, "topic.metadata.refresh.interval.ms", "1000")) != 0 ||
+        /* A member that died without leaving (a crash, SIGKILL) holds its partitions until
+         * the broker gives up on it: 6 s (the broker's smallest allowed session), not
+         * librdkafka's 45, so a restarted or surviving replica resumes within seconds. */
+        (rc = conf_set(conf, "session.timeout.ms", "6000")) != 0 ||
+        (rc = conf_set(conf, "heartbeat.interval.ms", "2000")) != 0 ||
         (rc = conf_extra(conf, cfg->kafka)) != 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;

@@ -100,32 +100,6 @@ static const char *str(const json_t *j, const char *key)
 
 /* ---- the stack ------------------------------------------------------------------------------- */
 
-/* KEY of SVC's env file into VALUE (CAP bytes): false when the file has no such key (where
- * testenv_get() would fail the test). */
-static bool env_opt(const char *svc, const char *key, char *value, size_t cap)
-{
-    const char *state = getenv("POLYGLOT_STATE");
-    char path[512], line[1024];
-    bool found = false;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/env/%s.env",
-             state != NULL && state[0] != '\0' ? state : POLYGLOT_STATE_DIR, svc);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        char *k, *v;
-
-        if (testenv_parse_line(line, &k, &v) && strcmp(k, key) == 0) {
-            snprintf(value, cap, "%s", v);
-            found = true;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 static void require_owners(void)
 {
     long st;
@@ -162,11 +136,8 @@ static void start_cart_down(struct testproc *p, const char *fault, const char *d
 
     fmt(vars[0], sizeof(vars[0]), "REDIS_URL=%s", testenv_get("cart-svc", "REDIS_URL"));
     fmt(vars[1], sizeof(vars[1]), "KAFKA_BROKERS=%s", testenv_get("cart-svc", "KAFKA_BROKERS"));
-    /* The env file has the two owners' URLs once deploy/local writes them; else the stack's. */
-    if (!env_opt("cart-svc", "PRODUCT_SVC_URL", purl, sizeof(purl)))
-        snprintf(purl, sizeof(purl), "%s", product_url);
-    if (!env_opt("cart-svc", "USER_SVC_URL", uurl, sizeof(uurl)))
-        snprintf(uurl, sizeof(uurl), "%s", user_url);
+    snprintf(purl, sizeof(purl), "%s", testenv_get("cart-svc", "PRODUCT_SVC_URL"));
+    snprintf(uurl, sizeof(uurl), "%s", testenv_get("cart-svc", "USER_SVC_URL"));
     if (down != NULL && strcmp(down, "product-svc") == 0)
         snprintf(purl, sizeof(purl), "%s", OWNER_DOWN_URL);
     if (down != NULL && strcmp(down, "user-svc") == 0)

@@ -34,8 +34,9 @@
 /* How long one event may take from its owner to its consumer's API, and the saga to finish. */
 #define DEADLINE_MS 30000
 
-/* A topic created after its consumer subscribed: the metadata refresh, and a rebalance. */
-#define FIRST_TOPIC_MS (6 * 60 * 1000)
+/* A topic created after its consumer subscribed: lib's consumers refresh metadata every
+ * second, then a rebalance (a few seconds). */
+#define FIRST_TOPIC_MS 20000
 
 #define PRICE_CENTS  1250
 #define QUANTITY     2
@@ -332,8 +333,8 @@ START_TEST(register_credit_search_add_checkout_confirmation)
     json_decref(msg);
 
     /* On a fresh stack cart-events appears with cart-svc's first event, after message-svc
-     * subscribed: librdkafka assigns its partitions at the next metadata refresh (every 5
-     * minutes), and only then does the confirmation arrive. */
+     * subscribed: it is found at the consumer's next metadata refresh (lib asks every second)
+     * and assigned after a rebalance. */
     cart_events_wait = consumes(msg_url, "cart-events") ? DEADLINE_MS : FIRST_TOPIC_MS;
 
     credit(user, CREDIT_CENTS);
