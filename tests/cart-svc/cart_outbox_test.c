@@ -46,8 +46,8 @@ static void start_svc(struct testproc *p)
     static const char *const keys[] = {"REDIS_URL", "KAFKA_BROKERS", "PRODUCT_SVC_URL",
                                        "USER_SVC_URL"};
     static char vars[4][600];
-    const char *env[] = {vars[0], vars[1], vars[2], vars[3], "OUTBOX_POLL=100ms",
-                         "SAGA_RESUME=250ms", NULL};
+    const char *env[] = {
+        vars[0], vars[1], vars[2], vars[3], "OUTBOX_POLL=100ms", "SAGA_RESUME=250ms", NULL};
 
     for (size_t i = 0; i < 4; i++)
         snprintf(vars[i], sizeof(vars[i]), "%s=%s", keys[i], testenv_get("cart-svc", keys[i]));
@@ -148,9 +148,9 @@ static const char *checkout(const struct testproc *p, const char *user)
 
     svc_uuid_v4_str(u);
     snprintf(key, sizeof(key), "Idempotency-Key: %s", u);
-    ck_assert_int_eq(call(&j, "POST", NULL, key, "http://127.0.0.1:%d/v1/carts/%s/checkout",
-                          p->port, user),
-                     202);
+    ck_assert_int_eq(
+        call(&j, "POST", NULL, key, "http://127.0.0.1:%d/v1/carts/%s/checkout", p->port, user),
+        202);
     snprintf(order, sizeof(order), "%s", json_string_value(json_object_get(j, "id")));
     json_decref(j);
     for (int i = 0; i < 300; i++) {
@@ -292,8 +292,8 @@ START_TEST(carts_written_while_the_broker_is_down_are_published_after)
         char body[32];
 
         snprintf(body, sizeof(body), "{\"quantity\":%d}", 1 + i % 9);
-        ck_assert_int_eq(call(NULL, "PUT", body, NULL,
-                              "http://127.0.0.1:%d/v1/carts/%s/items/%s", svc.port, user, product),
+        ck_assert_int_eq(call(NULL, "PUT", body, NULL, "http://127.0.0.1:%d/v1/carts/%s/items/%s",
+                              svc.port, user, product),
                          200);
         expect_event(&x, EV_CART_ITEM_ADDED, user);
     }
