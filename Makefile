@@ -8,7 +8,7 @@ STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
 .PHONY: fuzz help demo test up down status reset logs deps build asan tsan test-unit test-tsan lint \
-	format check-format seed bench bench-http bench-user bench-message bench-product
+	format check-format seed bench bench-http bench-user bench-message bench-product bench-cart
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -89,7 +89,7 @@ fuzz: deps
 	@tools/fuzz.sh
 
 # Benchmarks (bench/README.md): every benchmark, or one. Loopback traffic only, a few minutes.
-bench: bench-http bench-user bench-message bench-product
+bench: bench-http bench-user bench-message bench-product bench-cart
 
 bench-http:
 	@bench/http_baseline/run.sh
@@ -105,3 +105,7 @@ bench-message:
 # Needs the running stack (make up) with product-svc; seeds the catalog itself when it is empty.
 bench-product:
 	@bench/product_svc/run.sh
+
+# Needs the running stack (make up) with user-svc, product-svc and cart-svc ready.
+bench-cart:
+	@bench/cart_svc/run.sh
