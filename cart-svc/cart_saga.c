@@ -26,6 +26,7 @@
 #include "svc/time.h"
 #include "svc/worker.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,24 +386,67 @@ int cart_saga_run(const struct cart_store *st, const struct cart_remote *rm, con
 
 /* ---- the worker ------------------------------------------------------------------------------ */
 
-/* One round: every open order, forward or back as far as it goes now. */
+/* One round's orders, shared by its threads: each takes the next order not yet taken. */
+struct round {
+    struct cart_svc *s;
+    char (*ids)[CART_ID_LEN + 1];
+    size_t n, next;
+    pthread_mutex_t mu;
+};
+
+static void *run_orders(void *arg)
+{
+    struct round *r = arg;
+
+    for (;;) {
+        size_t i;
+        int rc;
+
+        pthread_mutex_lock(&r->mu);
+        i = r->next++;
+        pthread_mutex_unlock(&r->mu);
+        if (i >= r->n || svc_worker_stopping(r->s->saga))
+            break;
+        rc = cart_saga_run(&r->s->app.store, &r->s->app.remote, r->ids[i], r->s->fault_after);
+        if (rc != 0 && rc != SVC_EAGAIN)
+            svc_log_warn("saga: order '%s': %s", r->ids[i], svc_err_title(rc));
+    }
+    return NULL;
+}
+
+/*
+ * One round: every open order, forward or back as far as it goes now, SAGA_THREADS at a time
+ * (each order waits on two other services, so one thread would queue every checkout behind
+ * the one before it). Each order is run by one thread of the round; a round starts when the
+ * previous one is over, so no order is ever run twice at once by this process.
+ */
 static int64_t resume(void *svc)
 {
     struct cart_svc *s = svc;
     struct svc_arena *a = svc_arena_new();
-    char(*ids)[CART_ID_LEN + 1] = NULL;
-    size_t n = 0;
+    struct round r = {.s = s};
+    pthread_t threads[SAGA_THREADS_MAX];
+    size_t nthreads, started = 0;
     int rc;
 
-    rc = s->app.store.orders_open(s->app.store.ctx, a, OPEN_MAX, &ids, &n);
-    if (rc != 0)
+    rc = s->app.store.orders_open(s->app.store.ctx, a, OPEN_MAX, &r.ids, &r.n);
+    if (rc != 0) {
         svc_log_warn("saga: cannot list open orders: %s", svc_err_title(rc));
-    for (size_t i = 0; rc == 0 && i < n && !svc_worker_stopping(s->saga); i++) {
-        int r = cart_saga_run(&s->app.store, &s->app.remote, ids[i], s->fault_after);
-
-        if (r != 0 && r != SVC_EAGAIN)
-            svc_log_warn("saga: order '%s': %s", ids[i], svc_err_title(r));
+        svc_arena_free(a);
+        return SVC_WORKER_INTERVAL;
     }
+    pthread_mutex_init(&r.mu, NULL);
+    nthreads = (size_t)s->cfg.saga_threads < r.n ? (size_t)s->cfg.saga_threads : r.n;
+    if (nthreads > SAGA_THREADS_MAX)
+        nthreads = SAGA_THREADS_MAX;
+    /* This thread is one of them; the others are started for the round (and a failure to
+     * start one only makes the round slower). */
+    while (started + 1 < nthreads && pthread_create(&threads[started], NULL, run_orders, &r) == 0)
+        started++;
+    run_orders(&r);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&r.mu);
     svc_arena_free(a);
     return SVC_WORKER_INTERVAL;
 }

@@ -31,6 +31,9 @@
 #define CART_SOURCE "/cart-svc"
 #define CART_GROUP  "cart-svc"
 
+/* The most orders the saga worker runs at once (SAGA_THREADS' bound). */
+#define SAGA_THREADS_MAX 64
+
 /* cart-svc's own configuration variables (main.c's table). */
 struct cart_config {
     char *redis_url;          /* REDIS_URL: redis://user:password@host:port/db (a secret) */
@@ -41,6 +44,7 @@ struct cart_config {
     int64_t step_timeout_ms;  /* STEP_TIMEOUT: deadline of one remote call, retries included */
     int64_t cart_ttl_ms;      /* CART_TTL: a cart without a write for this long is gone */
     int64_t saga_resume_ms;   /* SAGA_RESUME: how often open orders are looked at */
+    int saga_threads;         /* SAGA_THREADS: orders run at once, at most SAGA_THREADS_MAX */
     char *fault_after;        /* FAULT_AFTER_STEP: "", "reserve", "charge" or "commit" */
     char *kafka_brokers;      /* KAFKA_BROKERS */
     int64_t outbox_poll_ms;   /* OUTBOX_POLL */

@@ -33,6 +33,9 @@ static const struct svc_config_var cart_vars[] = {
     {"SAGA_RESUME", SVC_CONFIG_DURATION, "5s", 0,
      "how often unfinished orders are resumed (a checkout also starts its own at once)",
      .offset = offsetof(struct cart_config, saga_resume_ms), .min = 100, .max = 3600000},
+    {"SAGA_THREADS", SVC_CONFIG_INT, "8", 0,
+     "orders the saga runs at once (each waits on product-svc and user-svc)",
+     .offset = offsetof(struct cart_config, saga_threads), .min = 1, .max = SAGA_THREADS_MAX},
     {"FAULT_AFTER_STEP", SVC_CONFIG_STRING, "", 0,
      "tests and workshops only: abort the process right after this saga step succeeds "
      "(reserve, charge or commit); empty: never",
