@@ -268,10 +268,11 @@ struct cart_remote {
  * replicas (every remote call is idempotent by the order id, and every log write says which
  * step it belongs to).
  * FAULT_AFTER (a cart_step, or -1): the test and workshop fault switch, aborts the process
- * right after that step's success is logged, to show recovery.
+ * right after that step's success is logged, to show recovery. GIVE_UP_MS: how long RESERVE or
+ * CHARGE may go without an answer before the order is compensated (SAGA_GIVE_UP).
  */
 int cart_saga_run(const struct cart_store *st, const struct cart_remote *rm, const char *order_id,
-                  int fault_after);
+                  int fault_after, int64_t give_up_ms);
 
 /* What handlers get from svc_req_app(). */
 struct cart_app {

@@ -15,7 +15,7 @@
  *
  * A step whose dependency does not answer is logged RETRYING and tried again later, with a
  * growing pause (so an outage does not grow the log without bound). RESERVE and CHARGE give
- * up after RETRIES_MAX attempts or GIVE_UP_MS and compensate; COMMIT never gives up: once
+ * up after RETRIES_MAX attempts or SAGA_GIVE_UP and compensate; COMMIT never gives up: once
  * the money is taken, going forward is the better outcome, and product-svc's own expiry of the
  * reservation bounds it (a commit of an expired reservation is refused, and then refunded).
  * Compensations are retried until they succeed: they must happen.
@@ -31,8 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RETRIES_MAX     20                    /* attempts of RESERVE or CHARGE without an answer */
-#define GIVE_UP_MS      (120 * INT64_C(1000)) /* or this long since the step's first attempt */
+#define RETRIES_MAX     20   /* attempts of RESERVE or CHARGE without an answer */
 #define BACKOFF_BASE_MS 1000 /* pause after the first RETRYING, doubled each time */
 #define BACKOFF_MAX_MS  (300 * INT64_C(1000)) /* the longest pause between two attempts */
 #define ROUNDS_MAX      16                    /* steps one cart_saga_run() takes at most */
@@ -157,6 +156,7 @@ struct saga {
     const struct cart_store *st;
     const struct cart_remote *rm;
     int fault_after;
+    int64_t give_up_ms; /* RESERVE or CHARGE without an answer this long since its first try */
 };
 
 /* Appends STEP STATE (DETAIL) to the log of O and, unless STATUS is -1, sets the status. */
@@ -229,7 +229,7 @@ static int forward(const struct saga *sg, const struct cart_order *o, enum cart_
     int rc;
 
     if (step != CART_STEP_COMMIT && v.retries > 0 &&
-        (v.retries >= RETRIES_MAX || svc_wall_ms() - v.first_at_ms >= GIVE_UP_MS)) {
+        (v.retries >= RETRIES_MAX || svc_wall_ms() - v.first_at_ms >= sg->give_up_ms)) {
         const char *why = v.retry_detail != NULL ? v.retry_detail : "no answer in time";
 
         svc_log_warn("order '%s': giving up %s after %d attempts without an answer: %s", o->id,
@@ -342,9 +342,9 @@ static int compensate(const struct saga *sg, const struct cart_order *o)
 }
 
 int cart_saga_run(const struct cart_store *st, const struct cart_remote *rm, const char *order_id,
-                  int fault_after)
+                  int fault_after, int64_t give_up_ms)
 {
-    const struct saga sg = {st, rm, fault_after};
+    const struct saga sg = {st, rm, fault_after, give_up_ms};
     int rc = 0;
 
     /* Each round moves the order one step (or returns): a saga has at most five. The bound
@@ -407,7 +407,8 @@ static void *run_orders(void *arg)
         pthread_mutex_unlock(&r->mu);
         if (i >= r->n || svc_worker_stopping(r->s->saga))
             break;
-        rc = cart_saga_run(&r->s->app.store, &r->s->app.remote, r->ids[i], r->s->fault_after);
+        rc = cart_saga_run(&r->s->app.store, &r->s->app.remote, r->ids[i], r->s->fault_after,
+                           r->s->cfg.saga_give_up_ms);
         if (rc != 0 && rc != SVC_EAGAIN)
             svc_log_warn("saga: order '%s': %s", r->ids[i], svc_err_title(rc));
     }

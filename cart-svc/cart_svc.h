@@ -45,6 +45,7 @@ struct cart_config {
     int64_t cart_ttl_ms;      /* CART_TTL: a cart without a write for this long is gone */
     int64_t saga_resume_ms;   /* SAGA_RESUME: how often open orders are looked at */
     int saga_threads;         /* SAGA_THREADS: orders run at once, at most SAGA_THREADS_MAX */
+    int64_t saga_give_up_ms;  /* SAGA_GIVE_UP: RESERVE or CHARGE unanswered this long: compensate */
     char *fault_after;        /* FAULT_AFTER_STEP: "", "reserve", "charge" or "commit" */
     char *kafka_brokers;      /* KAFKA_BROKERS */
     int64_t outbox_poll_ms;   /* OUTBOX_POLL */

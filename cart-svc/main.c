@@ -36,6 +36,11 @@ static const struct svc_config_var cart_vars[] = {
     {"SAGA_THREADS", SVC_CONFIG_INT, "8", 0,
      "orders the saga runs at once (each waits on product-svc and user-svc)",
      .offset = offsetof(struct cart_config, saga_threads), .min = 1, .max = SAGA_THREADS_MAX},
+    {"SAGA_GIVE_UP", SVC_CONFIG_DURATION, "2m", 0,
+     "how long a reservation or payment may go unanswered before the order is compensated "
+     "and failed (after 20 attempts at most)",
+     .offset = offsetof(struct cart_config, saga_give_up_ms), .min = 1000,
+     .max = 24LL * 3600 * 1000},
     {"FAULT_AFTER_STEP", SVC_CONFIG_STRING, "", 0,
      "tests and workshops only: abort the process right after this saga step succeeds "
      "(reserve, charge or commit); empty: never",

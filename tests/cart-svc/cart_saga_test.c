@@ -127,12 +127,15 @@ static void require_owners(void)
 /* Starts cart-svc with the env of its env file, the URLs of the two other owners (DOWN, when
  * not NULL, "product-svc" or "user-svc", is given OWNER_DOWN_URL), a quick resume, and
  * FAULT_AFTER_STEP=FAULT ("" for none). */
+/* SAGA_GIVE_UP of the next start_cart_down(): the default, or a test's own. */
+static const char *give_up = "SAGA_GIVE_UP=2m";
+
 static void start_cart_down(struct testproc *p, const char *fault, const char *down)
 {
     static char vars[6][600];
     char purl[256], uurl[256];
     const char *env[] = {vars[0],           vars[1], vars[2], vars[3], vars[4], "SAGA_RESUME=250ms",
-                         "STEP_TIMEOUT=3s", NULL};
+                         "STEP_TIMEOUT=3s", give_up, NULL};
 
     fmt(vars[0], sizeof(vars[0]), "REDIS_URL=%s", testenv_get("cart-svc", "REDIS_URL"));
     fmt(vars[1], sizeof(vars[1]), "KAFKA_BROKERS=%s", testenv_get("cart-svc", "KAFKA_BROKERS"));
@@ -771,6 +774,94 @@ START_TEST(test_last_units)
 }
 END_TEST
 
+/* ---- giving up: the stack's own cart-svc stopped, so that this test's is the only replica -- */
+
+/* The pid file of the stack's cart-svc. */
+static const char *stack_pid_file(char *buf, size_t cap)
+{
+    const char *state = getenv("POLYGLOT_STATE");
+
+    return fmt(buf, cap, "%s/run/cart-svc.pid",
+               state != NULL && state[0] != '\0' ? state : POLYGLOT_STATE_DIR);
+}
+
+/* Stops the stack's cart-svc (SIGTERM, up to 10 s), which would otherwise take the test's
+ * orders further with working URLs. */
+static void stop_stack_cart(void)
+{
+    char path[512], line[32] = "";
+    FILE *f = fopen(stack_pid_file(path, sizeof(path)), "r");
+    long pid;
+
+    if (f == NULL)
+        return;
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    pid = strtol(line, NULL, 10);
+    if (pid <= 1 || kill((pid_t)pid, SIGTERM) != 0)
+        return;
+    for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
+        svc_sleep_ms(100);
+}
+
+/* Whatever the test did, the stack's cart-svc runs afterwards (an unchecked fixture runs in
+ * the parent process, after a failure too). */
+static void stack_cart_back_up(void)
+{
+    if (teststack("up") != 0)
+        fprintf(stderr, "cart_saga_test: could not start the stack's cart-svc again\n");
+}
+
+/* user-svc never answers: CHARGE is retried until SAGA_GIVE_UP, then the order is compensated.
+ * The payment got no answer, so it may have been taken: the REFUND must be confirmed before
+ * the order can be FAILED, and it waits for user-svc too (COMPENSATING, holding the stock).
+ * With user-svc back, a restarted cart-svc refunds (nothing was charged), releases the stock
+ * and fails the order at "charge": the stock is back, the wallet untouched. */
+START_TEST(test_gives_up_and_compensates)
+{
+    struct testproc cp;
+    struct user u;
+    struct product p;
+    char order[SVC_UUID_STR_LEN + 1], key[SVC_UUID_STR_LEN + 1], status[32];
+    json_t *o;
+
+    require_owners();
+    start_cart(&cp, "");
+    new_user(&u, 5000);
+    new_product(&p, "Slate Coaster", 700, 4);
+    wait_known(&cp, &u);
+    put_line(&cp, &u, &p, 3);
+    ck_assert_int_eq(testproc_stop(&cp, SIGTERM), 0);
+
+    stop_stack_cart();
+    give_up = "SAGA_GIVE_UP=2s";
+    start_cart_down(&cp, "", "user-svc");
+    give_up = "SAGA_GIVE_UP=2m";
+    svc_uuid_v4_str(key);
+    checkout(&cp, &u, key, order);
+    wait_step(&cp, order, "charge", "failed", status, sizeof(status));
+    ck_assert_str_eq(status, "compensating");
+    ck_assert_int_eq(product_num(&p, "reserved"), 3); /* held until the refund is confirmed */
+    ck_assert_int_eq(testproc_stop(&cp, SIGTERM), 0);
+
+    start_cart(&cp, "");
+    o = wait_order(&cp, order);
+    ck_assert_str_eq(str(o, "status"), "failed");
+    ck_assert_str_eq(str(o, "failed_step"), "charge");
+    ck_assert_int_ge(steps(o, "charge", "retrying"), 1);
+    ck_assert_int_eq(steps(o, "charge", "succeeded"), 0);
+    ck_assert_int_eq(steps(o, "refund", "succeeded"), 1);
+    ck_assert_int_eq(steps(o, "release", "succeeded"), 1);
+    ck_assert_int_eq(product_num(&p, "reserved"), 0);
+    ck_assert_int_eq(product_num(&p, "available"), 4);
+    ck_assert_int_eq(product_num(&p, "sold"), 0);
+    ck_assert_int_eq(balance(&u), 5000);
+    json_decref(o);
+    ck_assert_int_eq(testproc_stop(&cp, SIGTERM), 0);
+}
+END_TEST
+
 static Suite *saga_suite(void)
 {
     Suite *s = suite_create("cart_saga");
@@ -787,6 +878,14 @@ static Suite *saga_suite(void)
     tcase_add_test(tc, test_same_key_twice);
     tcase_add_test(tc, test_last_units);
     suite_add_tcase(s, tc);
+    {
+        TCase *alone = tcase_create("alone");
+
+        tcase_set_timeout(alone, 120);
+        tcase_add_unchecked_fixture(alone, NULL, stack_cart_back_up);
+        tcase_add_test(alone, test_gives_up_and_compensates);
+        suite_add_tcase(s, alone);
+    }
     return s;
 }
 
