@@ -58,10 +58,22 @@ void testconsume(const char *brokers, const char *topic, int64_t since_ms, testc
     ck_assert_msg(rk != NULL, "kafka consumer: %s", err);
     rd_kafka_poll_set_consumer(rk);
     t = rd_kafka_topic_new(rk, topic, NULL);
-    e = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
-                      md->topics[0].partition_cnt > 0,
-                  "kafka: no metadata for topic '%s': %s", topic, rd_kafka_err2str(e));
+    /* On a fresh broker the topic exists only once its producer's first event created it:
+     * wait for it (within the test's deadline) rather than fail on a relay still starting. */
+    for (;;) {
+        e = rd_kafka_metadata(rk, 0, t, &md, 10000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+            md->topics[0].partition_cnt > 0)
+            break;
+        ck_assert_msg(svc_now_ms() < deadline, "kafka: no metadata for topic '%s': %s", topic,
+                      e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e)
+                      : md->topic_cnt == 1            ? rd_kafka_err2str(md->topics[0].err)
+                                                      : "not in the answer");
+        if (md != NULL)
+            rd_kafka_metadata_destroy(md);
+        md = NULL;
+        svc_sleep_ms(250);
+    }
     parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (int i = 0; i < md->topics[0].partition_cnt; i++)
         rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
