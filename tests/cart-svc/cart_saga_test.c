@@ -594,6 +594,45 @@ START_TEST(test_crash_after_charge)
 }
 END_TEST
 
+/* ---- the stack's own cart-svc, stopped where a test's must be the only replica ---------- */
+
+/* The pid file of the stack's cart-svc. */
+static const char *stack_pid_file(char *buf, size_t cap)
+{
+    const char *state = getenv("POLYGLOT_STATE");
+
+    return fmt(buf, cap, "%s/run/cart-svc.pid",
+               state != NULL && state[0] != '\0' ? state : POLYGLOT_STATE_DIR);
+}
+
+/* Stops the stack's cart-svc (SIGTERM, up to 10 s), which would otherwise take the test's
+ * orders further with working URLs. */
+static void stop_stack_cart(void)
+{
+    char path[512], line[32] = "";
+    FILE *f = fopen(stack_pid_file(path, sizeof(path)), "r");
+    long pid;
+
+    if (f == NULL)
+        return;
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    pid = strtol(line, NULL, 10);
+    if (pid <= 1 || kill((pid_t)pid, SIGTERM) != 0)
+        return;
+    for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
+        svc_sleep_ms(100);
+}
+
+/* Whatever the test did, the stack's cart-svc runs afterwards (an unchecked fixture runs in
+ * the parent process, after a failure too). */
+static void stack_cart_back_up(void)
+{
+    if (teststack("up") != 0)
+        fprintf(stderr, "cart_saga_test: could not start the stack's cart-svc again\n");
+}
+
 /* An owner down mid-saga (DOWN: "product-svc", the RESERVE step, or "user-svc", CHARGE): the
  * step is logged retrying and the order waits where it is, holding what it held; cart-svc
  * restarted once the owner is back finishes it, PLACED once. */
@@ -613,12 +652,14 @@ static void owner_down(const char *down, const char *step)
     put_line(&cp, &u, &p, 2);
     ck_assert_int_eq(testproc_stop(&cp, SIGTERM), 0);
 
+    /* The stack's own cart-svc, a second replica on the same Redis with working URLs, would
+     * take the order further before this one tries: stopped (the fixture starts it again). */
+    stop_stack_cart();
     start_cart_down(&cp, "", down);
     svc_uuid_v4_str(key);
     checkout(&cp, &u, key, order);
     wait_step(&cp, order, step, "retrying", status, sizeof(status));
-    /* Nothing refused: the order waits (the stack's own cart-svc, a second replica on the same
-     * Redis, may take it further meanwhile: that is fine too). */
+    /* Nothing refused: the order waits. */
     ck_assert_msg(strcmp(status, "compensating") != 0 && strcmp(status, "failed") != 0,
                   "order '%s' is '%s' while %s is down", order, status, down);
     ck_assert_int_eq(testproc_stop(&cp, SIGTERM), 0);
@@ -774,45 +815,6 @@ START_TEST(test_last_units)
 }
 END_TEST
 
-/* ---- giving up: the stack's own cart-svc stopped, so that this test's is the only replica -- */
-
-/* The pid file of the stack's cart-svc. */
-static const char *stack_pid_file(char *buf, size_t cap)
-{
-    const char *state = getenv("POLYGLOT_STATE");
-
-    return fmt(buf, cap, "%s/run/cart-svc.pid",
-               state != NULL && state[0] != '\0' ? state : POLYGLOT_STATE_DIR);
-}
-
-/* Stops the stack's cart-svc (SIGTERM, up to 10 s), which would otherwise take the test's
- * orders further with working URLs. */
-static void stop_stack_cart(void)
-{
-    char path[512], line[32] = "";
-    FILE *f = fopen(stack_pid_file(path, sizeof(path)), "r");
-    long pid;
-
-    if (f == NULL)
-        return;
-    if (fgets(line, sizeof(line), f) == NULL)
-        line[0] = '\0';
-    fclose(f);
-    pid = strtol(line, NULL, 10);
-    if (pid <= 1 || kill((pid_t)pid, SIGTERM) != 0)
-        return;
-    for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
-        svc_sleep_ms(100);
-}
-
-/* Whatever the test did, the stack's cart-svc runs afterwards (an unchecked fixture runs in
- * the parent process, after a failure too). */
-static void stack_cart_back_up(void)
-{
-    if (teststack("up") != 0)
-        fprintf(stderr, "cart_saga_test: could not start the stack's cart-svc again\n");
-}
-
 /* user-svc never answers: CHARGE is retried until SAGA_GIVE_UP, then the order is compensated.
  * The payment got no answer, so it may have been taken: the REFUND must be confirmed before
  * the order can be FAILED, and it waits for user-svc too (COMPENSATING, holding the stock).
@@ -868,6 +870,7 @@ static Suite *saga_suite(void)
     TCase *tc = tcase_create("saga");
 
     tcase_set_timeout(tc, 240);
+    tcase_add_unchecked_fixture(tc, NULL, stack_cart_back_up);
     tcase_add_test(tc, test_happy_path);
     tcase_add_test(tc, test_insufficient_funds);
     tcase_add_test(tc, test_out_of_stock);

@@ -80,9 +80,20 @@ void testconsume(const char *brokers, const char *topic, int64_t since_ms, testc
             since_ms;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(t);
-    e = rd_kafka_offsets_for_times(rk, parts, 10000);
-    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "kafka: offsets for times: %s",
-                  rd_kafka_err2str(e));
+    /* A topic created a moment ago may not have its leaders yet: asked again until it does. */
+    for (;;) {
+        e = rd_kafka_offsets_for_times(rk, parts, 10000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        ck_assert_msg(svc_now_ms() < deadline && (e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                                                  e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                                                  e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                                                  e == RD_KAFKA_RESP_ERR__TIMED_OUT),
+                      "kafka: offsets for times: %s", rd_kafka_err2str(e));
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = since_ms;
+        svc_sleep_ms(250);
+    }
     for (int i = 0; i < parts->cnt; i++)
         if (parts->elems[i].offset < 0)
             parts->elems[i].offset = RD_KAFKA_OFFSET_END; /* nothing newer yet */
