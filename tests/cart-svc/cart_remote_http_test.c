@@ -85,6 +85,44 @@ static void script(int status, const char *body)
     pthread_mutex_unlock(&owner.mu);
 }
 
+/* What the owner saw, read under its lock: the server's threads write it. */
+static int owner_requests(void)
+{
+    int n;
+
+    pthread_mutex_lock(&owner.mu);
+    n = owner.requests;
+    pthread_mutex_unlock(&owner.mu);
+    return n;
+}
+
+static void owner_sleep(int ms)
+{
+    pthread_mutex_lock(&owner.mu);
+    owner.sleep_ms = ms;
+    pthread_mutex_unlock(&owner.mu);
+}
+
+static const char *owner_path(void)
+{
+    static char copy[sizeof(owner.path)];
+
+    pthread_mutex_lock(&owner.mu);
+    memcpy(copy, owner.path, sizeof(copy));
+    pthread_mutex_unlock(&owner.mu);
+    return copy;
+}
+
+static const char *owner_seen(void)
+{
+    static char copy[sizeof(owner.seen)];
+
+    pthread_mutex_lock(&owner.mu);
+    memcpy(copy, owner.seen, sizeof(copy));
+    pthread_mutex_unlock(&owner.mu);
+    return copy;
+}
+
 static void setup(void)
 {
     struct svc_http_opts o;
@@ -100,8 +138,10 @@ static void setup(void)
     ck_assert_ptr_nonnull(srv);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", svc_server_port(srv));
     ck_assert_int_eq(cart_remote_new(&ro, &rctx, &rm), 0);
+    pthread_mutex_lock(&owner.mu);
     owner.requests = 0;
-    owner.sleep_ms = 0;
+    pthread_mutex_unlock(&owner.mu);
+    owner_sleep(0);
     script(200, "{}");
 }
 
@@ -130,9 +170,9 @@ static const struct cart_order order = {.id = ORDER,
 
 static json_t *seen_json(void)
 {
-    json_t *j = json_loads(owner.seen, 0, NULL);
+    json_t *j = json_loads(owner_seen(), 0, NULL);
 
-    ck_assert_msg(j != NULL, "the owner got no JSON: '%s'", owner.seen);
+    ck_assert_msg(j != NULL, "the owner got no JSON: '%s'", owner_seen());
     return j;
 }
 
@@ -145,7 +185,7 @@ START_TEST(test_reserve_sends_the_order)
 
     script(201, "{\"id\":\"" ORDER "\",\"state\":\"reserved\"}");
     ck_assert_int_eq(rm.reserve(rm.ctx, &order, why, sizeof(why)), CART_REMOTE_OK);
-    ck_assert_str_eq(owner.path, "/v1/reservations");
+    ck_assert_str_eq(owner_path(), "/v1/reservations");
     j = seen_json();
     ck_assert_str_eq(json_string_value(json_object_get(j, "reservation_id")), ORDER);
     it = json_object_get(j, "items");
@@ -189,16 +229,16 @@ START_TEST(test_no_answer_is_retry)
     script(503, "{\"type\":\"" PROBLEM "unavailable\",\"status\":503}");
     ck_assert_int_eq(rm.reserve(rm.ctx, &order, why, sizeof(why)), CART_REMOTE_RETRY);
     ck_assert_msg(strstr(why, "product-svc") != NULL, "reason '%s'", why);
-    ck_assert_int_gt(owner.requests, 1);
+    ck_assert_int_gt(owner_requests(), 1);
     ck_assert_int_eq(rm.charge(rm.ctx, &order, why, sizeof(why)), CART_REMOTE_RETRY);
     ck_assert_msg(strstr(why, "user-svc") != NULL, "reason '%s'", why);
     ck_assert_int_eq(rm.refund(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_RETRY);
     ck_assert_int_eq(rm.release(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_RETRY);
     /* Slower than the step's deadline (1 s): no answer in time. */
     script(201, "{\"state\":\"reserved\"}");
-    owner.sleep_ms = 1500;
+    owner_sleep(1500);
     ck_assert_int_eq(rm.reserve(rm.ctx, &order, why, sizeof(why)), CART_REMOTE_RETRY);
-    owner.sleep_ms = 0;
+    owner_sleep(0);
 }
 END_TEST
 
@@ -208,8 +248,8 @@ START_TEST(test_commit_and_release)
 
     script(200, "{\"state\":\"committed\"}");
     ck_assert_int_eq(rm.commit(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_OK);
-    ck_assert_str_eq(owner.path, "/v1/reservations/" ORDER "/commit");
-    ck_assert_str_eq(owner.seen, "");
+    ck_assert_str_eq(owner_path(), "/v1/reservations/" ORDER "/commit");
+    ck_assert_str_eq(owner_seen(), "");
     script(409,
            "{\"type\":\"" PROBLEM "reservation-state\",\"status\":409,\"state\":\"released\"}");
     ck_assert_int_eq(rm.commit(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_REFUSED);
@@ -217,7 +257,7 @@ START_TEST(test_commit_and_release)
 
     script(200, "{\"state\":\"released\"}");
     ck_assert_int_eq(rm.release(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_OK);
-    ck_assert_str_eq(owner.path, "/v1/reservations/" ORDER "/release");
+    ck_assert_str_eq(owner_path(), "/v1/reservations/" ORDER "/release");
     /* Nothing reserved under this id: nothing to release. */
     script(404, "{\"type\":\"" PROBLEM "not-found\",\"status\":404}");
     ck_assert_int_eq(rm.release(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_OK);
@@ -237,7 +277,7 @@ START_TEST(test_products)
     script(200, "{\"items\":[{\"id\":\"" KETTLE "\",\"name\":\"Steel Kettle\",\"price_cents\":1250,"
                 "\"currency\":\"EUR\",\"available\":7}],\"missing\":[\"" MUG "\"]}");
     ck_assert_int_eq(rm.products(rm.ctx, a, ids, 2, out, found), 0);
-    ck_assert_str_eq(owner.path, "/v1/products:batchGet");
+    ck_assert_str_eq(owner_path(), "/v1/products:batchGet");
     ck_assert(found[0] && !found[1]);
     ck_assert_str_eq(out[0].id, KETTLE);
     ck_assert_str_eq(out[0].name, "Steel Kettle");
@@ -259,7 +299,7 @@ START_TEST(test_charge)
 
     script(201, "{\"payment_id\":\"" ORDER "\",\"status\":\"captured\"}");
     ck_assert_int_eq(rm.charge(rm.ctx, &order, why, sizeof(why)), CART_REMOTE_OK);
-    ck_assert_str_eq(owner.path, "/v1/payments");
+    ck_assert_str_eq(owner_path(), "/v1/payments");
     j = seen_json();
     ck_assert_str_eq(json_string_value(json_object_get(j, "payment_id")), ORDER);
     ck_assert_str_eq(json_string_value(json_object_get(j, "user_id")), USER);
@@ -283,7 +323,7 @@ START_TEST(test_refund)
 
     script(200, "{\"status\":\"refunded\"}");
     ck_assert_int_eq(rm.refund(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_OK);
-    ck_assert_str_eq(owner.path, "/v1/payments/" ORDER "/refund");
+    ck_assert_str_eq(owner_path(), "/v1/payments/" ORDER "/refund");
     /* Nothing was charged under this id: nothing to refund. */
     script(404, "{\"type\":\"" PROBLEM "not-found\",\"status\":404}");
     ck_assert_int_eq(rm.refund(rm.ctx, ORDER, why, sizeof(why)), CART_REMOTE_OK);
