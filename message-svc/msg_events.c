@@ -279,11 +279,7 @@ void msg_consumer_fini(void *svc)
 
     svc_consumer_free(s->consumer); /* stops first, committing what is finished */
     s->consumer = NULL;
-    if (s->dlq != NULL) {
-        svc_producer_flush(s->dlq, FLUSH_MS);
-        svc_producer_free(s->dlq);
-        s->dlq = NULL;
-    }
+    svc_producer_close(&s->dlq, FLUSH_MS);
 }
 
 /* ---- the retention sweep ----------------------------------------------------------------- */

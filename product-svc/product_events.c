@@ -98,11 +98,7 @@ void prod_producer_fini(void *svc)
 {
     struct prod_svc *s = svc;
 
-    if (s->producer == NULL)
-        return;
-    svc_producer_flush(s->producer, FLUSH_MS);
-    svc_producer_free(s->producer);
-    s->producer = NULL;
+    svc_producer_close(&s->producer, FLUSH_MS);
 }
 
 int prod_relay_init(void *svc)
@@ -117,12 +113,8 @@ int prod_relay_init(void *svc)
         .publish_timeout_ms = PUBLISH_TIMEOUT_MS,
         .source = s->outbox,
     };
-    int rc;
 
-    rc = svc_outbox_relay_new(&oc, &s->relay);
-    if (rc != 0)
-        return rc;
-    return svc_outbox_relay_start(s->relay);
+    return svc_outbox_relay_run(&oc, &s->relay);
 }
 
 void prod_relay_fini(void *svc)

@@ -89,11 +89,7 @@ void user_producer_fini(void *svc)
 {
     struct user_svc *s = svc;
 
-    if (s->producer == NULL)
-        return;
-    svc_producer_flush(s->producer, FLUSH_MS);
-    svc_producer_free(s->producer);
-    s->producer = NULL;
+    svc_producer_close(&s->producer, FLUSH_MS);
 }
 
 int user_relay_init(void *svc)
@@ -108,12 +104,8 @@ int user_relay_init(void *svc)
         .publish_timeout_ms = PUBLISH_TIMEOUT_MS,
         .source = s->outbox,
     };
-    int rc;
 
-    rc = svc_outbox_relay_new(&oc, &s->relay);
-    if (rc != 0)
-        return rc;
-    return svc_outbox_relay_start(s->relay);
+    return svc_outbox_relay_run(&oc, &s->relay);
 }
 
 void user_relay_fini(void *svc)

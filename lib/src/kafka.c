@@ -530,6 +530,15 @@ int svc_producer_flush(struct svc_producer *p, int timeout_ms)
     return SVC_ETIMEDOUT;
 }
 
+void svc_producer_close(struct svc_producer **p, int flush_ms)
+{
+    if (*p == NULL)
+        return;
+    svc_producer_flush(*p, flush_ms);
+    svc_producer_free(*p);
+    *p = NULL;
+}
+
 /* ==== consumer ========================================================================== */
 
 /* What the consumer knows about one assigned partition. */

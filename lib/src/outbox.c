@@ -249,6 +249,13 @@ int svc_outbox_relay_start(struct svc_outbox_relay *r)
     return svc_worker_start(r->worker);
 }
 
+int svc_outbox_relay_run(const struct svc_outbox_config *cfg, struct svc_outbox_relay **out)
+{
+    int rc = svc_outbox_relay_new(cfg, out);
+
+    return rc != 0 ? rc : svc_outbox_relay_start(*out);
+}
+
 void svc_outbox_relay_wake(struct svc_outbox_relay *r)
 {
     atomic_store(&r->woken, true);

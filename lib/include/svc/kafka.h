@@ -105,6 +105,10 @@ int svc_producer_new(const struct svc_kafka_config *cfg, struct svc_producer **o
  */
 void svc_producer_free(struct svc_producer *p);
 
+/* Shutdown of a service's producer: flushes for up to FLUSH_MS (svc_producer_flush()), frees
+ * it, and sets *P to NULL. *P NULL is a no-op. */
+void svc_producer_close(struct svc_producer **p, int flush_ms);
+
 /*
  * Queues one message without waiting for its acknowledgement (its delivery report is still
  * counted). Returns 0 when queued, or:

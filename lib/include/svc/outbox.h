@@ -95,6 +95,10 @@ int svc_outbox_relay_new(const struct svc_outbox_config *cfg, struct svc_outbox_
 /* Starts the relay thread. 0 or SVC_EINTERNAL. */
 int svc_outbox_relay_start(struct svc_outbox_relay *r);
 
+/* svc_outbox_relay_new() then svc_outbox_relay_start(): a service's start-up hook in one call.
+ * On failure *OUT may hold a relay that did not start: free it with svc_outbox_relay_free(). */
+int svc_outbox_relay_run(const struct svc_outbox_config *cfg, struct svc_outbox_relay **out);
+
 /* Asks the relay to look for pending events now (e.g. right after a local commit). Cheap,
  * safe from any thread. */
 void svc_outbox_relay_wake(struct svc_outbox_relay *r);
