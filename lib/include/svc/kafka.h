@@ -194,6 +194,23 @@ bool svc_kafka_record_header(const struct svc_kafka_record *rec, const char *nam
 typedef enum svc_ev_result (*svc_consumer_fn)(const struct svc_kafka_record *rec,
                                               struct svc_buf *reason, void *arg);
 
+/*
+ * Batches. With a flush function, the handler only stages each record (decodes it and keeps
+ * what it must write, a row, a bulk operation) and answers as above, but a record it answered
+ * SVC_EV_DONE is not committed until FLUSH has made everything staged since the last flush
+ * durable, in one bulk write. FLUSH runs on the consumer thread when batch_max records are
+ * staged, when the oldest staged record is batch_age_ms old, before partitions are given up,
+ * and at stop. It returns 0 (everything staged is durable: the offsets of those records and of
+ * the poison ones among them become due for commit) or a negative SVC_E* (the batch could not
+ * be written): then every assigned partition is paused, so nothing more is fetched or staged,
+ * and FLUSH is called again after a backoff (retry_initial_ms doubling up to retry_max_ms)
+ * until it succeeds; the handler keeps what it staged meanwhile. Nothing is skipped and nothing
+ * committed before it is durable. If partitions are given up while a flush is failing, their
+ * staged records may also be delivered to the next owner: flushes must be idempotent by event
+ * id, as handlers are. Order: records of one partition are staged in offset order.
+ */
+typedef int (*svc_consumer_flush_fn)(void *arg);
+
 struct svc_consumer_config {
     const struct svc_kafka_config *kafka;
     const char *group_id;      /* consumer group (required) */
@@ -208,6 +225,9 @@ struct svc_consumer_config {
     int commit_interval_ms; /* commit finished offsets at least this often [100]; also at once
                                when idle, before partitions are given up, and on stop */
     bool from_latest;       /* a new group starts at the end of the topics, not the beginning */
+    svc_consumer_flush_fn flush; /* NULL: every record is durable when its handler returns */
+    int batch_max;               /* flush once this many records are staged [500] */
+    int batch_age_ms;            /* flush once the oldest staged record is this old [200] */
 };
 
 struct svc_consumer;
@@ -226,5 +246,12 @@ void svc_consumer_stop(struct svc_consumer *c);
 
 /* Stops (see above) and frees. NULL is a no-op. */
 void svc_consumer_free(struct svc_consumer *c);
+/*
+ * The consumer's lag on TOPIC, summed over the partitions this consumer is assigned (the
+ * kafka_consumer_lag gauge's figures, refreshed every second): records between what it has
+ * finished (committed or due for commit) and the end of each partition. Thread-safe. 0 and
+ * *LAG, or SVC_ENOTFOUND while no partition of TOPIC is assigned or none has a figure yet.
+ */
+int svc_consumer_lag(struct svc_consumer *c, const char *topic, int64_t *lag);
 
 #endif
