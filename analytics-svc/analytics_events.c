@@ -290,8 +290,8 @@ static bool type_valid(const char *t)
             if (word_start)
                 return false;
             word_start = dotted = true;
-        } else if ((*t >= 'a' && *t <= 'z') || (!word_start && ((*t >= '0' && *t <= '9') ||
-                                                                 *t == '_'))) {
+        } else if ((*t >= 'a' && *t <= 'z') ||
+                   (!word_start && ((*t >= '0' && *t <= '9') || *t == '_'))) {
             word_start = false;
         } else {
             return false;
@@ -388,8 +388,10 @@ static int decode(struct an_batch *b, const struct svc_kafka_record *rec,
 
     memset(row, 0, sizeof(*row));
     if (!type_valid(ev->type)) {
-        svc_buf_addf(reason, "event '%s': attribute 'type' must be lowercase dotted words of at "
-                             "most %d characters", ev->id, AN_TYPE_MAX);
+        svc_buf_addf(reason,
+                     "event '%s': attribute 'type' must be lowercase dotted words of at "
+                     "most %d characters",
+                     ev->id, AN_TYPE_MAX);
         return SVC_EINVAL;
     }
     if (!svc_rfc3339_parse(ev->time, &row->event_ms) || row->event_ms < 0) {
@@ -399,8 +401,8 @@ static int decode(struct an_batch *b, const struct svc_kafka_record *rec,
     }
     /* Ids are compared as text in a batch and stored as UUIDs: one spelling for both. */
     for (size_t i = 0; i < AN_ID_LEN; i++)
-        row->id[i] = (char)(ev->id[i] >= 'A' && ev->id[i] <= 'F' ? ev->id[i] - 'A' + 'a'
-                                                                  : ev->id[i]);
+        row->id[i] =
+            (char)(ev->id[i] >= 'A' && ev->id[i] <= 'F' ? ev->id[i] - 'A' + 'a' : ev->id[i]);
     row->id[AN_ID_LEN] = '\0';
     row->user_id = row->order_id = row->product_id = row->status = row->currency = "";
     rc = decode_typed(b, kind_of(ev->type), ev, tmp, row, reason);
@@ -471,8 +473,8 @@ int an_flush(void *batch)
         return 0;
     rc = st->insert(st->ctx, b->rows, b->n, &inserted);
     if (rc != 0) {
-        svc_log_warn("batch of %zu events not written: %s; it is written again after a pause",
-                     b->n, svc_err_title(rc));
+        svc_log_warn("batch of %zu events not written: %s; it is written again after a pause", b->n,
+                     svc_err_title(rc));
         return rc;
     }
     /* After the insert, so that the deleted user's rows of this very batch are among those
@@ -501,8 +503,8 @@ int an_flush(void *batch)
 
 static bool topic_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 /* Splits S->cfg.topics into S->topic_list. 0, or SVC_EINVAL (logged) for a list that names no
