@@ -542,6 +542,123 @@ void svc_producer_close(struct svc_producer **p, int flush_ms)
 /* ==== consumer ========================================================================== */
 
 /* What the consumer knows about one assigned partition. */
+/* ---- topics ---------------------------------------------------------------------------- */
+
+/* The partition count of TOPIC in MD, 0 when the cluster does not have it. */
+static int md_partitions(const struct rd_kafka_metadata *md, const char *topic)
+{
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0)
+            return md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[i].partition_cnt
+                                                                   : 0;
+    return 0;
+}
+
+/* Creates NEW[N] in one request; 0, or an SVC_E* with every refusal logged. A topic created
+ * meanwhile by someone else is fine. */
+static int create_topics(rd_kafka_t *rk, rd_kafka_NewTopic_t **nt, size_t n, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    const rd_kafka_topic_result_t **res;
+    rd_kafka_event_t *ev;
+    size_t nres = 0;
+    char err[256];
+    int rc = 0;
+
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, err, sizeof(err));
+    rd_kafka_CreateTopics(rk, nt, n, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (ev == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        svc_log_error("kafka: creating topics failed: %s",
+                      ev != NULL ? rd_kafka_event_error_string(ev) : "no answer");
+        rc = SVC_EUNAVAILABLE;
+    } else {
+        res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+        for (size_t i = 0; i < nres; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                svc_log_info("kafka: topic '%s' created", rd_kafka_topic_result_name(res[i]));
+            } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                svc_log_error("kafka: topic '%s' not created: %s",
+                              rd_kafka_topic_result_name(res[i]),
+                              rd_kafka_topic_result_error_string(res[i]));
+                rc = SVC_EINVAL;
+            }
+        }
+    }
+    if (ev != NULL)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int svc_kafka_ensure_topics(const struct svc_kafka_config *cfg, const struct svc_topic_spec *topics,
+                            size_t n, int timeout_ms)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_NewTopic_t **nt = svc_calloc(n + 1, sizeof(*nt));
+    rd_kafka_resp_err_t err;
+    size_t nnew = 0;
+    char errstr[512];
+    rd_kafka_t *rk;
+    int rc, replicas;
+
+    if ((rc = conf_common(conf, cfg)) != 0 || (rc = conf_extra(conf, cfg)) != 0) {
+        rd_kafka_conf_destroy(conf);
+        free(nt);
+        return rc;
+    }
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        svc_log_error("kafka admin client not created: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        free(nt);
+        return SVC_EINVAL;
+    }
+    err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        svc_log_error("kafka: no metadata from %s within %d ms: %s", cfg->brokers, timeout_ms,
+                      rd_kafka_err2str(err));
+        rc = SVC_EUNAVAILABLE;
+        goto out;
+    }
+    replicas = md->broker_cnt < 3 ? md->broker_cnt : 3;
+    for (size_t i = 0; i < n; i++) {
+        int have = md_partitions(md, topics[i].name);
+
+        if (have >= topics[i].partitions)
+            continue;
+        if (have > 0) {
+            svc_log_error("kafka: topic '%s' has %d partitions, %d are declared", topics[i].name,
+                          have, topics[i].partitions);
+            rc = SVC_EINVAL;
+            continue;
+        }
+        nt[nnew] = rd_kafka_NewTopic_new(topics[i].name, topics[i].partitions, replicas, errstr,
+                                         sizeof(errstr));
+        if (nt[nnew] == NULL) {
+            svc_log_error("kafka: topic '%s' refused: %s", topics[i].name, errstr);
+            rc = SVC_EINVAL;
+            continue;
+        }
+        nnew++;
+    }
+    if (rc == 0 && nnew > 0)
+        rc = create_topics(rk, nt, nnew, timeout_ms);
+out:
+    for (size_t i = 0; i < nnew; i++)
+        rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 struct part {
     char *topic;
     int32_t partition;
