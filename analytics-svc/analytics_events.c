@@ -469,14 +469,13 @@ int an_flush(void *batch)
     size_t inserted = 0;
     int rc;
 
+    /* Failures are not logged here: the store logs what ClickHouse said, and the consumer logs
+     * the batch left unwritten and its retries, rate-limited. */
     if (b->n == 0)
         return 0;
     rc = st->insert(st->ctx, b->rows, b->n, &inserted);
-    if (rc != 0) {
-        svc_log_warn("batch of %zu events not written: %s; it is written again after a pause", b->n,
-                     svc_err_title(rc));
+    if (rc != 0)
         return rc;
-    }
     /* After the insert, so that the deleted user's rows of this very batch are among those
      * pseudonymised. A failure here keeps the batch: the insert again skips every id it
      * already holds, and forget_user is idempotent. */
@@ -486,15 +485,11 @@ int an_flush(void *batch)
         if (strcmp(r->type, EV_USER_DELETED) != 0)
             continue;
         rc = st->forget_user(st->ctx, r->user_id);
-        if (rc != 0) {
-            svc_log_warn("user '%s' not pseudonymised (event '%s'): %s; the batch is written "
-                         "again after a pause",
-                         r->user_id, r->id, svc_err_title(rc));
+        if (rc != 0)
             return rc;
-        }
-        svc_log_info("user '%s' pseudonymised in every table (event '%s')", r->user_id, r->id);
+        svc_log_info("user '%s' pseudonymised (event '%s')", r->user_id, r->id);
     }
-    svc_logf(SVC_LOG_DEBUG, "batch of %zu events written, %zu new", b->n, inserted);
+    svc_logf(SVC_LOG_DEBUG, "batch of %zu events written, %zu of them new", b->n, inserted);
     batch_reset(b);
     return 0;
 }
