@@ -487,7 +487,7 @@ int an_flush(void *batch)
         rc = st->forget_user(st->ctx, r->user_id);
         if (rc != 0)
             return rc;
-        svc_log_info("user '%s' pseudonymised (event '%s')", r->user_id, r->id);
+        svc_log_info("a deleted user's rows pseudonymised (event '%s')", r->id);
     }
     svc_logf(SVC_LOG_DEBUG, "batch of %zu events written, %zu of them new", b->n, inserted);
     batch_reset(b);
