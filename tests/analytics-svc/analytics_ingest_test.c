@@ -24,13 +24,18 @@
 #include "svc/time.h"
 #include "svc/uuid.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #ifndef AN_SVC_BIN
 #error "AN_SVC_BIN: the analytics-svc binary"
@@ -190,21 +195,93 @@ static bool only_deleted(const struct eg_event *e)
 
 /* ---- the service --------------------------------------------------------------------------- */
 
-static void start_svc(struct testproc *p, const char *group)
+/* The service's environment: the stack's connection settings, and the run's topics, group
+ * and key. Static storage, valid until the next call. */
+static const char *const *svc_env(const char *topics, const char *group)
 {
     static const char *const keys[] = {"CLICKHOUSE_URL", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD",
                                        "CLICKHOUSE_DATABASE", "KAFKA_BROKERS"};
-    static char vars[8][700];
-    const char *env[] = {vars[0], vars[1], vars[2], vars[3],           vars[4],
-                         vars[5], vars[6], vars[7], "BATCH_AGE=100ms", NULL};
+    static char vars[8][1200];
+    static const char *env[] = {vars[0], vars[1], vars[2], vars[3],           vars[4],
+                                vars[5], vars[6], vars[7], "BATCH_AGE=100ms", NULL};
 
     for (size_t i = 0; i < 5; i++)
         snprintf(vars[i], sizeof(vars[i]), "%s=%s", keys[i], testenv_get("analytics-svc", keys[i]));
     /* A key of the run's own: the run's users are pseudonymised with it, nobody else's. */
     snprintf(vars[5], sizeof(vars[5]), "PSEUDONYM_KEY=analytics-ingest-test-%s", run.id);
-    snprintf(vars[6], sizeof(vars[6]), "ANALYTICS_TOPICS=%s", run.topic_list);
+    snprintf(vars[6], sizeof(vars[6]), "ANALYTICS_TOPICS=%s", topics);
     snprintf(vars[7], sizeof(vars[7]), "ANALYTICS_GROUP=an-it-%s-%s", run.id, group);
-    testproc_start(p, AN_SVC_BIN, "analytics-svc", env);
+    return env;
+}
+
+static void start_svc(struct testproc *p, const char *group)
+{
+    testproc_start(p, AN_SVC_BIN, "analytics-svc", svc_env(run.topic_list, group));
+}
+
+/* A port nothing listens on now. */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert(fd >= 0);
+    ck_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    ck_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Runs the service with ANALYTICS_TOPICS=TOPICS, which it must refuse at start: its exit
+ * status (-1 if it was still running after 30 s, then killed), its output in OUT. */
+static int start_refused(const char *topics, char *out, size_t cap)
+{
+    const char *const *env = svc_env(topics, "refused");
+    const char *e[16];
+    char log[128], port[32];
+    size_t ne = 0;
+    int status = -1;
+    pid_t pid;
+    FILE *f;
+
+    snprintf(log, sizeof(log), "/tmp/it_an_refused_%d.log", (int)getpid());
+    snprintf(port, sizeof(port), "HTTP_PORT=%d", free_port());
+    e[ne++] = port;
+    for (size_t i = 0; env[i] != NULL; i++)
+        e[ne++] = env[i];
+    e[ne] = NULL;
+    pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        FILE *o = freopen(log, "w", stderr);
+        char *const argv[] = {(char *)AN_SVC_BIN, NULL};
+
+        if (o != NULL)
+            dup2(fileno(o), STDOUT_FILENO);
+        execve(AN_SVC_BIN, argv, (char *const *)e);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+        status = -1;
+        svc_sleep_ms(100);
+    }
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    out[0] = '\0';
+    f = fopen(log, "r");
+    if (f != NULL) {
+        size_t n = fread(out, 1, cap - 1, f);
+
+        out[n] = '\0';
+        fclose(f);
+    }
+    unlink(log);
+    return status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* GET PATH (from FMT) on P as JSON, which must answer 200. The caller drops the reference. */
@@ -473,6 +550,38 @@ static void assert_answers(const struct testproc *p)
     assert_funnel(p);
 }
 
+/* The events of the set per type, as /v1/events shows them: the set's counts. */
+static void assert_types(const struct testproc *p)
+{
+    json_t *evs = window_events(p), *counts = json_object(), *e;
+    size_t i;
+
+    for (size_t k = 0; k < eg_count(run.set); k++) {
+        const struct eg_event *ev = eg_event_at(run.set, k);
+
+        json_array_foreach(evs, i, e)
+        {
+            const char *type = json_string_value(json_object_get(e, "type"));
+            json_t *old;
+
+            if (strcmp(json_string_value(json_object_get(e, "id")), ev->id) != 0)
+                continue;
+            old = json_object_get(counts, type);
+            json_object_set_new(counts, type,
+                                json_integer(old != NULL ? json_integer_value(old) + 1 : 1));
+            break;
+        }
+    }
+    if (!json_equal(counts, json_object_get(run.expect, "types"))) {
+        char *a = json_dumps(counts, JSON_COMPACT | JSON_SORT_KEYS);
+        char *b = json_dumps(json_object_get(run.expect, "types"), JSON_COMPACT | JSON_SORT_KEYS);
+
+        ck_abort_msg("events per type: %s, the set has %s", a, b);
+    }
+    json_decref(counts);
+    json_decref(evs);
+}
+
 /* Whether any event of the window still names one of the deleted users, anywhere. */
 static const char *deleted_user_seen(const struct testproc *p)
 {
@@ -605,6 +714,7 @@ START_TEST(answers_are_exact_and_survive_replays_poison_and_deletions)
     ck_assert_msg(seen == NULL, "deleted user '%s' still in /v1/events", seen);
     ck_assert_uint_gt(json_array_size(json_object_get(run.expect, "deleted_users")), 0);
     assert_answers(&svc);
+    assert_types(&svc);
 
     /* The whole set again, to the same group: redelivered events count once. */
     produce(0, eg_count(run.set), NULL);
@@ -623,6 +733,31 @@ START_TEST(answers_are_exact_and_survive_replays_poison_and_deletions)
     ck_assert_ptr_null(deleted_user_seen(&svc));
     ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
     run_teardown();
+}
+END_TEST
+
+START_TEST(a_bad_topic_list_is_refused_at_start)
+{
+    /* Never an empty list: that is the default, every platform topic, which this test must not
+     * read. */
+    static const char *const bad[] = {
+        "an-it-a,,an-it-b",
+        "an-it-a,bad topic!",
+        "an-it-a,an-it-a",
+        "t1,t2,t3,t4,t5,t6,t7,t8,t9,t10,t11,t12,t13,t14,t15,t16,t17",
+    };
+    char out[16384];
+
+    memset(&run, 0, sizeof(run));
+    snprintf(run.id, sizeof(run.id), "c%08" PRIx64, random_u64() >> 32);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int st = start_refused(bad[i], out, sizeof(out));
+
+        ck_assert_msg(st != 0 && st != -1, "ANALYTICS_TOPICS='%s': exit status %d\n%.2000s", bad[i],
+                      st, out);
+        ck_assert_msg(strstr(out, "ANALYTICS_TOPICS") != NULL,
+                      "ANALYTICS_TOPICS='%s' refused without saying why:\n%.2000s", bad[i], out);
+    }
 }
 END_TEST
 
@@ -666,6 +801,7 @@ int main(void)
 
     tcase_set_timeout(ingest, 600);
     tcase_add_test(ingest, answers_are_exact_and_survive_replays_poison_and_deletions);
+    tcase_add_test(ingest, a_bad_topic_list_is_refused_at_start);
     suite_add_tcase(s, ingest);
     tcase_add_checked_fixture(outage, clickhouse_back_up, NULL);
     tcase_add_unchecked_fixture(outage, NULL, clickhouse_back_up);
