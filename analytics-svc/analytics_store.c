@@ -75,7 +75,7 @@ struct an_ch {
     const char *headers[3];
     char *pseudonym_key; /* a secret */
     int timeout_ms;
-    bool started; /* an_ch_new() returned: credentials refused later are an outage */
+    bool started;        /* an_ch_new() returned: credentials refused later are an outage */
     struct svc_dep *dep; /* "clickhouse" */
 };
 
@@ -181,8 +181,8 @@ static void msg_of(const char *body, char *out, size_t cap)
  * when no answer came (the dependency marked down). RETRY: safe to send again after a lost
  * answer (a read, or DDL that says IF NOT EXISTS).
  */
-static int ch_raw(struct an_ch *ch, const char *what, const char *url, const char *body,
-                  size_t len, long timeout_ms, bool retry, struct ch_ans *ans)
+static int ch_raw(struct an_ch *ch, const char *what, const char *url, const char *body, size_t len,
+                  long timeout_ms, bool retry, struct ch_ans *ans)
 {
     struct svc_client_req req = {
         .method = "POST",
@@ -237,8 +237,7 @@ static int ch_check(struct an_ch *ch, const char *what, const struct ch_ans *ans
 }
 
 /* A statement whose answer must be 200; the answer's body is dropped. */
-static int ch_exec(struct an_ch *ch, const char *what, const char *sql, long timeout_ms,
-                   bool retry)
+static int ch_exec(struct an_ch *ch, const char *what, const char *sql, long timeout_ms, bool retry)
 {
     struct ch_ans ans;
     int rc = ch_raw(ch, what, ch->url_sql, sql, strlen(sql), timeout_ms, retry, &ans);
@@ -548,8 +547,8 @@ static int ch_forget_user(void *ctx, const char *user_id)
             continue;
         snprintf(what, sizeof(what), "%s pseudonymisation", user_tables[i]);
         svc_buf_reset(&sql);
-        svc_buf_addf(&sql, "ALTER TABLE %s UPDATE user_id = %s WHERE user_id = %s",
-                     user_tables[i], h.data, u.data);
+        svc_buf_addf(&sql, "ALTER TABLE %s UPDATE user_id = %s WHERE user_id = %s", user_tables[i],
+                     h.data, u.data);
         rc = ch_exec(ch, what, sql.data, 0, true);
     }
     json_decref(root);
@@ -610,8 +609,8 @@ static int ch_summary(void *ctx, const struct an_range *r, struct an_summary *ou
     return 0;
 }
 
-static int ch_revenue(void *ctx, struct svc_arena *a, const struct an_range *r,
-                      enum an_interval iv, struct an_point **points, size_t *n)
+static int ch_revenue(void *ctx, struct svc_arena *a, const struct an_range *r, enum an_interval iv,
+                      struct an_point **points, size_t *n)
 {
     struct an_ch *ch = ctx;
     /* Buckets by arithmetic on the epoch seconds, not toStartOfHour/Day: those follow the
@@ -649,8 +648,8 @@ static int ch_revenue(void *ctx, struct svc_arena *a, const struct an_range *r,
     return 0;
 }
 
-static int ch_top_products(void *ctx, struct svc_arena *a, const struct an_range *r,
-                           enum an_by by, int limit, struct an_top_product **out, size_t *n)
+static int ch_top_products(void *ctx, struct svc_arena *a, const struct an_range *r, enum an_by by,
+                           int limit, struct an_top_product **out, size_t *n)
 {
     struct an_ch *ch = ctx;
     const char *metric = by == AN_BY_REVENUE ? "revenue_cents" : "units";
@@ -667,9 +666,10 @@ static int ch_top_products(void *ctx, struct svc_arena *a, const struct an_range
                        "sum(units) AS units, sum(revenue_cents) AS revenue_cents FROM "
                        "sales_minute WHERE ");
     range_sql(&sql, "minute", r);
-    svc_buf_addf(&sql, " GROUP BY product_id ORDER BY %s DESC, product_id ASC LIMIT %d) ANY LEFT "
-                       "JOIN (SELECT product_id, argMax(name, event_time) AS name FROM "
-                       "order_lines WHERE ",
+    svc_buf_addf(&sql,
+                 " GROUP BY product_id ORDER BY %s DESC, product_id ASC LIMIT %d) ANY LEFT "
+                 "JOIN (SELECT product_id, argMax(name, event_time) AS name FROM "
+                 "order_lines WHERE ",
                  metric, limit > 0 ? limit : AN_TOP_DEFAULT);
     range_sql(&sql, "event_time", r);
     svc_buf_addf(&sql, " GROUP BY product_id) USING product_id ORDER BY %s DESC, product_id ASC",
@@ -883,9 +883,9 @@ static int lock_age(struct an_ch *ch, int64_t *age)
     const json_t *row;
     int rc;
 
-    svc_buf_adds(&sql, "SELECT toInt64(now()) - toInt64(metadata_modification_time) AS age FROM "
-                       "system.tables WHERE database = currentDatabase() AND name = '" LOCK_TABLE
-                       "'");
+    svc_buf_adds(&sql,
+                 "SELECT toInt64(now()) - toInt64(metadata_modification_time) AS age FROM "
+                 "system.tables WHERE database = currentDatabase() AND name = '" LOCK_TABLE "'");
     rc = ch_select(ch, "migration lock lookup", &sql, &root, &data);
     svc_buf_release(&sql);
     if (rc != 0)
@@ -928,8 +928,8 @@ static int mig_lock(void *ctx)
         if (age * 1000 > LOCK_TTL_MS) {
             rc = ch_raw(ch, "stale migration lock takeover", ch->url_sql, "DROP TABLE " LOCK_TABLE,
                         strlen("DROP TABLE " LOCK_TABLE), 0, false, &ans);
-            if (rc == 0 && ans.code != 60 && (rc = ch_check(ch, "migration lock takeover",
-                                                            &ans)) == 0)
+            if (rc == 0 && ans.code != 60 &&
+                (rc = ch_check(ch, "migration lock takeover", &ans)) == 0)
                 svc_log_warn("clickhouse: took over the migration lock, held for %" PRId64
                              " s (its replica died)",
                              age);
@@ -992,10 +992,9 @@ static int mig_list(void *ctx, struct svc_migration_list *applied)
     svc_buf_release(&sql);
     if (rc != 0)
         return rc;
-    json_array_foreach(data, i, row)
-        svc_migration_applied_add(applied, (int)jint(row, "version"),
-                                  json_string_value(json_object_get(row, "name")),
-                                  json_string_value(json_object_get(row, "checksum")));
+    json_array_foreach(data, i, row) svc_migration_applied_add(
+        applied, (int)jint(row, "version"), json_string_value(json_object_get(row, "name")),
+        json_string_value(json_object_get(row, "checksum")));
     json_decref(root);
     return 0;
 }
@@ -1058,8 +1057,9 @@ static int mig_record(void *ctx, const struct svc_migration *mg)
     struct svc_buf sql = SVC_BUF_INIT;
     int rc;
 
-    svc_buf_addf(&sql, "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
-                       "VALUES (%d, ",
+    svc_buf_addf(&sql,
+                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                 "VALUES (%d, ",
                  mg->version);
     quote(&sql, mg->name);
     svc_buf_addc(&sql, ',');
