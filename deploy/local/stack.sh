@@ -106,6 +106,15 @@ start_service() {
     wait_ready "$svc" 30 "$LOGS/$svc.log" svc_health "$svc"
 }
 
+# The topics of deploy/topics.conf, each with its .dlq (the broker creates none by itself).
+create_topics() {
+    local tool=$BUILD_DIR/tools/topics/polyglot-topics
+    [ -x "$tool" ] || die "kafka: $tool is missing: build first (make build), it creates the topics"
+    "$tool" --brokers "127.0.0.1:$KAFKA_PORT" --file "$ROOT/deploy/topics.conf" \
+        >"$LOGS/topics.log" 2>&1 || { tail_log "$LOGS/topics.log"; die "kafka: the topics of deploy/topics.conf were not created"; }
+    log "kafka: $(tail -n 1 "$LOGS/topics.log")"
+}
+
 is_engine() {
     local e
     for e in "${ENGINES[@]}"; do [ "$e" = "$1" ] && return 0; done
@@ -132,6 +141,7 @@ cmd_up() {
         fi
     done
     [ ${#failed[@]} -eq 0 ] || die "engines that did not start: ${failed[*]} (logs in $LOGS)"
+    for e in "${want[@]}"; do [ "$e" = kafka ] && create_topics; done
     write_service_envs
     [ $# -eq 0 ] || return 0
     for entry in "${SERVICES[@]}"; do
