@@ -1021,21 +1021,20 @@ static int mig_apply(void *ctx, const struct svc_migration *mg)
     while (rc == 0 && *p != '\0') {
         size_t len = strcspn(p, "\n"), end = len;
 
-        if (!skip_line(p, len)) {
-            svc_buf_add(&stmt, p, len);
-            svc_buf_addc(&stmt, '\n');
-        }
         while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t' || p[end - 1] == '\r'))
             end--;
-        if (end > 0 && p[end - 1] == ';' && !skip_line(p, len)) {
+        if (skip_line(p, len)) {
+            /* a blank or comment line */
+        } else if (p[end - 1] != ';') {
+            svc_buf_add(&stmt, p, len);
+            svc_buf_addc(&stmt, '\n');
+        } else {
             char what[160];
 
-            /* the ';' goes: the HTTP interface takes one statement */
-            while (stmt.len > 0 && stmt.data[stmt.len - 1] != ';')
-                stmt.len--;
-            stmt.data[--stmt.len] = '\0';
+            /* the last line, without its ';': the HTTP interface takes one statement */
+            svc_buf_add(&stmt, p, end - 1);
             snprintf(what, sizeof(what), "migration '%s' statement %zu", mg->name, ++k);
-            rc = ch_exec(g->ch, what, stmt.data, MIGRATION_TIMEOUT_MS, false);
+            rc = ch_exec(g->ch, what, svc_buf_str(&stmt), MIGRATION_TIMEOUT_MS, false);
             svc_buf_reset(&stmt);
         }
         p += len;

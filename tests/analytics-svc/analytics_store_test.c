@@ -146,7 +146,7 @@ static uint64_t rnd(void)
 static int64_t fresh_window(void)
 {
     for (int i = 0; i < 50; i++) {
-        int64_t t0 = Y2001_MS + (int64_t)(rnd() % (364 * 24)) * HOUR_MS;
+        int64_t t0 = Y2001_MS + (int64_t)(rnd() % (UINT64_C(364) * 24)) * HOUR_MS;
 
         if (sql_int("SELECT count() FROM events WHERE event_time >= toDateTime(%" PRId64
                     ") AND event_time < toDateTime(%" PRId64 ")",
@@ -499,7 +499,7 @@ START_TEST(latency_per_topic)
             continue;
         ck_assert_int_eq(t[i].events, (int64_t)k);
         /* quantileExact: the value at position level * count of the sorted values */
-        ck_assert_double_eq(t[i].p50_ms, (double)lat[k / 2]);
+        ck_assert_double_eq(t[i].p50_ms, (double)lat[(size_t)(0.5 * (double)k)]);
         ck_assert_double_eq(t[i].p99_ms, (double)lat[(size_t)(0.99 * (double)k)]);
         ck_assert_int_eq(t[i].last_ingest_ms, last);
         return;
