@@ -13,8 +13,9 @@
  *
  * Errors are translated once, in ch_check(): no answer, a 5xx without a ClickHouse error code
  * (a proxy) or with one that says the server is busy or shutting down -> SVC_EUNAVAILABLE, the
- * dependency marked down; the credentials or the database refused (HTTP 401/403/516, Code 192
- * unknown user, 193 wrong password, 291 access denied, 81 unknown database) -> logged loudly
+ * dependency marked down; the credentials or the database refused (HTTP 401/403, Code 192
+ * unknown user, 193 wrong password, 291 access denied, 81 unknown database; 516 and 497 in
+ * later versions) -> logged loudly
  * with the user name, never the password, SVC_EUNAUTH from an_ch_new() and SVC_EUNAVAILABLE
  * afterwards (the handlers answer 503, the consumer waits, /readyz says why); anything else
  * (a syntax error, an unknown column: a bug here or a schema that is not ours) -> SVC_EINTERNAL,
@@ -159,8 +160,10 @@ static bool code_transient(int code)
 
 static bool code_auth(long status, int code)
 {
-    return status == 401 || status == 403 || status == 516 || code == 192 || code == 193 ||
-           code == 291 || code == 81;
+    /* 192 unknown user, 193 wrong password, 291 database not allowed, 81 unknown database;
+     * later versions say 516 (authentication failed) and 497 (access denied) */
+    return status == 401 || status == 403 || code == 192 || code == 193 || code == 291 ||
+           code == 81 || code == 516 || code == 497;
 }
 
 /* The first line of BODY, at most MSG_MAX bytes, for a log line. */
