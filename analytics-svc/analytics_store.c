@@ -15,11 +15,10 @@
  * (a proxy) or with one that says the server is busy or shutting down -> SVC_EUNAVAILABLE, the
  * dependency marked down; the credentials or the database refused (HTTP 401/403, Code 192
  * unknown user, 193 wrong password, 291 access denied, 81 unknown database; 516 and 497 in
- * later versions) -> logged loudly
- * with the user name, never the password, SVC_EUNAUTH from an_ch_new() and SVC_EUNAVAILABLE
- * afterwards (the handlers answer 503, the consumer waits, /readyz says why); anything else
- * (a syntax error, an unknown column: a bug here or a schema that is not ours) -> SVC_EINTERNAL,
- * logged with ClickHouse's message, cut.
+ * later versions) -> logged loudly with the user name, never the password, SVC_EUNAUTH from
+ * an_ch_new() and SVC_EUNAVAILABLE afterwards (the handlers answer 503, the consumer waits,
+ * /readyz says why); anything else (a syntax error, an unknown column: a bug here or a schema
+ * that is not ours) -> SVC_EINTERNAL, logged with ClickHouse's message, cut.
  *
  * Exactly once: insert asks which ids of the batch events already holds and inserts only the
  * others, in one INSERT from which the materialized views fill the read models and the
