@@ -745,10 +745,12 @@ static int ch_events(void *ctx, struct svc_arena *a, const struct an_event_query
     *out = NULL;
     *n = 0;
     *more = false;
-    /* Ids compare as text, as the cursor carries them; LIMIT 1 BY id hides a duplicate that two
+    /* The page's ids first, sorting only (event_ms, id) of the matching rows, then their rows
+     * by the primary key: sorting whole rows, data included, would read every event's data.
+     * Ids compare as text, as the cursor carries them; LIMIT 1 BY hides a duplicate that two
      * replicas wrote before the engine merged it away. */
     svc_buf_adds(&sql, "SELECT toString(id) AS sid, type, source, subject, topic, event_ms, "
-                       "ingest_ms, data FROM events WHERE 1");
+                       "ingest_ms, data FROM events WHERE id IN (SELECT id FROM events WHERE 1");
     if (q->type != NULL) {
         svc_buf_adds(&sql, " AND type = ");
         quote(&sql, q->type);
@@ -758,12 +760,16 @@ static int ch_events(void *ctx, struct svc_arena *a, const struct an_event_query
         quote(&sql, q->subject);
     }
     if (q->after) {
-        svc_buf_addf(&sql, " AND (event_ms < %" PRId64 " OR (event_ms = %" PRId64 " AND sid < ",
+        svc_buf_addf(&sql,
+                     " AND (event_ms < %" PRId64 " OR (event_ms = %" PRId64 " AND toString(id) < ",
                      q->after_ms > 0 ? q->after_ms : 0, q->after_ms > 0 ? q->after_ms : 0);
         quote(&sql, q->after_id);
         svc_buf_adds(&sql, "))");
     }
-    svc_buf_addf(&sql, " ORDER BY event_ms DESC, sid DESC LIMIT 1 BY sid LIMIT %d", limit + 1);
+    svc_buf_addf(&sql,
+                 " ORDER BY event_ms DESC, toString(id) DESC LIMIT 1 BY id LIMIT %d) "
+                 "ORDER BY event_ms DESC, sid DESC LIMIT 1 BY sid",
+                 limit + 1);
     rc = ch_select(ch, "events", &sql, &root, &data);
     svc_buf_release(&sql);
     if (rc != 0)
