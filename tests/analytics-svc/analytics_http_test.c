@@ -817,7 +817,7 @@ START_TEST(bad_types_subjects_and_cursors_are_refused_without_touching_the_store
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
     };
     static const char *const bad_subjects[] = {"user/1", "user%201", "",      "%C3%A9",
-                                               "a,b",    "a*",     "a%27b", "%0A"};
+                                               "a,b",    "a*",       "a%27b", "%0A"};
     /* base64url of: "1:<uuid>" with an upper-case id, a leading zero, no id, a time past
      * 2100, letters; and text that is not base64url at all or not canonical. */
     static const char *const bad_cursors[] = {
