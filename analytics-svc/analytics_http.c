@@ -432,6 +432,13 @@ static const char *req_get(const void *src, const char *name)
     return svc_req_query(src, name);
 }
 
+/* A string the store returned; NULL (which it should never return) as "", so that one odd
+ * value cannot drop a whole item from an answer. */
+static const char *str(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
 static json_t *range_json(const struct an_range *r)
 {
     return json_pack("{s:o, s:o}", "from", svc_json_time(r->from_ms), "to",
@@ -565,11 +572,10 @@ static int top_products_get(struct svc_req *req, struct svc_resp *resp)
         return store_error(resp, rc);
     items = json_array();
     for (size_t i = 0; i < n && i < (size_t)limit; i++)
-        json_array_append_new(items,
-                              json_pack("{s:s, s:s, s:I, s:I}", "product_id", top[i].product_id,
-                                        "name", top[i].name != NULL ? top[i].name : "", "units",
-                                        (json_int_t)top[i].units, "revenue_cents",
-                                        (json_int_t)top[i].revenue_cents));
+        json_array_append_new(items, json_pack("{s:s, s:s, s:I, s:I}", "product_id",
+                                               str(top[i].product_id), "name", str(top[i].name),
+                                               "units", (json_int_t)top[i].units, "revenue_cents",
+                                               (json_int_t)top[i].revenue_cents));
     body = range_json(&r);
     json_object_set_new(body, "by", json_string(an_by_names[by]));
     json_object_set_new(body, "limit", json_integer(limit));
@@ -662,13 +668,16 @@ static int events_get(struct svc_req *req, struct svc_resp *resp)
         n = (size_t)eq.limit;
     items = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(
-            items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", ev[i].id, "type",
-                             ev[i].type, "source", ev[i].source, "subject", ev[i].subject, "topic",
-                             ev[i].topic, "time", svc_json_time(ev[i].event_ms), "ingested_at",
-                             svc_json_time(ev[i].ingest_ms), "data", data_json(a, ev[i].data)));
-    next = more && n > 0 ? json_string(svc_keyset_cursor(req, ev[n - 1].event_ms, ev[n - 1].id))
-                         : json_null();
+        json_array_append_new(items,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id",
+                                        str(ev[i].id), "type", str(ev[i].type), "source",
+                                        str(ev[i].source), "subject", str(ev[i].subject), "topic",
+                                        str(ev[i].topic), "time", svc_json_time(ev[i].event_ms),
+                                        "ingested_at", svc_json_time(ev[i].ingest_ms), "data",
+                                        data_json(a, str(ev[i].data))));
+    next = more && n > 0
+               ? json_string(svc_keyset_cursor(req, ev[n - 1].event_ms, str(ev[n - 1].id)))
+               : json_null();
     return svc_resp_json(resp, 200, json_pack("{s:o, s:o}", "events", items, "next_cursor", next));
 }
 
