@@ -58,17 +58,17 @@
 #define AN_ID_LEN 36 /* UUIDs in text form */
 
 /* Bounds, checked by the handlers. */
-#define AN_RANGE_MAX_MS      (366LL * 24 * 3600 * 1000) /* to - from */
-#define AN_RANGE_DEFAULT_MS  (24LL * 3600 * 1000)       /* from = to - this when from is absent */
-#define AN_SERIES_MAX        1500 /* points of /v1/revenue: minute over a day = 1440 */
-#define AN_TOP_DEFAULT       10
-#define AN_TOP_MAX           100
-#define AN_EVENTS_DEFAULT    20
-#define AN_EVENTS_MAX        100
-#define AN_TYPE_MAX          64  /* an event type: lowercase dotted words */
-#define AN_SUBJECT_MAX       128 /* a subject: [A-Za-z0-9._:-] */
-#define AN_LINES_MAX         100 /* order lines per event */
-#define AN_FRESH_WINDOW_MS   (5LL * 60 * 1000) /* /v1/freshness looks at the last 5 minutes */
+#define AN_RANGE_MAX_MS     (366LL * 24 * 3600 * 1000) /* to - from */
+#define AN_RANGE_DEFAULT_MS (24LL * 3600 * 1000)       /* from = to - this when from is absent */
+#define AN_SERIES_MAX       1500 /* points of /v1/revenue: minute over a day = 1440 */
+#define AN_TOP_DEFAULT      10
+#define AN_TOP_MAX          100
+#define AN_EVENTS_DEFAULT   20
+#define AN_EVENTS_MAX       100
+#define AN_TYPE_MAX         64                /* an event type: lowercase dotted words */
+#define AN_SUBJECT_MAX      128               /* a subject: [A-Za-z0-9._:-] */
+#define AN_LINES_MAX        100               /* order lines per event */
+#define AN_FRESH_WINDOW_MS  (5LL * 60 * 1000) /* /v1/freshness looks at the last 5 minutes */
 
 /* analytics-svc's own errors, in lib's X-macro form (svc/error.h): name, value, HTTP status,
  * problem type, title. Registered through svc_def.errors (an_errors).
@@ -142,12 +142,12 @@ struct an_range {
 };
 
 struct an_summary {
-    int64_t signups;          /* user.registered in the range */
-    int64_t active_users;     /* distinct users with any event in the range */
-    int64_t checkouts;        /* checkout.started */
-    int64_t orders_placed;    /* order.placed */
-    int64_t orders_failed;    /* order.failed */
-    int64_t revenue_cents;    /* sum of the placed orders' totals */
+    int64_t signups;       /* user.registered in the range */
+    int64_t active_users;  /* distinct users with any event in the range */
+    int64_t checkouts;     /* checkout.started */
+    int64_t orders_placed; /* order.placed */
+    int64_t orders_failed; /* order.failed */
+    int64_t revenue_cents; /* sum of the placed orders' totals */
     /* conversion (placed / checkouts) and average order value (revenue / placed) are the
      * handler's arithmetic */
 };
@@ -246,8 +246,8 @@ struct an_store {
     int (*events)(void *ctx, struct svc_arena *a, const struct an_event_query *q,
                   struct an_event **out, size_t *n, bool *more);
     /* One entry per topic that had an event ingested in the last WINDOW_MS. */
-    int (*latency)(void *ctx, struct svc_arena *a, int64_t window_ms,
-                   struct an_topic_latency **out, size_t *n);
+    int (*latency)(void *ctx, struct svc_arena *a, int64_t window_ms, struct an_topic_latency **out,
+                   size_t *n);
 };
 
 /* ---- the handlers (analytics_http.c) --------------------------------------------------------- */

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define AN_GROUP_DEFAULT  "analytics-svc"
+#define AN_GROUP_DEFAULT "analytics-svc"
 /* Every topic of the platform that has events (schemas/events/). message-svc publishes none. */
 #define AN_TOPICS_DEFAULT TOPIC_USER_EVENTS "," TOPIC_PRODUCT_EVENTS "," TOPIC_CART_EVENTS
 #define AN_TOPICS_MAX     16
@@ -54,7 +54,7 @@ struct an_svc {
     struct an_app app;
     struct an_config cfg;
     struct an_ch *ch;
-    char *topic_store;                     /* ANALYTICS_TOPICS split in place */
+    char *topic_store;                         /* ANALYTICS_TOPICS split in place */
     const char *topic_list[AN_TOPICS_MAX + 1]; /* app.topics points here */
     struct an_batch *batch;
     struct svc_producer *dlq;

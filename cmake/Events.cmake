@@ -11,7 +11,8 @@
 #
 # Included from the top-level CMakeLists, this file defines the INTERFACE target svc_events
 # (lib links it, so every service has the header on its include path). Run with -P it is the
-# generator itself: cmake -DSCHEMA_DIR=<dir> -DOUT=<header> -P Events.cmake. A schema without
+# generator itself: cmake -DSCHEMA_DIR=<dir> -DTOPICS_FILE=<deploy/topics.conf> -DOUT=<header>
+# -P Events.cmake. A topic not declared in deploy/topics.conf fails the build too. A schema without
 # its type or topic, or whose file name is not its type, fails the build with the file named.
 
 if(CMAKE_SCRIPT_MODE_FILE)
@@ -53,6 +54,19 @@ if(CMAKE_SCRIPT_MODE_FILE)
     endforeach()
     list(REMOVE_DUPLICATES topics)
     list(SORT topics)
+    # Every topic a schema names must be declared, with its partitions, in deploy/topics.conf,
+    # from which the topics are created (the broker creates none by itself).
+    file(STRINGS ${TOPICS_FILE} declared_lines REGEX "^[a-z]")
+    set(declared "")
+    foreach(line ${declared_lines})
+        string(REGEX REPLACE "[ \t].*" "" t "${line}")
+        list(APPEND declared ${t})
+    endforeach()
+    foreach(topic ${topics})
+        if(NOT topic IN_LIST declared)
+            message(FATAL_ERROR "topic '${topic}' of schemas/events/ is not declared in ${TOPICS_FILE}")
+        endif()
+    endforeach()
     set(topics_c "")
     foreach(topic ${topics})
         string(TOUPPER "TOPIC_${topic}" name)
@@ -86,8 +100,10 @@ set(POLYGLOT_EVENTS_H ${PROJECT_BINARY_DIR}/generated/include/polyglot/events.h)
 add_custom_command(
     OUTPUT ${POLYGLOT_EVENTS_H}
     COMMAND ${CMAKE_COMMAND} -DSCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas/events
+            -DTOPICS_FILE=${PROJECT_SOURCE_DIR}/deploy/topics.conf
             -DOUT=${POLYGLOT_EVENTS_H} -P ${CMAKE_CURRENT_LIST_FILE}
-    DEPENDS ${POLYGLOT_EVENT_SCHEMAS} ${CMAKE_CURRENT_LIST_FILE}
+    DEPENDS ${POLYGLOT_EVENT_SCHEMAS} ${PROJECT_SOURCE_DIR}/deploy/topics.conf
+            ${CMAKE_CURRENT_LIST_FILE}
     COMMENT "Generating polyglot/events.h from schemas/events/"
     VERBATIM)
 add_custom_target(svc_events_h DEPENDS ${POLYGLOT_EVENTS_H})

@@ -542,6 +542,123 @@ void svc_producer_close(struct svc_producer **p, int flush_ms)
 /* ==== consumer ========================================================================== */
 
 /* What the consumer knows about one assigned partition. */
+/* ---- topics ---------------------------------------------------------------------------- */
+
+/* The partition count of TOPIC in MD, 0 when the cluster does not have it. */
+static int md_partitions(const struct rd_kafka_metadata *md, const char *topic)
+{
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0)
+            return md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[i].partition_cnt
+                                                                   : 0;
+    return 0;
+}
+
+/* Creates NEW[N] in one request; 0, or an SVC_E* with every refusal logged. A topic created
+ * meanwhile by someone else is fine. */
+static int create_topics(rd_kafka_t *rk, rd_kafka_NewTopic_t **nt, size_t n, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    const rd_kafka_topic_result_t **res;
+    rd_kafka_event_t *ev;
+    size_t nres = 0;
+    char err[256];
+    int rc = 0;
+
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, err, sizeof(err));
+    rd_kafka_CreateTopics(rk, nt, n, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (ev == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        svc_log_error("kafka: creating topics failed: %s",
+                      ev != NULL ? rd_kafka_event_error_string(ev) : "no answer");
+        rc = SVC_EUNAVAILABLE;
+    } else {
+        res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+        for (size_t i = 0; i < nres; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                svc_log_info("kafka: topic '%s' created", rd_kafka_topic_result_name(res[i]));
+            } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                svc_log_error("kafka: topic '%s' not created: %s",
+                              rd_kafka_topic_result_name(res[i]),
+                              rd_kafka_topic_result_error_string(res[i]));
+                rc = SVC_EINVAL;
+            }
+        }
+    }
+    if (ev != NULL)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int svc_kafka_ensure_topics(const struct svc_kafka_config *cfg, const struct svc_topic_spec *topics,
+                            size_t n, int timeout_ms)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_NewTopic_t **nt = svc_calloc(n + 1, sizeof(*nt));
+    rd_kafka_resp_err_t err;
+    size_t nnew = 0;
+    char errstr[512];
+    rd_kafka_t *rk;
+    int rc, replicas;
+
+    if ((rc = conf_common(conf, cfg)) != 0 || (rc = conf_extra(conf, cfg)) != 0) {
+        rd_kafka_conf_destroy(conf);
+        free(nt);
+        return rc;
+    }
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        svc_log_error("kafka admin client not created: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        free(nt);
+        return SVC_EINVAL;
+    }
+    err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        svc_log_error("kafka: no metadata from %s within %d ms: %s", cfg->brokers, timeout_ms,
+                      rd_kafka_err2str(err));
+        rc = SVC_EUNAVAILABLE;
+        goto out;
+    }
+    replicas = md->broker_cnt < 3 ? md->broker_cnt : 3;
+    for (size_t i = 0; i < n; i++) {
+        int have = md_partitions(md, topics[i].name);
+
+        if (have >= topics[i].partitions)
+            continue;
+        if (have > 0) {
+            svc_log_error("kafka: topic '%s' has %d partitions, %d are declared", topics[i].name,
+                          have, topics[i].partitions);
+            rc = SVC_EINVAL;
+            continue;
+        }
+        nt[nnew] = rd_kafka_NewTopic_new(topics[i].name, topics[i].partitions, replicas, errstr,
+                                         sizeof(errstr));
+        if (nt[nnew] == NULL) {
+            svc_log_error("kafka: topic '%s' refused: %s", topics[i].name, errstr);
+            rc = SVC_EINVAL;
+            continue;
+        }
+        nnew++;
+    }
+    if (rc == 0 && nnew > 0)
+        rc = create_topics(rk, nt, nnew, timeout_ms);
+out:
+    for (size_t i = 0; i < nnew; i++)
+        rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 struct part {
     char *topic;
     int32_t partition;
@@ -552,8 +669,16 @@ struct part {
     int64_t retry_at;         /* svc_now_ms() of the next retry */
     bool stray;               /* a record arrived while paused: seek back on resume */
     int64_t commit;           /* next offset to commit, or -1 */
+    int64_t staged;           /* batches: the offset after the last record staged, or -1; it
+                                 becomes commit when the batch is flushed */
+    int64_t batch_first;      /* batches: the first record staged since the last flush, or -1 */
     int64_t start;            /* the group's committed offset at assignment, or -1: the lag
                                  until a record is consumed (librdkafka has no position yet) */
+};
+
+struct topic_lag {
+    char *topic;
+    int64_t lag;
 };
 
 struct svc_consumer {
@@ -579,6 +704,23 @@ struct svc_consumer {
     struct svc_ratelimit commit_warn, poll_warn;
     struct svc_buf reason;
     struct svc_metric *consumed, *lag, *commits;
+
+    /* Batches (a flush function): records staged since the last successful flush, when the
+     * first of them was, and the flush's retry state while it fails. */
+    svc_consumer_flush_fn flush;
+    int batch_max, batch_age_ms;
+    size_t nstaged;
+    int64_t staged_since;
+    bool flush_failing;
+    int flush_delay_ms;
+    int64_t flush_retry_at;
+    struct svc_ratelimit flush_warn;
+
+    /* The lag per topic for svc_consumer_lag(), rebuilt by every lag refresh; read by other
+     * threads under lag_mu. */
+    pthread_mutex_t lag_mu;
+    struct topic_lag *lags;
+    size_t nlags;
 };
 
 static struct part *part_find(struct svc_consumer *c, const char *topic, int32_t partition)
@@ -604,6 +746,8 @@ static struct part *part_get(struct svc_consumer *c, const char *topic, int32_t 
     pt->topic = svc_strdup(topic);
     pt->partition = partition;
     pt->commit = -1;
+    pt->staged = -1;
+    pt->batch_first = -1;
     pt->start = -1;
     return pt;
 }
@@ -746,6 +890,8 @@ static void note_committed(struct svc_consumer *c, rd_kafka_t *rk,
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+static int flush_batch(struct svc_consumer *c);
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -770,12 +916,20 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* librdkafka (2.0.2) keeps a partition paused through a revoke and a new assignment,
          * but the record it was paused for was dropped above: without this, a partition that
          * comes back while a retry was pending would never be fetched again. */
-        if (error == NULL && aerr == RD_KAFKA_RESP_ERR_NO_ERROR)
-            rd_kafka_resume_partitions(rk, parts);
+        if (error == NULL && aerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (c->flush_failing)
+                rd_kafka_pause_partitions(rk, parts); /* until the batch is written */
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-        /* Finished work is committed while the partitions are still ours; records held for
-         * a retry are dropped: the next owner reads them again from the committed offset. */
+        /* Finished work is committed while the partitions are still ours (a staged batch is
+         * written first, once; if it cannot be, those records are the next owner's again);
+         * records held for a retry are dropped: the next owner reads them again from the
+         * committed offset. */
+        if (c->flush != NULL && !rd_kafka_assignment_lost(rk))
+            flush_batch(c);
         if (!rd_kafka_assignment_lost(rk))
             commit_finished(c, parts);
         for (int i = 0; i < parts->cnt; i++) {
@@ -884,11 +1038,22 @@ static void finish(struct svc_consumer *c, struct part *pt, rd_kafka_message_t *
     bool stray = pt->stray;
     int64_t next = m->offset + 1;
 
-    pt->commit = next;
+    if (c->flush != NULL) {
+        /* Staged: durable only once the batch is flushed (flush_batch()). */
+        pt->staged = next;
+        if (pt->batch_first < 0)
+            pt->batch_first = m->offset;
+        if (c->nstaged++ == 0)
+            c->staged_since = svc_now_ms();
+    } else {
+        pt->commit = next;
+    }
     if (was_held) {
         pt->held = NULL; /* destroyed below */
         part_clear_hold(pt);
-        set_paused(c, pt, false);
+        /* While a batch cannot be written everything stays paused (flush_batch()). */
+        if (!c->flush_failing)
+            set_paused(c, pt, false);
         if (stray) {
             /* A record slipped through while paused and moved the fetch position past
              * unprocessed records: go back to the one after the finished record. */
@@ -984,12 +1149,48 @@ static void handle(struct svc_consumer *c, struct part *pt, rd_kafka_message_t *
                  topic, m->partition, m->offset, topic, svc_err_name(rc), pt->delay_ms);
 }
 
+static void lags_free(struct topic_lag *lags, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(lags[i].topic);
+    free(lags);
+}
+
+/* Adds LAG to TOPIC's sum in LAGS (room for every assigned partition was made). */
+static void lag_add(struct topic_lag *lags, size_t *n, const char *topic, int64_t lag)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(lags[i].topic, topic) == 0) {
+            lags[i].lag += lag;
+            return;
+        }
+    }
+    lags[*n].topic = svc_strdup(topic);
+    lags[*n].lag = lag;
+    (*n)++;
+}
+
+/* Exchanges the consumer's snapshot with *LAGS (the caller holds lag_mu). */
+static void swap_lags(struct svc_consumer *c, struct topic_lag **lags, size_t *n)
+{
+    struct topic_lag *t = c->lags;
+    size_t tn = c->nlags;
+
+    c->lags = *lags;
+    c->nlags = *n;
+    *lags = t;
+    *n = tn;
+}
+
 static void update_lag(struct svc_consumer *c)
 {
     rd_kafka_topic_partition_list_t *l;
+    struct topic_lag *lags;
+    size_t nlags = 0;
 
     if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
+    lags = svc_calloc((size_t)l->cnt + 1, sizeof(*lags));
     rd_kafka_position(c->rk, l);
     for (int i = 0; i < l->cnt; i++) {
         const rd_kafka_topic_partition_t *e = &l->elems[i];
@@ -998,7 +1199,9 @@ static void update_lag(struct svc_consumer *c)
         const char *values[2];
         char pnum[16];
 
-        if (pt != NULL && pt->held != NULL)
+        if (pt != NULL && pt->batch_first >= 0)
+            pos = pt->batch_first; /* staged, not yet written */
+        else if (pt != NULL && pt->held != NULL)
             pos = pt->held->offset; /* the held record is not processed yet */
         else if (pos < 0 && pt != NULL)
             pos = pt->start; /* nothing consumed since the assignment */
@@ -1010,8 +1213,13 @@ static void update_lag(struct svc_consumer *c)
         values[0] = e->topic;
         values[1] = pnum;
         svc_gauge_set(c->lag, values, (double)(hi > pos ? hi - pos : 0));
+        lag_add(lags, &nlags, e->topic, hi > pos ? hi - pos : 0);
     }
     rd_kafka_topic_partition_list_destroy(l);
+    pthread_mutex_lock(&c->lag_mu);
+    swap_lags(c, &lags, &nlags);
+    pthread_mutex_unlock(&c->lag_mu);
+    lags_free(lags, nlags);
 }
 
 static bool commit_due(const struct svc_consumer *c, bool idle)
@@ -1044,7 +1252,93 @@ static int poll_timeout(const struct svc_consumer *c)
     for (size_t i = 0; i < c->nparts; i++)
         if (c->parts[i].held != NULL && c->parts[i].retry_at - now < wait)
             wait = c->parts[i].retry_at - now;
+    if (c->nstaged > 0) {
+        int64_t at = c->flush_failing ? c->flush_retry_at : c->staged_since + c->batch_age_ms;
+
+        if (at - now < wait)
+            wait = at - now;
+    }
     return wait > 0 ? (int)wait : 0;
+}
+
+/* Pauses or resumes every assigned partition (a partition held for a retry stays paused). */
+static void set_all_paused(struct svc_consumer *c, bool paused)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t err;
+
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (!paused) {
+        for (int i = l->cnt - 1; i >= 0; i--) {
+            const struct part *pt = part_find(c, l->elems[i].topic, l->elems[i].partition);
+
+            if (pt != NULL && pt->held != NULL)
+                rd_kafka_topic_partition_list_del_by_idx(l, i);
+        }
+    }
+    err = paused ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        svc_log_error("kafka %s of group '%s' failed: %s", paused ? "pause" : "resume", c->group,
+                      rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * Writes the staged batch (the flush function). Success: every staged offset becomes due for
+ * commit, and partitions paused by a failing flush go on. Failure: every assigned partition is
+ * paused, so nothing more is fetched, and the flush is tried again after a backoff.
+ */
+static int flush_batch(struct svc_consumer *c)
+{
+    unsigned suppressed;
+    int rc;
+
+    if (c->nstaged == 0)
+        return 0;
+    rc = c->flush(c->arg);
+    if (rc == 0) {
+        for (size_t i = 0; i < c->nparts; i++) {
+            struct part *pt = &c->parts[i];
+
+            if (pt->staged >= 0)
+                pt->commit = pt->staged;
+            pt->staged = -1;
+            pt->batch_first = -1;
+        }
+        c->nstaged = 0;
+        if (c->flush_failing) {
+            c->flush_failing = false;
+            c->flush_delay_ms = 0;
+            set_all_paused(c, false);
+            svc_log_info("kafka group '%s': batch written, consuming again", c->group);
+        }
+        return 0;
+    }
+    if (!c->flush_failing) {
+        c->flush_failing = true;
+        set_all_paused(c, true);
+    }
+    c->flush_delay_ms = c->flush_delay_ms == 0 ? c->retry_initial_ms : c->flush_delay_ms * 2;
+    if (c->flush_delay_ms > c->retry_max_ms)
+        c->flush_delay_ms = c->retry_max_ms;
+    c->flush_retry_at = svc_now_ms() + c->flush_delay_ms;
+    if (svc_ratelimit_due(&c->flush_warn, &suppressed))
+        svc_log_warn("kafka group '%s': a batch of %zu records not written (%s); consumption "
+                     "paused, retrying in %d ms (%u similar failures not logged)",
+                     c->group, c->nstaged, svc_err_name(rc), c->flush_delay_ms, suppressed);
+    return rc;
+}
+
+static bool flush_due(const struct svc_consumer *c)
+{
+    int64_t now = svc_now_ms();
+
+    if (c->nstaged == 0)
+        return false;
+    if (c->flush_failing)
+        return now >= c->flush_retry_at;
+    return c->nstaged >= (size_t)c->batch_max || now - c->staged_since >= c->batch_age_ms;
 }
 
 static void run_due_retries(struct svc_consumer *c)
@@ -1093,6 +1387,8 @@ static void *consumer_thread(void *arg)
         m = rd_kafka_consumer_poll(c->rk, poll_timeout(c));
         if (m != NULL)
             take(c, m);
+        if (c->flush != NULL && flush_due(c))
+            flush_batch(c);
         if (commit_due(c, m == NULL))
             commit_finished(c, NULL);
         if (svc_now_ms() - c->last_lag >= LAG_INTERVAL_MS) {
@@ -1103,6 +1399,10 @@ static void *consumer_thread(void *arg)
     /* Commit what is finished before leaving the group. Records that still arrive are not
      * handled, so their offsets stay uncommitted and the next owner reads them. */
     deadline = svc_now_ms() + STOP_COMMIT_MS;
+    while (c->flush != NULL && c->nstaged > 0 && svc_now_ms() < deadline) {
+        if (flush_batch(c) != 0)
+            svc_sleep_ms(c->flush_delay_ms < 500 ? c->flush_delay_ms : 500);
+    }
     c->next_commit = 0;
     while (commits_pending(c) && svc_now_ms() < deadline) {
         if (!c->commit_inflight)
@@ -1151,6 +1451,11 @@ int svc_consumer_new(const struct svc_consumer_config *cfg, struct svc_consumer 
     if (c->retry_max_ms < c->retry_initial_ms)
         c->retry_max_ms = c->retry_initial_ms;
     c->commit_interval_ms = cfg->commit_interval_ms > 0 ? cfg->commit_interval_ms : 100;
+    c->flush = cfg->flush;
+    c->batch_max = cfg->batch_max > 0 ? cfg->batch_max : 500;
+    c->batch_age_ms = cfg->batch_age_ms > 0 ? cfg->batch_age_ms : 200;
+    c->flush_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
+    pthread_mutex_init(&c->lag_mu, NULL);
     c->commit_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
     c->poll_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
     atomic_init(&c->stop, false);
@@ -1220,6 +1525,7 @@ fail:
     if (c->own_dlq)
         svc_producer_free(c->dlq);
     svc_buf_release(&c->reason);
+    pthread_mutex_destroy(&c->lag_mu);
     free(c->group);
     free(c);
     return rc;
@@ -1261,8 +1567,26 @@ void svc_consumer_free(struct svc_consumer *c)
     if (c->own_dlq)
         svc_producer_free(c->dlq);
     svc_buf_release(&c->reason);
+    lags_free(c->lags, c->nlags);
+    pthread_mutex_destroy(&c->lag_mu);
     free(c->group);
     free(c);
+}
+
+int svc_consumer_lag(struct svc_consumer *c, const char *topic, int64_t *lag)
+{
+    int rc = SVC_ENOTFOUND;
+
+    pthread_mutex_lock(&c->lag_mu);
+    for (size_t i = 0; i < c->nlags; i++) {
+        if (strcmp(c->lags[i].topic, topic) == 0) {
+            *lag = c->lags[i].lag;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lag_mu);
+    return rc;
 }
 
 bool svc_kafka_record_header(const struct svc_kafka_record *rec, const char *name,

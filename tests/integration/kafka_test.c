@@ -144,12 +144,88 @@ START_TEST(produce_then_consume_in_a_group)
 }
 END_TEST
 
+/* Reads deploy/topics.conf: NAMES[i] with PARTS[i]. */
+static int declared_topics(char names[][128], int *parts, int max)
+{
+    FILE *f = fopen(POLYGLOT_TOPICS_CONF, "r");
+    char line[120];
+    int n = 0;
+
+    ck_assert_msg(f != NULL, "%s not readable", POLYGLOT_TOPICS_CONF);
+    while (fgets(line, sizeof(line), f) != NULL && n < max) {
+        char *end;
+
+        if (line[0] < 'a' || line[0] > 'z')
+            continue;
+        end = strpbrk(line, " \t");
+        ck_assert_msg(end != NULL, "topics.conf line '%s' has no partitions", line);
+        *end = '\0';
+        snprintf(names[n], 128, "%s", line);
+        parts[n] = (int)strtol(end + 1, NULL, 10);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int partitions_of(const struct rd_kafka_metadata *md, const char *topic)
+{
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 && md->topics[i].err == 0)
+            return md->topics[i].partition_cnt;
+    return 0;
+}
+
+/* `make up` created every declared topic and its .dlq; the broker creates no other. */
+START_TEST(declared_topics_exist_and_no_other_is_created)
+{
+    char names[32][128], dlq[160], err[256];
+    int parts[32], n = declared_topics(names, parts, 32);
+    const char *typo = testenv_unique("user-event");
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *rkt;
+    rd_kafka_t *rk;
+    rd_kafka_resp_err_t e;
+
+    ck_assert_int_ge(n, 3);
+    set(conf, "bootstrap.servers", brokers());
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    ck_assert_msg(rk != NULL, "kafka client: %s", err);
+    ck_assert_int_eq(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < n; i++) {
+        snprintf(dlq, sizeof(dlq), "%s.dlq", names[i]);
+        ck_assert_msg(partitions_of(md, names[i]) == parts[i],
+                      "topic '%s': %d partitions, %d declared", names[i],
+                      partitions_of(md, names[i]), parts[i]);
+        ck_assert_msg(partitions_of(md, dlq) == 1, "topic '%s' missing", dlq);
+    }
+    rd_kafka_metadata_destroy(md);
+
+    /* Asking for a misspelt topic does not create it. */
+    rkt = rd_kafka_topic_new(rk, typo, NULL);
+    e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ck_assert_int_eq(md->topic_cnt, 1);
+        ck_assert_msg(md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                      "topic '%s': %s", typo, rd_kafka_err2str(md->topics[0].err));
+        rd_kafka_metadata_destroy(md);
+    }
+    ck_assert_int_eq(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ck_assert_int_eq(partitions_of(md, typo), 0);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kafka");
     TCase *tc = tcase_create("broker");
 
     tcase_add_test(tc, produce_then_consume_in_a_group);
+    tcase_add_test(tc, declared_topics_exist_and_no_other_is_created);
     suite_add_tcase(s, tc);
     return testenv_run(s);
 }

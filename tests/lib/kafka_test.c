@@ -601,6 +601,201 @@ START_TEST(lag_is_exposed)
 }
 END_TEST
 
+/* ---- batches ---- */
+
+/* A batch consumer's side: the handler stages values, the flush "writes" them (or fails while
+ * fail_left > 0), keeping every value written, in order. */
+struct batch {
+    pthread_mutex_t mu;
+    char staged[64][16];
+    int nstaged;
+    char written[64][16];
+    int nwritten;
+    int flushes, failures;
+    int fail_left;
+};
+
+static enum svc_ev_result stage_handler(const struct svc_kafka_record *rec, struct svc_buf *reason,
+                                        void *arg)
+{
+    struct batch *b = arg;
+
+    (void)reason;
+    pthread_mutex_lock(&b->mu);
+    if (b->nstaged < 64)
+        snprintf(b->staged[b->nstaged++], sizeof(b->staged[0]), "%.*s", (int)rec->value_len,
+                 (const char *)rec->value);
+    pthread_mutex_unlock(&b->mu);
+    return SVC_EV_DONE;
+}
+
+static int flush_staged(void *arg)
+{
+    struct batch *b = arg;
+    int rc = 0;
+
+    pthread_mutex_lock(&b->mu);
+    if (b->fail_left > 0) {
+        b->fail_left--;
+        b->failures++;
+        rc = SVC_EUNAVAILABLE;
+    } else {
+        for (int i = 0; i < b->nstaged && b->nwritten < 64; i++)
+            memcpy(b->written[b->nwritten++], b->staged[i], sizeof(b->staged[0]));
+        b->nstaged = 0;
+        b->flushes++;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+static int batch_read(struct batch *b, int *nstaged, int *failures)
+{
+    int n;
+
+    pthread_mutex_lock(&b->mu);
+    n = b->nwritten;
+    if (nstaged != NULL)
+        *nstaged = b->nstaged;
+    if (failures != NULL)
+        *failures = b->failures;
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+static int batch_flushes(struct batch *b)
+{
+    int n;
+
+    pthread_mutex_lock(&b->mu);
+    n = b->flushes;
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+static void wait_written(struct batch *b, int n, int timeout_ms)
+{
+    int64_t deadline = svc_now_ms() + timeout_ms;
+
+    while (batch_read(b, NULL, NULL) < n && svc_now_ms() < deadline)
+        svc_sleep_ms(10);
+    ck_assert_int_eq(batch_read(b, NULL, NULL), n);
+}
+
+static struct svc_consumer *batch_consumer(struct svc_kafka_config *kcfg, struct batch *b,
+                                           const char *group, int max, int age_ms)
+{
+    static const char *const topics[] = {"t", NULL};
+    struct svc_consumer_config cfg = {0};
+    struct svc_consumer *c;
+
+    cfg.kafka = kcfg;
+    cfg.group_id = group;
+    cfg.topics = topics;
+    cfg.handler = stage_handler;
+    cfg.arg = b;
+    cfg.flush = flush_staged;
+    cfg.batch_max = max;
+    cfg.batch_age_ms = age_ms;
+    cfg.retry_initial_ms = 300;
+    cfg.retry_max_ms = 600;
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c), 0);
+    ck_assert_int_eq(svc_consumer_start(c), 0);
+    return c;
+}
+
+START_TEST(batch_is_committed_after_its_flush)
+{
+    static const char *const values[] = {"a", "b", "c", "d", "e", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct batch b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    rd_kafka_t *probe = probe_new("g-batch");
+    struct svc_consumer *c;
+    int64_t lag = -1, deadline;
+
+    produce_texts(&kcfg, values);
+    /* Three per batch at most; the last two wait for their batch's age. */
+    c = batch_consumer(&kcfg, &b, "g-batch", 3, 700);
+    wait_written(&b, 3, 15000);
+    ck_assert_int_eq(batch_flushes(&b), 1);
+    ck_assert_int_lt(committed(probe), 4); /* the last two are not written yet */
+    wait_written(&b, 5, 5000);
+    ck_assert_int_eq(batch_flushes(&b), 2);
+    wait_committed(probe, 5, 5000);
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(b.written[i], values[i]);
+    /* Nothing is left to consume once the lag refresh has seen the commit. */
+    deadline = svc_now_ms() + 5000;
+    while ((svc_consumer_lag(c, "t", &lag) != 0 || lag != 0) && svc_now_ms() < deadline)
+        svc_sleep_ms(50);
+    ck_assert_int_eq(lag, 0);
+    ck_assert_int_eq(svc_consumer_lag(c, "other", &lag), SVC_ENOTFOUND);
+    svc_consumer_free(c);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
+START_TEST(failing_flush_pauses_and_loses_nothing)
+{
+    static const char *const values[] = {"a", "b", "c", "d", "e", "f", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct batch b = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_left = 3};
+    rd_kafka_t *probe = probe_new("g-batch-fail");
+    struct svc_consumer *c;
+    int64_t lag = -1, deadline;
+    int failures = 0;
+
+    produce_texts(&kcfg, values);
+    c = batch_consumer(&kcfg, &b, "g-batch-fail", 2, 100);
+    /* While the flush fails nothing is committed and the lag counts every record. */
+    deadline = svc_now_ms() + 15000;
+    while (batch_read(&b, NULL, &failures) == 0 && failures < 2 && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
+    ck_assert_int_ge(failures, 2);
+    ck_assert_int_lt(committed(probe), 0);
+    deadline = svc_now_ms() + 3000;
+    while ((svc_consumer_lag(c, "t", &lag) != 0 || lag != 6) && batch_read(&b, NULL, NULL) == 0 &&
+           svc_now_ms() < deadline)
+        svc_sleep_ms(20);
+    if (batch_read(&b, NULL, NULL) == 0)
+        ck_assert_int_eq(lag, 6);
+    /* Then it succeeds: every record written once, in order, and committed. */
+    wait_written(&b, 6, 15000);
+    wait_committed(probe, 6, 5000);
+    ck_assert_int_eq(b.failures, 3);
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(b.written[i], values[i]);
+    svc_consumer_free(c);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
+START_TEST(stop_flushes_the_staged_batch)
+{
+    static const char *const values[] = {"a", "b", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct batch b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    rd_kafka_t *probe = probe_new("g-batch-stop");
+    struct svc_consumer *c;
+    int64_t deadline;
+    int nstaged = 0;
+
+    produce_texts(&kcfg, values);
+    /* Neither the size nor the age is reached before the stop. */
+    c = batch_consumer(&kcfg, &b, "g-batch-stop", 100, 60000);
+    deadline = svc_now_ms() + 15000;
+    while ((batch_read(&b, &nstaged, NULL), nstaged) < 2 && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
+    ck_assert_int_eq(nstaged, 2);
+    ck_assert_int_eq(batch_read(&b, NULL, NULL), 0);
+    svc_consumer_free(c);
+    ck_assert_int_eq(b.nwritten, 2);
+    ck_assert_int_eq(b.flushes, 1);
+    wait_committed(probe, 2, 5000);
+    rd_kafka_destroy(probe);
+}
+END_TEST
+
 /* Group settings for a quick rebalance on the mock cluster. It waits 3 s for more members of
  * a new group, and session.timeout.ms - 1 s for the members of a running group to rejoin
  * (44 s by default); a member idle for session.timeout.ms is dropped, so 4 s is the shortest
@@ -824,6 +1019,9 @@ int main(void)
     tcase_add_test(cons, failed_dlq_copy_is_retried);
     tcase_add_test(cons, broker_errors_are_retried);
     tcase_add_test(cons, lag_is_exposed);
+    tcase_add_test(cons, batch_is_committed_after_its_flush);
+    tcase_add_test(cons, failing_flush_pauses_and_loses_nothing);
+    tcase_add_test(cons, stop_flushes_the_staged_batch);
     tcase_add_test(cons, revoked_partitions_leave_the_lag_gauge);
     tcase_add_test(cons, restarted_consumer_reports_lag_before_a_record);
     tcase_add_test(cons, consumer_refuses_incomplete_config);

@@ -98,7 +98,9 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA/kafka/logs
-auto.create.topics.enable=true
+# Topics are declared in deploy/topics.conf and created by stack.sh: a misspelt topic is an
+# error for its producer, not a new topic.
+auto.create.topics.enable=false
 num.partitions=3
 # One node: every replication factor is 1.
 default.replication.factor=1

@@ -159,6 +159,25 @@ bool svc_producer_available(const struct svc_producer *p);
 /* Messages queued or in flight, not yet acknowledged. */
 int svc_producer_queued(const struct svc_producer *p);
 
+/* ---- topics --------------------------------------------------------------------------- */
+
+/* A topic the platform declares (deploy/topics.conf). */
+struct svc_topic_spec {
+    const char *name;
+    int partitions;
+};
+
+/*
+ * Creates every topic of TOPICS[N] that does not exist yet, with its partition count and a
+ * replication factor of min(3, brokers in the cluster), and checks that the existing ones have
+ * at least their declared partitions (Kafka cannot take partitions away; fewer is an error).
+ * Logs one line per topic created. 0 when all exist as declared afterwards; SVC_EUNAVAILABLE
+ * when the cluster did not answer within TIMEOUT_MS; SVC_EINVAL for a refused topic (a bad
+ * name, fewer partitions than declared), logged with the broker's reason.
+ */
+int svc_kafka_ensure_topics(const struct svc_kafka_config *cfg, const struct svc_topic_spec *topics,
+                            size_t n, int timeout_ms);
+
 /* ---- consumer ------------------------------------------------------------------------- */
 
 enum svc_ev_result {
