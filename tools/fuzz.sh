@@ -22,8 +22,8 @@ targets=("$root"/fuzz/*_fuzz.c)
 [ -e "${targets[0]}" ] || die "no fuzz targets in fuzz/"
 
 # lib's headers include the generated topic and event names (cmake/Events.cmake).
-cmake -DSCHEMA_DIR="$root/schemas/events" -DOUT="$out/include/polyglot/events.h" \
-    -P "$root/cmake/Events.cmake" >/dev/null
+cmake -DSCHEMA_DIR="$root/schemas/events" -DTOPICS_FILE="$root/deploy/topics.conf" \
+    -DOUT="$out/include/polyglot/events.h" -P "$root/cmake/Events.cmake" >/dev/null
 cflags+=(-I"$out/include")
 
 # The folder of the service whose PREFIX is $1, or nothing.
