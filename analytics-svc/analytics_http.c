@@ -227,10 +227,10 @@ int64_t an_interval_ms(enum an_interval iv)
     case AN_MINUTE:
         return AN_MINUTE_MS;
     case AN_HOUR:
-        return 60 * AN_MINUTE_MS;
+        return AN_MINUTE_MS * 60;
     case AN_DAY:
     default:
-        return 24 * 60 * AN_MINUTE_MS;
+        return AN_MINUTE_MS * 60 * 24;
     }
 }
 
@@ -251,7 +251,7 @@ int64_t an_series_points(const struct an_range *r, enum an_interval iv)
 int an_parse_revenue(const struct an_query *q, int64_t now_ms, struct an_range *r,
                      enum an_interval *iv, struct an_param_error *e)
 {
-    int v, rc;
+    int v = 0, rc;
     int64_t points;
 
     if ((rc = an_parse_range(q, now_ms, r, e)) != 0 ||
@@ -270,8 +270,8 @@ int an_parse_revenue(const struct an_query *q, int64_t now_ms, struct an_range *
 int an_parse_top(const struct an_query *q, int64_t now_ms, struct an_range *r, enum an_by *by,
                  int *limit, struct an_param_error *e)
 {
-    long long n;
-    int v, rc;
+    long long n = 0;
+    int v = 0, rc;
 
     if ((rc = an_parse_range(q, now_ms, r, e)) != 0 ||
         (rc = parse_int(q, "limit", 1, AN_TOP_MAX, AN_TOP_DEFAULT, &n, e)) != 0 ||
@@ -344,7 +344,7 @@ static int b64val(char c)
  */
 static int parse_cursor(const char *v, struct an_event_query *out, struct an_param_error *e)
 {
-    char raw[CURSOR_B64_MAX];
+    char raw[CURSOR_B64_MAX] = {0};
     size_t n = strlen(v), j = 0, digits;
     uint32_t acc = 0;
     int bits = 0;
@@ -397,7 +397,7 @@ int an_parse_events(const struct an_query *q, struct an_event_query *out, struct
     const char *type = q->get(q->src, "type");
     const char *subject = q->get(q->src, "subject");
     const char *cursor = q->get(q->src, "cursor");
-    long long limit;
+    long long limit = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
