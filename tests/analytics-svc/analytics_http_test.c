@@ -284,6 +284,8 @@ static void fill_events(void)
         e->ingest_ms = e->event_ms + 150;
         if (i == 7)
             snprintf(data, 64, "{not json %zu", i);
+        else if (i == 8)
+            snprintf(data, 64, "\xff{\"n\":\"caf\xc3\"}");
         else
             snprintf(data, 64, "{\"n\":%zu,\"tags\":[\"a\"]}", i);
         e->data = data;
@@ -645,6 +647,16 @@ START_TEST(events_answers_a_page_with_each_events_data_as_json)
             e = json_array_get(json_object_get(j, "events"), i);
     ck_assert_ptr_nonnull(e);
     ck_assert_str_eq(json_string_value(json_object_get(e, "data")), "{not json 7");
+    json_decref(j);
+    /* Bytes that are not UTF-8 (never stored by the consumer) still make a JSON answer. */
+    j = get_json("/v1/events?subject=user-1&limit=100", 200);
+    e = NULL;
+    for (size_t i = 0; i < json_array_size(json_object_get(j, "events")); i++)
+        if (strcmp(testapi_str(json_array_get(json_object_get(j, "events"), i), "id"),
+                   "00000000-0000-4000-8000-000000000008") == 0)
+            e = json_array_get(json_object_get(j, "events"), i);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "data")), "?{\"n\":\"caf?\"}");
     json_decref(j);
 
     /* The default page. */
