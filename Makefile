@@ -7,7 +7,7 @@
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
-.PHONY: fuzz help demo test up down status reset logs deps build asan tsan test-unit test-tsan lint \
+.PHONY: fuzz help demo test up down status reset logs deps build stack-build asan tsan test-unit test-tsan lint \
 	format check-format seed bench bench-http bench-user bench-message bench-product bench-cart
 
 help:
@@ -19,6 +19,11 @@ deps:
 build: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug
+
+# The stack runs release builds (optimised, with debug info); tests use debug and asan.
+stack-build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release --target stack
 
 asan: deps
 	@cmake --preset asan >/dev/null
@@ -34,7 +39,7 @@ demo: up
 	@echo
 	@deploy/local/demo.sh
 
-up: build
+up: build stack-build
 	@$(STACK) up
 
 down:
@@ -56,7 +61,7 @@ seed: build
 
 # All labels (unit, http, integration, e2e) against the real local stack, then unit and http
 # again under the asan preset.
-test: build asan
+test: build asan stack-build
 	@$(STACK) up
 	@echo "==> tests (debug): unit, http, integration, e2e"
 	@ctest --preset debug

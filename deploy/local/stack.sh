@@ -20,10 +20,14 @@ for e in "${ENGINES[@]}"; do
 done
 
 # The platform's services, in start order, with the engine each one owns. A service is started
-# only once it exists in the tree and has been built.
+# only once it exists in the tree and has been built, from the release preset (`make
+# stack-build`; `make up` and `make test` do it): optimised, with debug info. Each logs to
+# .local/logs/<svc>.log itself (LOG_FILE), renamed to <svc>.log.1 at 50 MiB, so a long
+# benchmark cannot fill the disk; what else the process prints (a sanitizer's report, a crash)
+# is appended to the same file.
 SERVICES=(user-svc:postgres product-svc:opensearch cart-svc:redis analytics-svc:clickhouse
     message-svc:ferretdb gateway:)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build/debug}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build/release}
 
 svc_port() {
     case $1 in
@@ -101,15 +105,15 @@ start_service() {
     fi
     require_port_free "$svc" "$(svc_port "$svc")"
     # The service sees its own env file and nothing of the others'.
-    spawn "$svc" "$LOGS/$svc.log" bash -c 'set -a; . "$1"; set +a; exec "$2"' _ \
-        "$ENVDIR/$svc.env" "$bin"
+    spawn "$svc" "$LOGS/$svc.log" bash -c 'set -a; . "$1"; set +a; LOG_FILE=$3 exec "$2"' _ \
+        "$ENVDIR/$svc.env" "$bin" "$LOGS/$svc.log"
     wait_ready "$svc" 30 "$LOGS/$svc.log" svc_health "$svc"
 }
 
 # The topics of deploy/topics.conf, each with its .dlq (the broker creates none by itself).
 create_topics() {
     local tool=$BUILD_DIR/tools/topics/polyglot-topics
-    [ -x "$tool" ] || die "kafka: $tool is missing: build first (make build), it creates the topics"
+    [ -x "$tool" ] || die "kafka: $tool is missing: build it first (make stack-build), it creates the topics"
     "$tool" --brokers "127.0.0.1:$KAFKA_PORT" --file "$ROOT/deploy/topics.conf" \
         >"$LOGS/topics.log" 2>&1 || { tail_log "$LOGS/topics.log"; die "kafka: the topics of deploy/topics.conf were not created"; }
     log "kafka: $(tail -n 1 "$LOGS/topics.log")"

@@ -30,6 +30,9 @@ struct lib_config {
     int64_t grace_ms;
     int log_level;
     bool access_log;
+    char *log_file;
+    int log_max_size;
+    bool log_buffer;
 };
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
@@ -60,6 +63,16 @@ static const struct svc_config_var lib_vars[] = {
      offsetof(struct lib_config, log_level), 0, 0, log_levels},
     {"ACCESS_LOG", SVC_CONFIG_BOOL, "true", 0, "one JSON log line per request",
      offsetof(struct lib_config, access_log), 0, 0, NULL},
+    {"LOG_FILE", SVC_CONFIG_STRING, "", 0,
+     "write logs to this file, rotated by size (LOG_MAX_SIZE), instead of stderr",
+     offsetof(struct lib_config, log_file), 0, 0, NULL},
+    {"LOG_MAX_SIZE", SVC_CONFIG_INT, "52428800", 0,
+     "LOG_FILE is renamed to LOG_FILE.1 and started again at this many bytes",
+     offsetof(struct lib_config, log_max_size), 4096, 1 << 30, NULL},
+    {"LOG_BUFFER", SVC_CONFIG_BOOL, "true", 0,
+     "gather info lines (the access log) and write them every 500 ms or 64 KiB; warnings and "
+     "errors are written at once",
+     offsetof(struct lib_config, log_buffer), 0, 0, NULL},
     {0},
 };
 
@@ -122,6 +135,15 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
         goto out_config;
     }
     svc_log_set_level((enum svc_log_level)cfg.log_level);
+    if (cfg.log_file != NULL && cfg.log_file[0] != '\0' &&
+        (lib_rc = svc_log_open(cfg.log_file, cfg.log_max_size)) != 0) {
+        fprintf(stderr, "%s: cannot start: LOG_FILE '%s': %s\n", def->name, cfg.log_file,
+                strerror(-lib_rc));
+        rc = 2;
+        goto out_config;
+    }
+    if (cfg.log_buffer)
+        svc_log_set_buffered(true);
     svc_config_log(tables, dsts);
 
     /* Signals are taken synchronously by this thread only: block them before any other thread
@@ -179,6 +201,7 @@ out_hooks:
     fini_hooks(def, nhooks);
     if (rc == 0)
         svc_log_info("stopped");
+    svc_log_close();
 out_config:
     svc_config_release(lib_vars, &cfg);
     if (def->config != NULL)

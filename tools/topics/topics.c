@@ -60,8 +60,8 @@ static int read_conf(const char *path, struct svc_topic_spec *specs, size_t *n)
         while (*end == ' ' || *end == '\t' || *end == '\n')
             end++;
         if (errno != 0 || end == p || *end != '\0' || parts < 1 || parts > 1000) {
-            fprintf(stderr, "polyglot-topics: %s:%d: partitions of '%s' must be 1 to 1000\n",
-                    path, lineno, name);
+            fprintf(stderr, "polyglot-topics: %s:%d: partitions of '%s' must be 1 to 1000\n", path,
+                    lineno, name);
             fclose(f);
             return -1;
         }
