@@ -103,13 +103,14 @@ static void run_setup(const char *tag)
     }
     snprintf(run.topic_list, sizeof(run.topic_list), "%s,%s,%s", run.topics[0], run.topics[1],
              run.topics[2]);
-    ck_assert_msg(svc_kafka_ensure_topics(&kc, specs, 2 * NTOPICS, 30000) == 0,
+    ck_assert_msg(svc_kafka_ensure_topics(&kc, specs, sizeof(specs) / sizeof(specs[0]), 30000) == 0,
                   "the run's topics cannot be created");
     ck_assert_int_eq(svc_producer_new(&kc, &run.producer), 0);
 
     /* 2001-01-01T00:00:00Z plus a random hour of the year. */
-    run.from_ms = INT64_C(978307200000) + (int64_t)(r % (364 * 24)) * 3600000;
-    run.to_ms = run.from_ms + MINUTES * 60000;
+    run.from_ms =
+        INT64_C(978307200000) + (int64_t)(r % UINT64_C(8736)) * 3600000; /* 364 days of hours */
+    run.to_ms = run.from_ms + (int64_t)MINUTES * 60000;
     svc_rfc3339_format_ms(run.from_ms, run.from);
     svc_rfc3339_format_ms(run.to_ms, run.to);
     o.seed = random_u64();

@@ -173,7 +173,7 @@ START_TEST(every_event_valid_on_its_topic_under_its_subject_in_the_window)
         ck_assert_str_eq(json_string_value(json_object_get(env, "subject")), e->key);
         ck_assert(svc_rfc3339_parse(json_string_value(json_object_get(env, "time")), &t));
         ck_assert_int_eq(t, e->t_ms);
-        ck_assert_msg(t >= START_MS && t < START_MS + 90 * 60000, "event %zu at %lld", i,
+        ck_assert_msg(t >= START_MS && t < START_MS + INT64_C(90) * 60000, "event %zu at %lld", i,
                       (long long)t);
         ck_assert_int_ge(t, prev);
         prev = t;

@@ -546,7 +546,7 @@ static void user_story(struct eg_set *s, uint64_t i)
         later(&y, 30 * SECOND_MS, 600 * SECOND_MS);
         emit(&y, T_USER_DELETED, uid, u, -1,
              json_pack("{s:s, s:s, s:I, s:s}", "id", uid, "status", "deleted", "version",
-                       (json_int_t)(version + 1), "deleted_at", iso(s->o.start_ms, y.t, a)));
+                       (json_int_t)version + 1, "deleted_at", iso(s->o.start_ms, y.t, a)));
     }
 }
 

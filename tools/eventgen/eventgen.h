@@ -41,7 +41,7 @@
 #include <stdio.h>
 
 #define EG_USERS_MAX   100000
-#define EG_MINUTES_MAX (366 * 24 * 60)
+#define EG_MINUTES_MAX 527040 /* 366 days */
 #define EG_COUNT_MAX   10000000
 
 struct eg_opts {

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     struct eg_opts o = {.users = 50, .minutes = 60};
     const char *events = NULL, *expect = NULL, *start = NULL;
     bool have_seed = false;
-    unsigned long long v;
+    unsigned long long v = 0; /* set by a successful parse_num(), read only then */
     struct eg_set *s;
     char err[160];
     int rc;
