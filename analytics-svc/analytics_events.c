@@ -582,21 +582,28 @@ int an_consumer_init(void *svc)
 
     rc = split_topics(s);
     if (rc != 0)
-        return rc;
+        goto fail;
     s->app.topics = s->topic_list;
     s->batch = an_batch_new(&s->app.store);
     cc.arg = s->batch;
     /* A producer of our own for the DLQ, so /readyz can say whether a broker is up. */
     rc = svc_producer_new(&kc, &s->dlq);
     if (rc != 0)
-        return rc;
+        goto fail;
     cc.dlq = s->dlq;
     rc = svc_consumer_new(&cc, &s->consumer);
     if (rc != 0)
-        return rc;
+        goto fail;
     s->app.lag_ctx = s->consumer;
     s->app.lag = consumer_lag;
-    return svc_consumer_start(s->consumer);
+    rc = svc_consumer_start(s->consumer);
+    if (rc != 0)
+        goto fail;
+    return 0;
+fail:
+    /* The fini hook runs only after a successful init: what this one made goes now. */
+    an_consumer_fini(s);
+    return rc;
 }
 
 void an_consumer_fini(void *svc)
