@@ -5,6 +5,7 @@
  * readiness and drain hooks. No engine call here: everything reaches ClickHouse through the
  * store interface.
  */
+#include "analytics_params.h"
 #include "analytics_svc.h"
 
 #include "svc/alloc.h"
@@ -276,30 +277,6 @@ static const struct kind_def *kind_of(const char *type)
     return k;
 }
 
-/* Lowercase dotted words, as every platform type is (cmake/Events.cmake) and as /v1/events
- * accepts in its type parameter: a type outside that could be stored but never asked for. */
-static bool type_valid(const char *t)
-{
-    size_t n = strlen(t);
-    bool word_start = true, dotted = false;
-
-    if (n == 0 || n > AN_TYPE_MAX)
-        return false;
-    for (; *t != '\0'; t++) {
-        if (*t == '.') {
-            if (word_start)
-                return false;
-            word_start = dotted = true;
-        } else if ((*t >= 'a' && *t <= 'z') ||
-                   (!word_start && ((*t >= '0' && *t <= '9') || *t == '_'))) {
-            word_start = false;
-        } else {
-            return false;
-        }
-    }
-    return dotted && !word_start;
-}
-
 /* Copies of what the row needs, into the batch's arena. */
 static const char *keep(struct an_batch *b, const char *s)
 {
@@ -387,9 +364,11 @@ static int decode(struct an_batch *b, const struct svc_kafka_record *rec,
     int rc;
 
     memset(row, 0, sizeof(*row));
-    if (!type_valid(ev->type)) {
+    /* What /v1/events accepts in its type parameter (analytics_params.h): a type outside it
+     * could be stored but never asked for. */
+    if (!an_type_valid(ev->type)) {
         svc_buf_addf(reason,
-                     "event '%s': attribute 'type' must be lowercase dotted words of at "
+                     "event '%s': attribute 'type' must be lowercase words joined by dots, at "
                      "most %d characters",
                      ev->id, AN_TYPE_MAX);
         return SVC_EINVAL;
