@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct MHD_Connection;
+struct conn;
 
 enum { SVC__MAX_RESP_HEADERS = 16, SVC__REQUEST_ID_MAX = 128 };
 
@@ -44,11 +45,14 @@ struct svc_req {
     struct svc_query query;
     struct svc_buf body;
     size_t max_body;
+    uint64_t body_seen; /* body bytes received, kept or not */
     uint64_t start_ns;
     /* A problem found before the handler could run (404, 405, 413, 415, bad query). */
     int early_code;
     const char *early_detail;
     bool queued;
+    bool close;        /* the early problem is one of framing: answer at once and close */
+    struct conn *edge; /* server.c's record of the connection (its deadlines), or NULL */
     size_t bytes_sent; /* response body bytes, for the access log */
     char request_id[SVC__REQUEST_ID_MAX + 1];
     char trace_id[33];

@@ -27,6 +27,9 @@ struct lib_config {
     int conn_memory;
     int conn_limit;
     int64_t conn_timeout_ms;
+    int64_t head_timeout_ms;
+    int min_body_rate;
+    int max_conn_per_ip;
     int64_t grace_ms;
     int log_level;
     bool access_log;
@@ -52,10 +55,21 @@ static const struct svc_config_var lib_vars[] = {
      "memory per connection in bytes; the request line and headers must fit (about 7 kB at "
      "8192), else 431",
      offsetof(struct lib_config, conn_memory), 4096, 1 << 20, NULL},
-    {"HTTP_CONN_LIMIT", SVC_CONFIG_INT, "1024", 0, "concurrent connections",
+    {"HTTP_CONN_LIMIT", SVC_CONFIG_INT, "1024", 0,
+     "concurrent connections; beyond it a new one closes the oldest idle or half-sent one (503)",
      offsetof(struct lib_config, conn_limit), 1, 65536, NULL},
-    {"HTTP_CONN_TIMEOUT", SVC_CONFIG_DURATION, "30s", 0, "idle connection timeout",
+    {"HTTP_CONN_TIMEOUT", SVC_CONFIG_DURATION, "30s", 0, "idle keep-alive connection timeout",
      offsetof(struct lib_config, conn_timeout_ms), 1000, 3600000, NULL},
+    {"HTTP_HEAD_TIMEOUT", SVC_CONFIG_DURATION, "10s", 0,
+     "deadline for a whole request line and headers (408), and the grace before "
+     "HTTP_MIN_BODY_RATE applies",
+     offsetof(struct lib_config, head_timeout_ms), 100, 600000, NULL},
+    {"HTTP_MIN_BODY_RATE", SVC_CONFIG_INT, "1024", 0,
+     "bytes per second a request body must average after the head timeout's grace (408)",
+     offsetof(struct lib_config, min_body_rate), 1, 1 << 30, NULL},
+    {"HTTP_MAX_CONN_PER_IP", SVC_CONFIG_INT, "256", 0,
+     "connections per client address, 0 for no limit (behind a proxy, at least its pool size)",
+     offsetof(struct lib_config, max_conn_per_ip), 0, 65536, NULL},
     {"SHUTDOWN_GRACE", SVC_CONFIG_DURATION, "10s", 0,
      "how long in-flight requests may take to finish at shutdown",
      offsetof(struct lib_config, grace_ms), 0, 600000, NULL},
@@ -177,6 +191,9 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
     o.conn_memory = (size_t)cfg.conn_memory;
     o.conn_limit = cfg.conn_limit;
     o.conn_timeout_s = (int)(cfg.conn_timeout_ms / 1000);
+    o.head_timeout_ms = (int)cfg.head_timeout_ms;
+    o.min_body_rate = cfg.min_body_rate;
+    o.max_conn_per_ip = cfg.max_conn_per_ip;
     o.shutdown_grace_ms = (int)cfg.grace_ms;
     o.access_log = cfg.access_log;
     srv = svc_server_start(def, &o);

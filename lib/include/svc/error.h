@@ -47,7 +47,11 @@
     X(ETIMEDOUT,         -19,    504,    "dependency-timeout",   "Dependency timed out")           \
     X(ENOMEM,            -20,    500,    "internal",             "Out of memory")                  \
     X(EAGAIN,            -21,    503,    "unavailable",          "Try again later")           \
-    X(EIDEMPOTENCY,      -22,    409,    "idempotency-key-reused", "Idempotency key reused")
+    X(EIDEMPOTENCY,      -22,    409,    "idempotency-key-reused", "Idempotency key reused")  \
+    X(EREQTIMEOUT,       -23,    408,    "request-timeout",      "Request timeout")                \
+    X(EURITOOLONG,       -24,    414,    "uri-too-long",         "URI too long")                   \
+    X(EHEADERS,          -25,    431,    "header-fields-too-large", "Request header fields too large") \
+    X(ENOTIMPL,          -26,    501,    "not-implemented",      "Not implemented")
 /* clang-format on */
 
 enum svc_err {

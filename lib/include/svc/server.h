@@ -60,7 +60,26 @@ struct svc_def {
 void svc_health_report(struct svc_health *h, const char *component, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Server settings; svc_main() fills them from HTTP_* variables. */
+/*
+ * Server settings; svc_main() fills them from HTTP_* variables. The limits of the edge, each
+ * answered promptly rather than by a stalled connection:
+ *
+ *   request line and headers   must fit in conn_memory with libmicrohttpd's own records (about
+ *                              7 kB at 8 KiB): else 431 (text/html, from libmicrohttpd)
+ *   header fields              at most SVC_MAX_HEADERS: else 431 problem+json
+ *   query parameters           at most SVC_MAX_QUERY (svc/router.h): else 414 problem+json
+ *   request head               complete within head_timeout_ms of the connection's first byte
+ *                              opportunity (its accept, or the end of its previous request):
+ *                              else 408 and the connection closed
+ *   request body               arrives at max_body bytes at most (413 at once, then closed) and
+ *                              at min_body_rate bytes/s at least after head_timeout_ms of grace
+ *                              (408, closed)
+ *   idle keep-alive            conn_timeout_s, then closed silently
+ *   connections per address    max_conn_per_ip (0: no limit): further ones are closed at accept
+ *   connections in all         conn_limit: a new connection beyond it closes the oldest one
+ *                              that is idle or still sending its head (503 for the latter), or
+ *                              is itself answered 503 when every connection is busy
+ */
 struct svc_http_opts {
     const char *bind;      /* "127.0.0.1" or "0.0.0.0" */
     int port;              /* 0: any free port (see svc_server_port) */
@@ -69,12 +88,19 @@ struct svc_http_opts {
     size_t conn_memory;    /* per-connection memory (headers + buffers) */
     int conn_limit;        /* concurrent connections */
     int conn_timeout_s;    /* idle connection timeout */
+    int head_timeout_ms;   /* deadline for a whole request head */
+    int min_body_rate;     /* bytes/s a body must keep up after the head deadline's grace */
+    int max_conn_per_ip;   /* connections per client address; 0: no limit */
     int shutdown_grace_ms; /* how long in-flight requests may take to finish at shutdown */
     bool access_log;       /* one JSON line per request */
 };
 
+/* More header fields than this is a 431 (libmicrohttpd's pool may refuse fewer, longer ones). */
+enum { SVC_MAX_HEADERS = 64 };
+
 /* Defaults: 127.0.0.1, port 0, 2 threads, 1 MiB body, 8 KiB per connection, 1024 connections,
- * 30 s idle timeout, 10 s grace, access log on. */
+ * 30 s idle timeout, 10 s head deadline, 1024 bytes/s body rate, 256 connections per address,
+ * 10 s grace, access log on. */
 void svc_http_opts_default(struct svc_http_opts *o);
 
 /*
