@@ -10,8 +10,9 @@
  * twice).
  *
  * Isolation in the shared `analytics` database: every run draws its own seed (so its own event
- * ids) and its own hour in 2001, and asks only about that hour. The topics and consumer groups
- * are named after a random run id. The ClickHouse test stops the stack's ClickHouse (run it
+ * ids) and its own hour of 1980-1999 (other tests take days of 2001: their events must not
+ * fall in it), and asks only about that hour. The topics and consumer groups are named after a
+ * random run id. The ClickHouse test stops the stack's ClickHouse (run it
  * under the integration lock) and starts it again, also when it fails.
  */
 #include "testconsume.h"
@@ -85,7 +86,7 @@ static uint64_t random_u64(void)
     return v;
 }
 
-/* The run's topics (and their .dlq), its window (a random hour of 2001) and its events. */
+/* The run's topics (and their .dlq), its window (a random hour of 1980-1999) and its events. */
 static void run_setup(const char *tag)
 {
     struct svc_topic_spec specs[2 * NTOPICS];
@@ -108,9 +109,8 @@ static void run_setup(const char *tag)
                   "the run's topics cannot be created");
     ck_assert_int_eq(svc_producer_new(&kc, &run.producer), 0);
 
-    /* 2001-01-01T00:00:00Z plus a random hour of the year. */
-    run.from_ms =
-        INT64_C(978307200000) + (int64_t)(r % UINT64_C(8736)) * 3600000; /* 364 days of hours */
+    /* 1980-01-01T00:00:00Z plus a random hour of the 20 years after. */
+    run.from_ms = INT64_C(315532800000) + (int64_t)(r % UINT64_C(175200)) * 3600000;
     run.to_ms = run.from_ms + (int64_t)MINUTES * 60000;
     svc_rfc3339_format_ms(run.from_ms, run.from);
     svc_rfc3339_format_ms(run.to_ms, run.to);
