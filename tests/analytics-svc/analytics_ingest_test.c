@@ -65,6 +65,9 @@ static struct run {
     int64_t produced; /* records sent to the run's topics so far */
 } run;
 
+/* What the test was doing, for the failure messages: "after the replay". */
+static const char *phase = "";
+
 static const char *brokers(void)
 {
     const char *b = testenv_get("analytics-svc", "KAFKA_BROKERS");
@@ -485,7 +488,7 @@ static void assert_summary(const struct testproc *p)
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         ck_assert_msg(int_of(got, keys[i]) == int_of(want, keys[i]),
-                      "summary: %s is %lld, the set has %lld", keys[i],
+                      "summary %s: %s is %lld, the set has %lld", phase, keys[i],
                       (long long)int_of(got, keys[i]), (long long)int_of(want, keys[i]));
     json_decref(got);
 }
@@ -508,7 +511,7 @@ static void assert_revenue(const struct testproc *p, const char *interval)
     if (!json_equal(nonzero, want)) {
         char *a = json_dumps(nonzero, JSON_COMPACT), *b = json_dumps(want, JSON_COMPACT);
 
-        ck_abort_msg("revenue per %s: %s, the set has %s", interval, a, b);
+        ck_abort_msg("revenue per %s %s: %s, the set has %s", interval, phase, a, b);
     }
     json_decref(nonzero);
     json_decref(got);
@@ -524,7 +527,7 @@ static void assert_top(const struct testproc *p, const char *by)
     if (!json_equal(products, want)) {
         char *a = json_dumps(products, JSON_COMPACT), *b = json_dumps(want, JSON_COMPACT);
 
-        ck_abort_msg("top products by %s: %s, the set has %s", by, a, b);
+        ck_abort_msg("top products by %s %s: %s, the set has %s", by, phase, a, b);
     }
     json_decref(got);
 }
@@ -542,14 +545,15 @@ static void assert_funnel(const struct testproc *p)
         const char *step = json_string_value(json_object_get(s, "step"));
 
         ck_assert_msg(int_of(s, "users") == int_of(want, step),
-                      "funnel: %s is %lld, the set has %lld", step, (long long)int_of(s, "users"),
-                      (long long)int_of(want, step));
+                      "funnel %s: %s is %lld, the set has %lld", phase, step,
+                      (long long)int_of(s, "users"), (long long)int_of(want, step));
     }
     json_decref(got);
 }
 
-static void assert_answers(const struct testproc *p)
+static void assert_answers(const struct testproc *p, const char *when)
 {
+    phase = when;
     assert_summary(p);
     assert_revenue(p, "minute");
     assert_revenue(p, "hour");
@@ -675,7 +679,7 @@ START_TEST(answers_are_exact_and_survive_replays_poison_and_deletions)
     produce(0, eg_count(run.set), not_deleted);
     start_svc(&svc, "first");
     wait_visible(&svc, not_deleted);
-    assert_answers(&svc);
+    assert_answers(&svc, "first ingest");
 
     /* A poison record (an order without lines: nothing to count) goes to the DLQ, and the
      * event after it on the same partition is still applied. */
@@ -709,7 +713,7 @@ START_TEST(answers_are_exact_and_survive_replays_poison_and_deletions)
     ck_assert_msg(dlq.n == 1 && strcmp(dlq.v[0].id, poison_id) == 0,
                   "%zu records in '%s', not the poison one", dlq.n, dlq_topic);
     testconsume_release(&dlq);
-    assert_answers(&svc);
+    assert_answers(&svc, "after the poison record");
 
     /* The deletions: the ids are gone from every event of the window (mutations take their
      * time), and no answer moves. */
@@ -722,13 +726,13 @@ START_TEST(answers_are_exact_and_survive_replays_poison_and_deletions)
     }
     ck_assert_msg(seen == NULL, "deleted user '%s' still in /v1/events", seen);
     ck_assert_uint_gt(json_array_size(json_object_get(run.expect, "deleted_users")), 0);
-    assert_answers(&svc);
+    assert_answers(&svc, "after the deletions");
     assert_types(&svc);
 
     /* The whole set again, to the same group: redelivered events count once. */
     produce(0, eg_count(run.set), NULL);
     wait_caught_up(&svc);
-    assert_answers(&svc);
+    assert_answers(&svc, "after the set again");
     ck_assert_ptr_null(deleted_user_seen(&svc));
     ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
 
@@ -738,7 +742,7 @@ START_TEST(answers_are_exact_and_survive_replays_poison_and_deletions)
     /* It did read everything: the set twice and the event after the poison record. */
     ck_assert_int_eq(consumed(&svc, "done"), 2 * (int64_t)eg_count(run.set) + 1);
     ck_assert_int_eq(consumed(&svc, "poison"), 1);
-    assert_answers(&svc);
+    assert_answers(&svc, "after a replay by a new group");
     ck_assert_ptr_null(deleted_user_seen(&svc));
     ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
     run_teardown();
@@ -796,7 +800,7 @@ START_TEST(clickhouse_stopped_during_ingest_loses_and_double_counts_nothing)
 
     wait_visible(&svc, NULL);
     wait_caught_up(&svc);
-    assert_answers(&svc);
+    assert_answers(&svc, "after the outage");
     ck_assert_int_eq(testproc_stop(&svc, SIGTERM), 0);
     run_teardown();
 }

@@ -26,7 +26,9 @@
  *   funnel          the cohort registered in the window: registered, added_to_cart,
  *                   checkout_started, placed (each step among the users of the one before)
  *   deleted_users   the ids of the users a user.deleted event is about
- * Pseudonymising the deleted users changes none of these numbers.
+ * Pseudonymising the deleted users changes none of these numbers; nor do the user.deleted events
+ * themselves (a deletion ends a story, never is its only event), so a test may hold them back
+ * and compare the answers before and after.
  *
  * With a count, the set is exactly COUNT events at a steady rate over the window (the
  * benchmark's load): the stories of as many users as it takes, cut at COUNT events in time
