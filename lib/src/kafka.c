@@ -3,6 +3,7 @@
 #include "svc/alloc.h"
 #include "svc/dep.h"
 #include "svc/error.h"
+#include "svc/idem.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
 #include "svc/time.h"
@@ -22,6 +23,9 @@
  * tries again later (the copy may still arrive: the DLQ then holds it twice, which is
  * harmless for a queue people read by hand). */
 #define DLQ_WAIT_MS 10000
+/* What a DLQ copy keeps of a record too big to be copied whole (write_dlq_cut()). */
+#define DLQ_CUT_VALUE (64 * 1024)
+#define DLQ_CUT_KEY   1024
 /* How long svc_consumer_stop() keeps trying to commit finished offsets. */
 #define STOP_COMMIT_MS 5000
 /* Consumer lag is refreshed this often. */
@@ -973,6 +977,48 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
                      reason, suppressed);
 }
 
+/*
+ * The DLQ copy of a record too big to be written whole (larger than the producer's or the
+ * broker's message size limit): the first DLQ_CUT_VALUE bytes of its value and DLQ_CUT_KEY of
+ * its key, none of its own headers, the DLQ headers OURS[NOURS], and dlq-truncated "true",
+ * dlq-original-size (bytes of the value) and dlq-sha256 (hex, of the whole value), so that it is
+ * recorded, can be matched with the original, and never stalls its partition.
+ */
+static int write_dlq_cut(struct svc_consumer *c, const rd_kafka_message_t *m, const char *topic,
+                         const struct svc_kafka_header *ours, size_t nours)
+{
+    struct svc_kafka_header hdrs[16];
+    struct svc_kafka_msg msg = {0};
+    uint8_t sum[32];
+    char hex[65], size[24];
+    size_t n = 0;
+    int rc;
+
+    svc_sha256(m->payload != NULL ? m->payload : "", m->len, sum);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    snprintf(size, sizeof(size), "%zu", m->len);
+    for (size_t i = 0; i < nours && n < 12; i++)
+        hdrs[n++] = ours[i];
+    hdrs[n++] = (struct svc_kafka_header){"dlq-truncated", "true", 4};
+    hdrs[n++] = (struct svc_kafka_header){"dlq-original-size", size, strlen(size)};
+    hdrs[n++] = (struct svc_kafka_header){"dlq-sha256", hex, 64};
+    msg.topic = topic;
+    msg.key = m->key;
+    msg.key_len = m->key_len < DLQ_CUT_KEY ? m->key_len : DLQ_CUT_KEY;
+    msg.value = m->payload;
+    msg.value_len = m->len < DLQ_CUT_VALUE ? m->len : DLQ_CUT_VALUE;
+    msg.headers = hdrs;
+    msg.nheaders = n;
+    rc = svc_producer_send_wait(c->dlq, &msg, 1, DLQ_WAIT_MS);
+    if (rc == 0)
+        svc_log_warn("kafka record '%s' [%" PRId32 "] @%" PRId64 " of %zu bytes is too big for "
+                     "'%s': its first %zu bytes were copied there, with its size and SHA-256",
+                     rd_kafka_topic_name(m->rkt), m->partition, m->offset, m->len, topic,
+                     msg.value_len);
+    return rc;
+}
+
 /* Writes a poison record's copy to "<topic>.dlq": same key and value, its own headers, and
  * dlq-reason, dlq-source-topic, dlq-partition, dlq-offset and dlq-group. 0 once the broker
  * acknowledged it. */
@@ -1014,6 +1060,8 @@ static int write_dlq(struct svc_consumer *c, const rd_kafka_message_t *m, const 
     msg.headers = hdrs;
     msg.nheaders = n;
     rc = svc_producer_send_wait(c->dlq, &msg, 1, DLQ_WAIT_MS);
+    if (rc == SVC_ETOOBIG)
+        rc = write_dlq_cut(c, m, dlq_topic, hdrs + norig, n - norig);
     free(hdrs);
     return rc;
 }

@@ -2,6 +2,7 @@
  * Kafka producer and consumer against librdkafka's in-process mock cluster (one broker), with
  * broker failures injected through rdkafka_mock.h. Each test owns its cluster.
  */
+#include "svc/idem.h"
 #include "svc/kafka.h"
 
 #include "svc/error.h"
@@ -511,6 +512,62 @@ START_TEST(poison_goes_to_dlq_then_commits)
 }
 END_TEST
 
+/* A poison record larger than the DLQ producer may send (librdkafka's message.max.bytes,
+ * 1,000,000 by default; the broker's is about 1 MiB) goes there cut, with its size and hash:
+ * nothing stalls its partition. */
+START_TEST(poison_too_big_for_the_dlq_goes_there_cut)
+{
+    static const char *const big_producer[] = {"message.max.bytes", "2000000", NULL};
+    struct svc_kafka_config kcfg = kafka_config(), bcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .poison_first = true};
+    rd_kafka_t *probe = probe_new("g-poison-big");
+    size_t big_len = 1000101;
+    char *big = malloc(big_len), hex[65], size[24];
+    struct svc_kafka_msg msgs[2];
+    struct svc_producer *p;
+    struct svc_consumer *c;
+    rd_kafka_message_t *m;
+    rd_kafka_t *reader;
+    uint8_t sum[32];
+
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (char)('a' + i % 26);
+    svc_sha256(big, big_len, sum);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    snprintf(size, sizeof(size), "%zu", big_len);
+    bcfg.extra = big_producer;
+    ck_assert_int_eq(svc_producer_new(&bcfg, &p), 0);
+    msgs[0] = text_msg("t", "key", "x");
+    msgs[0].value = big;
+    msgs[0].value_len = big_len;
+    msgs[1] = text_msg("t", "key", "good");
+    ck_assert_int_eq(svc_producer_send_wait(p, msgs, 2, 10000), 0);
+    svc_producer_free(p);
+
+    c = consumer_for(&kcfg, &s, "g-poison-big");
+    wait_seen(&s, 2, 15000);
+    wait_committed(probe, 2, 10000);
+    svc_consumer_free(c);
+    ck_assert_str_eq(s.values[1], "good");
+
+    reader = reader_new("t.dlq");
+    m = reader_next(reader, 10000);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->len, 64 * 1024);
+    ck_assert_int_eq(memcmp(m->payload, big, m->len), 0);
+    ck_assert(header_is(m, "dlq-truncated", "true"));
+    ck_assert(header_is(m, "dlq-original-size", size));
+    ck_assert(header_is(m, "dlq-sha256", hex));
+    ck_assert(header_is(m, "dlq-reason", "attribute 'id' must be a UUID"));
+    ck_assert(header_is(m, "dlq-offset", "0"));
+    rd_kafka_message_destroy(m);
+    reader_free(reader);
+    rd_kafka_destroy(probe);
+    free(big);
+}
+END_TEST
+
 START_TEST(failed_dlq_copy_is_retried)
 {
     static const char *const values[] = {"bad", "good", NULL};
@@ -1017,6 +1074,7 @@ int main(void)
     tcase_add_test(cons, commit_only_after_done);
     tcase_add_test(cons, poison_goes_to_dlq_then_commits);
     tcase_add_test(cons, failed_dlq_copy_is_retried);
+    tcase_add_test(cons, poison_too_big_for_the_dlq_goes_there_cut);
     tcase_add_test(cons, broker_errors_are_retried);
     tcase_add_test(cons, lag_is_exposed);
     tcase_add_test(cons, batch_is_committed_after_its_flush);
