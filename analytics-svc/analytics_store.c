@@ -437,11 +437,57 @@ static void row_json(struct svc_buf *b, const struct an_row *r)
     svc_buf_adds(b, "}\n");
 }
 
+static void pseudonym(const struct an_ch *ch, const char *user_id, char out[65]);
+
+/*
+ * Marks in FORGOTTEN[i] the rows among ROWS[N] (those not already KNOWN) whose user was
+ * forgotten before (forgotten_users), and gives their pseudonyms in HASH[i].
+ */
+static int forgotten_rows(struct an_ch *ch, const struct an_row *rows, size_t n, char (*hash)[65],
+                          bool *forgotten)
+{
+    struct svc_buf sql = SVC_BUF_INIT;
+    json_t *root, *data, *row;
+    size_t i, asked = 0;
+    int rc;
+
+    svc_buf_adds(&sql, "SELECT DISTINCT user_hash FROM forgotten_users WHERE user_hash IN (");
+    for (i = 0; i < n; i++) {
+        forgotten[i] = false;
+        if (rows[i].user_id == NULL || rows[i].user_id[0] == '\0')
+            continue;
+        pseudonym(ch, rows[i].user_id, hash[i]);
+        if (asked++ > 0)
+            svc_buf_addc(&sql, ',');
+        quote(&sql, hash[i]);
+    }
+    svc_buf_addc(&sql, ')');
+    if (asked == 0) {
+        svc_buf_release(&sql);
+        return 0;
+    }
+    rc = ch_select(ch, "forgotten users lookup", &sql, &root, &data);
+    svc_buf_release(&sql);
+    if (rc != 0)
+        return rc;
+    json_array_foreach(data, i, row)
+    {
+        const char *h = json_string_value(json_object_get(row, "user_hash"));
+
+        for (size_t k = 0; h != NULL && k < n; k++)
+            if (rows[k].user_id != NULL && rows[k].user_id[0] != '\0' && strcmp(hash[k], h) == 0)
+                forgotten[k] = true;
+    }
+    json_decref(root);
+    return 0;
+}
+
 static int ch_insert(void *ctx, const struct an_row *rows, size_t n, size_t *inserted)
 {
     struct an_ch *ch = ctx;
     struct svc_buf body = SVC_BUF_INIT;
-    char **known = NULL;
+    char **known = NULL, (*hash)[65] = NULL;
+    bool *forgotten = NULL;
     size_t nknown = 0, fresh = 0;
     struct ch_ans ans;
     int rc = 0;
@@ -456,15 +502,31 @@ static int ch_insert(void *ctx, const struct an_row *rows, size_t n, size_t *ins
     }
     if (n == 0)
         return 0;
+    hash = svc_calloc(n, sizeof(*hash));
+    forgotten = svc_calloc(n, sizeof(*forgotten));
     rc = known_ids(ch, rows, n, &known, &nknown);
     if (rc == 0 && nknown > 0)
         qsort(known, nknown, sizeof(*known), cmp_str);
+    if (rc == 0)
+        rc = forgotten_rows(ch, rows, n, hash, forgotten);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const char *id = rows[i].id;
+        struct an_row r;
 
         if (nknown > 0 && bsearch(&id, known, nknown, sizeof(*known), cmp_str) != NULL)
             continue;
-        row_json(&body, &rows[i]);
+        if (forgotten[i]) {
+            /* Its user was deleted before this event arrived: in as the deletion leaves the
+             * rows that were already there. */
+            r = rows[i];
+            if (r.subject != NULL && strcmp(r.subject, r.user_id) == 0)
+                r.subject = hash[i];
+            r.user_id = hash[i];
+            r.data = "{}";
+            row_json(&body, &r);
+        } else {
+            row_json(&body, &rows[i]);
+        }
         fresh++;
     }
     /* Sent once: after a lost answer the consumer retries the batch, whose dedup then skips
@@ -480,6 +542,8 @@ static int ch_insert(void *ctx, const struct an_row *rows, size_t n, size_t *ins
     for (size_t i = 0; i < nknown; i++)
         free(known[i]);
     free(known);
+    free(hash);
+    free(forgotten);
     svc_buf_release(&body);
     return rc;
 }
@@ -521,6 +585,14 @@ static int ch_forget_user(void *ctx, const char *user_id)
     pseudonym(ch, user_id, hash);
     quote(&u, user_id);
     quote(&h, hash);
+    /* First the record that this user is forgotten, for events of theirs still to come. */
+    svc_buf_addf(&sql,
+                 "INSERT INTO forgotten_users (user_hash, forgotten_ms) VALUES (%s, %" PRId64 ")",
+                 h.data, svc_now_ms());
+    rc = ch_exec(ch, "forgotten user record", sql.data, 0, true);
+    svc_buf_reset(&sql);
+    if (rc != 0)
+        goto out;
     /* Which tables still hold the id: a mutation rewrites parts, so none is sent where there
      * is nothing to change (a replayed user.deleted, the second call). */
     svc_buf_addf(&sql,
@@ -554,6 +626,7 @@ static int ch_forget_user(void *ctx, const char *user_id)
         rc = ch_exec(ch, what, sql.data, 0, true);
     }
     json_decref(root);
+out:
     svc_buf_release(&sql);
     svc_buf_release(&u);
     svc_buf_release(&h);
