@@ -234,9 +234,10 @@ struct an_store {
      * others inserted in one INSERT (the materialized views fill the read models from it).
      * *INSERTED: how many were new. */
     int (*insert)(void *ctx, const struct an_row *rows, size_t n, size_t *inserted);
-    /* Pseudonymises USER_ID's rows in every table and records the user as forgotten, so that
-     * later events of theirs are inserted pseudonymised (user.deleted). Idempotent. */
-    int (*forget_user)(void *ctx, const char *user_id);
+    /* Pseudonymises the rows of USER_IDS[N] in every table and records the users as forgotten,
+     * so that later events of theirs are inserted pseudonymised (user.deleted). One mutation
+     * per table for the lot. Idempotent. */
+    int (*forget_users)(void *ctx, const char *const *user_ids, size_t n);
 
     /* ---- queries (the handlers) ---- */
     int (*summary)(void *ctx, const struct an_range *r, struct an_summary *out);

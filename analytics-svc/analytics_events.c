@@ -445,7 +445,7 @@ int an_flush(void *batch)
 {
     struct an_batch *b = batch;
     const struct an_store *st = b->store;
-    size_t inserted = 0;
+    size_t inserted = 0, ndeleted = 0;
     int rc;
 
     /* Failures are not logged here: the store logs what ClickHouse said, and the consumer logs
@@ -455,18 +455,25 @@ int an_flush(void *batch)
     rc = st->insert(st->ctx, b->rows, b->n, &inserted);
     if (rc != 0)
         return rc;
-    /* After the insert, so that the deleted user's rows of this very batch are among those
-     * pseudonymised. A failure here keeps the batch: the insert again skips every id it
-     * already holds, and forget_user is idempotent. */
-    for (size_t i = 0; i < b->n; i++) {
-        const struct an_row *r = &b->rows[i];
+    /* After the insert, so that the deleted users' rows of this very batch are among those
+     * pseudonymised; all of the batch's deletions at once (each mutation rewrites parts). A
+     * failure here keeps the batch: the insert again skips every id it already holds, and
+     * forget_users is idempotent. */
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->rows[i].type, EV_USER_DELETED) == 0)
+            ndeleted++;
+    if (ndeleted > 0) {
+        const char **ids = svc_calloc(ndeleted, sizeof(*ids));
+        size_t k = 0;
 
-        if (strcmp(r->type, EV_USER_DELETED) != 0)
-            continue;
-        rc = st->forget_user(st->ctx, r->user_id);
+        for (size_t i = 0; i < b->n; i++)
+            if (strcmp(b->rows[i].type, EV_USER_DELETED) == 0)
+                ids[k++] = b->rows[i].user_id;
+        rc = st->forget_users(st->ctx, ids, k);
+        free(ids);
         if (rc != 0)
             return rc;
-        svc_log_info("a deleted user's rows pseudonymised (event '%s')", r->id);
+        svc_log_info("%zu deleted users' rows pseudonymised", k);
     }
     svc_logf(SVC_LOG_DEBUG, "batch of %zu events written, %zu of them new", b->n, inserted);
     batch_reset(b);

@@ -73,7 +73,7 @@ static int fake_insert(void *ctx, const struct an_row *rows, size_t n, size_t *i
     return 0;
 }
 
-static int fake_forget(void *ctx, const char *user_id)
+static int fake_forget(void *ctx, const char *const *user_ids, size_t n)
 {
     (void)ctx;
     fk.forgets++;
@@ -81,11 +81,12 @@ static int fake_forget(void *ctx, const char *user_id)
         fk.forget_fail--;
         return SVC_EUNAVAILABLE;
     }
-    json_array_append_new(fk.forgotten, json_string(user_id));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(fk.forgotten, json_string(user_ids[i]));
     return 0;
 }
 
-static const struct an_store store = {.insert = fake_insert, .forget_user = fake_forget};
+static const struct an_store store = {.insert = fake_insert, .forget_users = fake_forget};
 static struct an_batch *batch;
 static struct svc_buf reason;
 

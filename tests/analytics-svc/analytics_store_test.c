@@ -558,7 +558,7 @@ START_TEST(forget_user_pseudonymises_and_moves_no_count)
 
     fixture_load(&f);
     ck_assert_int_gt(rows_of(f.u1), 0);
-    ck_assert_int_eq(st.forget_user(st.ctx, f.u1), 0);
+    ck_assert_int_eq(st.forget_users(st.ctx, &f.u1, 1), 0);
     deadline = svc_now_ms() + 60000;
     while (rows_of(f.u1) > 0 && svc_now_ms() < deadline) /* mutations are asynchronous */
         svc_sleep_ms(200);
@@ -589,7 +589,7 @@ START_TEST(forget_user_pseudonymises_and_moves_no_count)
                         "AND position(command, '%s') > 0",
                         f.u1);
     ck_assert_int_ge(mutations, 5);
-    ck_assert_int_eq(st.forget_user(st.ctx, f.u1), 0);
+    ck_assert_int_eq(st.forget_users(st.ctx, &f.u1, 1), 0);
     ck_assert_int_eq(sql_int("SELECT count() FROM system.mutations WHERE database = "
                              "currentDatabase() AND position(command, '%s') > 0",
                              f.u1),
