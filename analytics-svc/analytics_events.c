@@ -455,8 +455,8 @@ int an_flush(void *batch)
     rc = st->insert(st->ctx, b->rows, b->n, &inserted);
     if (rc != 0)
         return rc;
-    /* After the insert, so that the deleted users' rows of this very batch are among those
-     * pseudonymised; all of the batch's deletions at once (each mutation rewrites parts). A
+    /* The batch's deleted users, recorded at once: their later events go in pseudonymised,
+     * and the erasure sweep pseudonymises what is stored (this batch's rows included). A
      * failure here keeps the batch: the insert again skips every id it already holds, and
      * forget_users is idempotent. */
     for (size_t i = 0; i < b->n; i++)
@@ -473,7 +473,7 @@ int an_flush(void *batch)
         free(ids);
         if (rc != 0)
             return rc;
-        svc_log_info("%zu deleted users' rows pseudonymised", k);
+        svc_log_info("%zu deleted users recorded for erasure", k);
     }
     svc_logf(SVC_LOG_DEBUG, "batch of %zu events written, %zu of them new", b->n, inserted);
     batch_reset(b);
@@ -608,6 +608,38 @@ void an_consumer_fini(void *svc)
     s->topic_store = NULL;
 }
 
+/* ---- the erasure sweep ------------------------------------------------------------------- */
+
+static int64_t erase_round(void *svc)
+{
+    struct an_svc *s = svc;
+    const struct an_store *st = &s->app.store;
+    size_t erased = 0;
+
+    if (st->erase_pending(st->ctx, &erased) != 0)
+        return SVC_WORKER_INTERVAL; /* logged by the store; the users stay pending */
+    if (erased > 0)
+        svc_log_info("%zu deleted users' rows pseudonymised", erased);
+    /* A full chunk: there may be more pending; go on at once. */
+    return erased >= 400 ? 0 : SVC_WORKER_INTERVAL;
+}
+
+int an_eraser_init(void *svc)
+{
+    struct an_svc *s = svc;
+
+    s->eraser = svc_worker_new("erasure sweep", s->cfg.erase_every_ms, erase_round, s);
+    return svc_worker_start(s->eraser);
+}
+
+void an_eraser_fini(void *svc)
+{
+    struct an_svc *s = svc;
+
+    svc_worker_free(s->eraser);
+    s->eraser = NULL;
+}
+
 /* ---- readiness and drain ----------------------------------------------------------------- */
 
 void an_drain(void *svc)
@@ -616,6 +648,7 @@ void an_drain(void *svc)
 
     if (s->consumer != NULL)
         svc_consumer_stop(s->consumer);
+    svc_worker_stop(s->eraser);
 }
 
 void an_ready(void *svc, struct svc_health *h)

@@ -26,10 +26,11 @@
  * come when they come), and count distinct things with uniqExact, which a duplicate written by
  * two replicas in a rebalance cannot move.
  *
- * Pseudonymisation (forget_users) is ALTER TABLE ... UPDATE, a mutation: asynchronous, and it
- * rewrites the parts it touches, so it is sent once per table for a whole batch of users (a
- * mutation per user made ClickHouse's parts pile up: minutes to start), and only to the tables
- * that still hold one of the ids, which also makes it idempotent. The
+ * Pseudonymisation is ALTER TABLE ... UPDATE, a mutation: asynchronous, scanning tables that
+ * are not keyed by user, and rewriting the parts it touches. So a user.deleted only records the
+ * user (forget_users: forgotten_users and erasures, two inserts), and the erasure sweep
+ * (erase_pending) pseudonymises every pending user at once with one mutation per table (a
+ * count and five mutations per user made ingest crawl and ClickHouse's parts pile up). The
  * hash is computed here (SHA-256 of key || user id, lowercase hex: what
  * lower(hex(SHA256(concat(key, user_id)))) gives), so the key never appears in a statement,
  * which ClickHouse keeps in its query log and in system.mutations.
@@ -577,35 +578,17 @@ static const char *const user_tables[] = {"signups", "orders", "order_lines", "c
  * max_query_size (256 KiB) in the biggest statement, events' mutation (~250 bytes a user). */
 #define FORGET_CHUNK 400
 
-/* "'a','b',..." of IDS[N] quoted, into B. */
-static void quoted_list(struct svc_buf *b, const char *const *ids, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            svc_buf_addc(b, ',');
-        quote(b, ids[i]);
-    }
-}
-
-/* Up to FORGET_CHUNK users: recorded as forgotten, then one mutation per table that still holds
- * any of them, each id replaced by its own pseudonym (transform()). */
+/* Up to FORGET_CHUNK users: recorded as forgotten (their later events go in pseudonymised) and
+ * as pending erasure, for the sweep. Two inserts; no scan, no mutation. */
 static int forget_chunk(struct an_ch *ch, const char *const *ids, size_t n)
 {
-    struct svc_buf sql = SVC_BUF_INIT, u = SVC_BUF_INIT, h = SVC_BUF_INIT;
+    struct svc_buf sql = SVC_BUF_INIT;
     char(*hash)[65] = svc_calloc(n, sizeof(*hash));
-    const char **hp = svc_calloc(n, sizeof(*hp));
-    json_t *root = NULL, *data;
-    const json_t *row = NULL;
     int64_t now = svc_now_ms();
     int rc;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         pseudonym(ch, ids[i], hash[i]);
-        hp[i] = hash[i];
-    }
-    quoted_list(&u, ids, n);
-    quoted_list(&h, hp, n);
-    /* First the record that these users are forgotten, for events of theirs still to come. */
     svc_buf_adds(&sql, "INSERT INTO forgotten_users (user_hash, forgotten_ms) VALUES ");
     for (size_t i = 0; i < n; i++) {
         svc_buf_adds(&sql, i > 0 ? ",(" : "(");
@@ -613,50 +596,18 @@ static int forget_chunk(struct an_ch *ch, const char *const *ids, size_t n)
         svc_buf_addf(&sql, ",%" PRId64 ")", now);
     }
     rc = ch_exec(ch, "forgotten users record", sql.data, 0, true);
-    if (rc != 0)
-        goto out;
-    /* Which tables still hold any of the ids: a mutation rewrites parts, so none is sent where
-     * there is nothing to change (a replayed user.deleted, the second call). */
     svc_buf_reset(&sql);
-    svc_buf_addf(&sql,
-                 "SELECT (SELECT count() FROM events WHERE user_id IN (%s) OR subject IN (%s)) "
-                 "AS events",
-                 u.data, u.data);
-    for (size_t i = 0; i < NUSER_TABLES; i++)
-        svc_buf_addf(&sql, ", (SELECT count() FROM %s WHERE user_id IN (%s)) AS %s", user_tables[i],
-                     u.data, user_tables[i]);
-    rc = ch_select(ch, "user lookup", &sql, &root, &data);
-    row = rc == 0 ? one_row("user lookup", data) : NULL;
-    if (rc == 0 && row == NULL)
-        rc = SVC_EINTERNAL;
-    if (rc == 0 && jint(row, "events") > 0) {
-        svc_buf_reset(&sql);
-        svc_buf_addf(&sql,
-                     "ALTER TABLE events UPDATE user_id = transform(user_id, [%s], [%s], user_id), "
-                     "subject = transform(subject, [%s], [%s], subject), data = '{}' "
-                     "WHERE user_id IN (%s) OR subject IN (%s)",
-                     u.data, h.data, u.data, h.data, u.data, u.data);
-        rc = ch_exec(ch, "events pseudonymisation", sql.data, 0, true);
+    svc_buf_adds(&sql, "INSERT INTO erasures (user_id, user_hash, requested_ms) VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        svc_buf_adds(&sql, i > 0 ? ",(" : "(");
+        quote(&sql, ids[i]);
+        svc_buf_addc(&sql, ',');
+        quote(&sql, hash[i]);
+        svc_buf_addf(&sql, ",%" PRId64 ")", now);
     }
-    for (size_t i = 0; rc == 0 && i < NUSER_TABLES; i++) {
-        char what[64];
-
-        if (jint(row, user_tables[i]) == 0)
-            continue;
-        snprintf(what, sizeof(what), "%s pseudonymisation", user_tables[i]);
-        svc_buf_reset(&sql);
-        svc_buf_addf(&sql,
-                     "ALTER TABLE %s UPDATE user_id = transform(user_id, [%s], [%s], user_id) "
-                     "WHERE user_id IN (%s)",
-                     user_tables[i], u.data, h.data, u.data);
-        rc = ch_exec(ch, what, sql.data, 0, true);
-    }
-out:
-    json_decref(root);
+    if (rc == 0)
+        rc = ch_exec(ch, "erasure request", sql.data, 0, true);
     svc_buf_release(&sql);
-    svc_buf_release(&u);
-    svc_buf_release(&h);
-    free(hp);
     free(hash);
     return rc;
 }
@@ -674,6 +625,89 @@ static int ch_forget_users(void *ctx, const char *const *user_ids, size_t n)
     for (size_t at = 0; rc == 0 && at < k; at += FORGET_CHUNK)
         rc = forget_chunk(ch, ids + at, k - at > FORGET_CHUNK ? FORGET_CHUNK : k - at);
     free(ids);
+    return rc;
+}
+
+/* Pseudonymises the users whose ids and pseudonyms are the quoted lists U and H: one mutation
+ * per table, each id replaced by its own pseudonym (transform()). */
+static int erase_chunk(struct an_ch *ch, const char *u, const char *h)
+{
+    struct svc_buf sql = SVC_BUF_INIT;
+    int rc;
+
+    svc_buf_addf(&sql,
+                 "ALTER TABLE events UPDATE user_id = transform(user_id, [%s], [%s], user_id), "
+                 "subject = transform(subject, [%s], [%s], subject), data = '{}' "
+                 "WHERE user_id IN (%s) OR subject IN (%s)",
+                 u, h, u, h, u, u);
+    rc = ch_exec(ch, "events pseudonymisation", sql.data, 0, true);
+    for (size_t i = 0; rc == 0 && i < NUSER_TABLES; i++) {
+        char what[64];
+
+        snprintf(what, sizeof(what), "%s pseudonymisation", user_tables[i]);
+        svc_buf_reset(&sql);
+        svc_buf_addf(&sql,
+                     "ALTER TABLE %s UPDATE user_id = transform(user_id, [%s], [%s], user_id) "
+                     "WHERE user_id IN (%s)",
+                     user_tables[i], u, h, u);
+        rc = ch_exec(ch, what, sql.data, 0, true);
+    }
+    svc_buf_release(&sql);
+    return rc;
+}
+
+static int ch_erase_pending(void *ctx, size_t *erased)
+{
+    struct an_ch *ch = ctx;
+    struct svc_buf sql = SVC_BUF_INIT, u = SVC_BUF_INIT, h = SVC_BUF_INIT;
+    json_t *root = NULL, *data, *row;
+    int64_t upto = 0;
+    size_t i, n = 0;
+    int rc;
+
+    *erased = 0;
+    svc_buf_addf(&sql,
+                 "SELECT user_id, any(user_hash) AS user_hash, max(requested_ms) AS at "
+                 "FROM erasures GROUP BY user_id ORDER BY at LIMIT %d",
+                 FORGET_CHUNK);
+    rc = ch_select(ch, "pending erasures", &sql, &root, &data);
+    if (rc != 0)
+        goto out;
+    json_array_foreach(data, i, row)
+    {
+        const char *id = json_string_value(json_object_get(row, "user_id"));
+        const char *hash = json_string_value(json_object_get(row, "user_hash"));
+
+        if (id == NULL || hash == NULL)
+            continue;
+        if (n++ > 0) {
+            svc_buf_addc(&u, ',');
+            svc_buf_addc(&h, ',');
+        }
+        quote(&u, id);
+        quote(&h, hash);
+        if (jint(row, "at") > upto)
+            upto = jint(row, "at");
+    }
+    if (n == 0)
+        goto out;
+    rc = erase_chunk(ch, u.data, h.data);
+    if (rc != 0)
+        goto out;
+    /* Done: off the list (a small table; a crash before this only erases them again, which
+     * changes nothing: their ids are gone). */
+    svc_buf_reset(&sql);
+    svc_buf_addf(&sql,
+                 "ALTER TABLE erasures DELETE WHERE user_id IN (%s) AND requested_ms <= %" PRId64,
+                 u.data, upto);
+    rc = ch_exec(ch, "erasures done", sql.data, 0, true);
+    if (rc == 0)
+        *erased = n;
+out:
+    json_decref(root);
+    svc_buf_release(&sql);
+    svc_buf_release(&u);
+    svc_buf_release(&h);
     return rc;
 }
 
@@ -966,6 +1000,7 @@ void an_ch_store(struct an_ch *ch, struct an_store *store)
     store->ctx = ch;
     store->insert = ch_insert;
     store->forget_users = ch_forget_users;
+    store->erase_pending = ch_erase_pending;
     store->summary = ch_summary;
     store->revenue = ch_revenue;
     store->top_products = ch_top_products;

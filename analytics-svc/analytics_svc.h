@@ -9,8 +9,10 @@
  * ANALYTICS_GROUP, over ANALYTICS_TOPICS, in batches: each record is decoded and staged
  * (an_stage_record), and a batch is written by an_flush() when BATCH_MAX records are staged or
  * the oldest is BATCH_AGE old; offsets are committed only after ClickHouse accepted the batch;
- * while it cannot, the consumer pauses). Shutdown: the drain hook stops the consumer (a last
- * flush, its offsets committed), then the hooks' fini run in reverse.
+ * while it cannot, the consumer pauses), "erasure sweep" (an_eraser_init: a worker
+ * pseudonymising the rows of the users user.deleted recorded, every ERASE_EVERY). Shutdown: the
+ * drain hook stops the consumer (a last flush, its offsets committed) and the sweep, then the
+ * hooks' fini run in reverse.
  */
 #ifndef ANALYTICS_SVC_H
 #define ANALYTICS_SVC_H
@@ -20,6 +22,7 @@
 #include "svc/buf.h"
 #include "svc/kafka.h"
 #include "svc/server.h"
+#include "svc/worker.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,17 +34,18 @@
 
 /* analytics-svc's own configuration variables (main.c's table). */
 struct an_config {
-    char *ch_url;          /* CLICKHOUSE_URL: http://host:port (no credentials) */
-    char *ch_user;         /* CLICKHOUSE_USER */
-    char *ch_password;     /* CLICKHOUSE_PASSWORD (a secret) */
-    char *ch_database;     /* CLICKHOUSE_DATABASE */
-    int64_t ch_timeout_ms; /* CLICKHOUSE_TIMEOUT: per request to the engine */
-    char *pseudonym_key;   /* PSEUDONYM_KEY: the key of the user-id hash (a secret) */
-    char *kafka_brokers;   /* KAFKA_BROKERS */
-    char *topics;          /* ANALYTICS_TOPICS: comma-separated */
-    char *group;           /* ANALYTICS_GROUP: the consumer group */
-    int batch_max;         /* BATCH_MAX: records per insert at most */
-    int64_t batch_age_ms;  /* BATCH_AGE: the longest a record waits for its batch */
+    char *ch_url;           /* CLICKHOUSE_URL: http://host:port (no credentials) */
+    char *ch_user;          /* CLICKHOUSE_USER */
+    char *ch_password;      /* CLICKHOUSE_PASSWORD (a secret) */
+    char *ch_database;      /* CLICKHOUSE_DATABASE */
+    int64_t ch_timeout_ms;  /* CLICKHOUSE_TIMEOUT: per request to the engine */
+    char *pseudonym_key;    /* PSEUDONYM_KEY: the key of the user-id hash (a secret) */
+    char *kafka_brokers;    /* KAFKA_BROKERS */
+    char *topics;           /* ANALYTICS_TOPICS: comma-separated */
+    char *group;            /* ANALYTICS_GROUP: the consumer group */
+    int batch_max;          /* BATCH_MAX: records per insert at most */
+    int64_t batch_age_ms;   /* BATCH_AGE: the longest a record waits for its batch */
+    int64_t erase_every_ms; /* ERASE_EVERY: how often deleted users' rows are pseudonymised */
 };
 
 struct svc_dep;
@@ -59,6 +63,7 @@ struct an_svc {
     struct an_batch *batch;
     struct svc_producer *dlq;
     struct svc_consumer *consumer;
+    struct svc_worker *eraser; /* the erasure sweep */
 };
 
 /* ---- the store (analytics_store.c) ----------------------------------------------------------- */
@@ -124,6 +129,11 @@ int an_flush(void *batch);
 
 int an_consumer_init(void *svc);
 void an_consumer_fini(void *svc);
+
+/* The erasure sweep: a worker calling the store's erase_pending every ERASE_EVERY (at once
+ * again while a round found a full chunk); and its stop. */
+int an_eraser_init(void *svc);
+void an_eraser_fini(void *svc);
 
 /* /readyz: "clickhouse" decides; kafka is reported for information. */
 void an_ready(void *svc, struct svc_health *h);

@@ -40,6 +40,9 @@ static const struct svc_config_var an_vars[] = {
     {"BATCH_AGE", SVC_CONFIG_DURATION, "200ms", 0,
      "the longest an event waits for its batch before the insert",
      .offset = offsetof(struct an_config, batch_age_ms), .min = 1, .max = 60000},
+    {"ERASE_EVERY", SVC_CONFIG_DURATION, "10s", 0,
+     "how often the rows of deleted users are pseudonymised (all pending users at once)",
+     .offset = offsetof(struct an_config, erase_every_ms), .min = 100, .max = 3600000},
     {0},
 };
 
@@ -47,6 +50,7 @@ static const struct svc_config_var an_vars[] = {
 static const struct svc_hook an_hooks[] = {
     {"clickhouse", an_store_init, an_store_fini},
     {"consumer", an_consumer_init, an_consumer_fini},
+    {"erasure sweep", an_eraser_init, an_eraser_fini},
     SVC_HOOKS_END,
 };
 

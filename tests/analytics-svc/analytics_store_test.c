@@ -420,7 +420,8 @@ START_TEST(a_duplicate_written_by_two_replicas_is_not_seen)
     fixture_load(&f);
     free(sql("INSERT INTO events SELECT * FROM events WHERE id = '%s'", f.rows[1].id));
     free(sql("INSERT INTO events SELECT * FROM events WHERE id = '%s'", f.rows[4].id));
-    ck_assert_int_eq(sql_int("SELECT count() FROM signups WHERE user_id = '%s'", f.u2), 2);
+    /* Two rows, unless a background merge of the ReplacingMergeTree already collapsed them. */
+    ck_assert_int_ge(sql_int("SELECT count() FROM signups WHERE user_id = '%s'", f.u2), 1);
     ck_assert_int_eq(st.summary(st.ctx, &f.range, &s), 0);
     ck_assert_int_eq(s.signups, 3);
     ck_assert_int_eq(s.active_users, 3);
@@ -554,14 +555,20 @@ START_TEST(forget_user_pseudonymises_and_moves_no_count)
     struct fixture f;
     uint8_t sum[32];
     char hash[65], in[128];
-    int64_t deadline, mutations;
+    int64_t deadline;
 
     fixture_load(&f);
     ck_assert_int_gt(rows_of(f.u1), 0);
     ck_assert_int_eq(st.forget_users(st.ctx, &f.u1, 1), 0);
+    ck_assert_int_gt(rows_of(f.u1), 0); /* recorded only: the sweep erases */
+    ck_assert_int_eq(sql_int("SELECT count() FROM erasures WHERE user_id = '%s'", f.u1), 1);
     deadline = svc_now_ms() + 60000;
-    while (rows_of(f.u1) > 0 && svc_now_ms() < deadline) /* mutations are asynchronous */
+    while (rows_of(f.u1) > 0 && svc_now_ms() < deadline) { /* mutations are asynchronous */
+        size_t erased;
+
+        ck_assert_int_eq(st.erase_pending(st.ctx, &erased), 0);
         svc_sleep_ms(200);
+    }
     ck_assert_int_eq(rows_of(f.u1), 0);
 
     /* the keyed hash, as SQL would compute it, stands where the id stood */
@@ -584,16 +591,14 @@ START_TEST(forget_user_pseudonymises_and_moves_no_count)
         sql_int("SELECT count() FROM events WHERE user_id = '%s' AND data != '{}'", f.u2), 4);
     expect_answers(&f);
 
-    /* again (a replayed user.deleted): nothing to change, no mutation sent */
-    mutations = sql_int("SELECT count() FROM system.mutations WHERE database = currentDatabase() "
-                        "AND position(command, '%s') > 0",
-                        f.u1);
-    ck_assert_int_ge(mutations, 5);
+    /* again (a replayed user.deleted): nothing changes */
     ck_assert_int_eq(st.forget_users(st.ctx, &f.u1, 1), 0);
-    ck_assert_int_eq(sql_int("SELECT count() FROM system.mutations WHERE database = "
-                             "currentDatabase() AND position(command, '%s') > 0",
-                             f.u1),
-                     mutations);
+    {
+        size_t erased;
+
+        ck_assert_int_eq(st.erase_pending(st.ctx, &erased), 0);
+    }
+    ck_assert_int_eq(rows_of(f.u1), 0);
     expect_answers(&f);
 
     /* An event of the forgotten user that arrives after the deletion (its topic read behind
