@@ -58,7 +58,7 @@ write_service_envs() {
         "CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" \
         "CLICKHOUSE_USER=analytics_svc" \
         "CLICKHOUSE_PASSWORD=$(secret analytics_svc_clickhouse)" \
-        "CLICKHOUSE_DATABASE=analytics" "$kafka"
+        "CLICKHOUSE_DATABASE=analytics" "PSEUDONYM_KEY=$(secret analytics_pseudonym)" "$kafka"
     write_env product-svc "HTTP_PORT=$PRODUCT_SVC_PORT" \
         "OPENSEARCH_URL=http://127.0.0.1:$OPENSEARCH_PORT" "OPENSEARCH_USER=product_svc" \
         "OPENSEARCH_PASSWORD=$(secret product_svc_opensearch)" "$kafka"
