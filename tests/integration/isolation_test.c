@@ -171,6 +171,68 @@ START_TEST(redis_refuses_anonymous_clients)
 }
 END_TEST
 
+/* A connection authenticated as cart_svc. */
+static redisContext *redis_as_cart_svc(void)
+{
+    struct cred own = cart_svc();
+    redisContext *c = redis_connect();
+    redisReply *r = redisCommand(c, "AUTH %s %s", own.user, own.password);
+
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_STATUS, "cart_svc cannot log in: %s",
+                  r != NULL && r->str != NULL ? r->str : "no answer");
+    freeReplyObject(r);
+    return c;
+}
+
+/* Asserts that cart_svc's ACL refuses the command of ARGC words ARGV (NOPERM). */
+static void redis_noperm(redisContext *c, int argc, const char **argv)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+
+    ck_assert_msg(r != NULL, "%s: no answer", argv[0]);
+    ck_assert_msg(r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) == 0,
+                  "cart_svc may run %s %s (answered type %d '%s')", argv[0],
+                  argc > 1 ? argv[1] : "", r->type, r->str != NULL ? r->str : "");
+    freeReplyObject(r);
+}
+
+START_TEST(cart_svc_is_kept_to_its_commands_and_keys)
+{
+    const char *select1[] = {"SELECT", "1"}, *eval[] = {"EVAL", "return 1", "0"};
+    const char *evalsha[] = {"EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"};
+    const char *flushall[] = {"FLUSHALL"}, *flushdb[] = {"FLUSHDB"};
+    const char *config[] = {"CONFIG", "GET", "maxmemory"}, *keys[] = {"KEYS", "*"};
+    const char *fcall[] = {"FUNCTION", "LIST"};
+    const char *client[] = {"CLIENT", "LIST"}, *publish[] = {"PUBLISH", "cart", "x"};
+    const char *other[] = {"GET", "other-svc:secret"}, *set_other[] = {"SET", "session:1", "x"};
+    const char *hgetall[] = {"HGETALL", "users"};
+    const char *own[] = {"HGETALL", testenv_unique("cart:isolation")};
+    redisContext *c = redis_as_cart_svc();
+    redisReply *r;
+
+    /* Its own keys answer (a missing cart is an empty hash): the refusals below are the ACL's. */
+    r = redisCommandArgv(c, 2, own, NULL);
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 0,
+                  "cart_svc cannot read its own keys: %s", r != NULL && r->str ? r->str : "");
+    freeReplyObject(r);
+    /* (DEBUG is not tried: Redis 7 refuses it to every connection, enable-debug-command.) */
+    redis_noperm(c, 2, select1);
+    redis_noperm(c, 3, eval);
+    redis_noperm(c, 3, evalsha);
+    redis_noperm(c, 2, fcall);
+    redis_noperm(c, 1, flushall);
+    redis_noperm(c, 1, flushdb);
+    redis_noperm(c, 3, config);
+    redis_noperm(c, 2, keys);
+    redis_noperm(c, 2, client);
+    redis_noperm(c, 3, publish);
+    redis_noperm(c, 2, other);
+    redis_noperm(c, 3, set_other);
+    redis_noperm(c, 2, hgetall);
+    redisFree(c);
+}
+END_TEST
+
 /* ---- ClickHouse ---------------------------------------------------------------------- */
 
 static struct testhttp_resp ch_as(struct cred who, const char *sql)
@@ -326,6 +388,7 @@ int main(void)
     tcase_add_test(tc, user_svc_is_kept_to_its_database);
     tcase_add_test(tc, redis_refuses_other_services);
     tcase_add_test(tc, redis_refuses_anonymous_clients);
+    tcase_add_test(tc, cart_svc_is_kept_to_its_commands_and_keys);
     tcase_add_test(tc, clickhouse_refuses_other_services);
     tcase_add_test(tc, analytics_svc_is_kept_to_its_database);
     tcase_add_test(tc, opensearch_refuses_other_services);
