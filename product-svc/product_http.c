@@ -204,16 +204,29 @@ struct product_in {
                             * as absent, so the body says whether it was sent */
 };
 
+/* Names, descriptions, categories and tags are display text (svc/json.h): no bidirectional
+ * or zero-width characters, and no control characters but the line breaks and tabs of a
+ * description. */
 static const struct svc_json_field tag_field = {
-    .type = SVC_JSON_STRING, .min = 1, .max = PROD_TAG_MAX};
+    .type = SVC_JSON_STRING, .min = 1, .max = PROD_TAG_MAX, .text = SVC_JSON_TEXT_LINE};
 
 #define PRODUCT_FIELDS(must)                                                                        \
-    {"name",   SVC_JSON_STRING,      .required = (must),                                            \
-     .min = 1, .max = PROD_NAME_MAX, .offset = offsetof(struct product_in, name)},                  \
-        {"description", SVC_JSON_STRING, .max = PROD_DESCRIPTION_MAX,                               \
+    {"name",                                                                                        \
+     SVC_JSON_STRING,                                                                               \
+     .required = (must),                                                                            \
+     .min = 1,                                                                                      \
+     .max = PROD_NAME_MAX,                                                                          \
+     .text = SVC_JSON_TEXT_LINE,                                                                    \
+     .offset = offsetof(struct product_in, name)},                                                  \
+        {"description", SVC_JSON_STRING, .max = PROD_DESCRIPTION_MAX, .text = SVC_JSON_TEXT_BLOCK,  \
          .offset = offsetof(struct product_in, description)},                                       \
-        {"category", SVC_JSON_STRING,          .required = (must),                                  \
-         .min = 1,   .max = PROD_CATEGORY_MAX, .offset = offsetof(struct product_in, category)},    \
+        {"category",                                                                                \
+         SVC_JSON_STRING,                                                                           \
+         .required = (must),                                                                        \
+         .min = 1,                                                                                  \
+         .max = PROD_CATEGORY_MAX,                                                                  \
+         .text = SVC_JSON_TEXT_LINE,                                                                \
+         .offset = offsetof(struct product_in, category)},                                          \
         {"tags",                                                                                    \
          SVC_JSON_ARRAY,                                                                            \
          .max = PROD_TAGS_MAX,                                                                      \

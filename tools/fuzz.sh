@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make fuzz: every fuzz target under libFuzzer (clang, ASan+UBSan) for FUZZ_SECONDS each
-# (default 60). A crash stops the run; its input is left in fuzz/regressions/<target>/ so the
+# (default 60), installing clang and its runtimes first if need be (FUZZ_CC: another clang). A crash stops the run; its input is left in fuzz/regressions/<target>/ so the
 # replay test keeps it once the bug is fixed.
 #
 # A target of a service, <prefix>_<what>_fuzz.c (fuzz/CMakeLists.txt says the same), is built
@@ -12,8 +12,26 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${FUZZ_SECONDS:-60}
 out=$root/build/fuzz
 . "$root/deploy/local/common.sh"
-apt_install clang
+# libFuzzer and the sanitizer runtimes are not part of Debian's clang package but of
+# libclang-rt-<version>-dev, which apt leaves out (a Recommends of clang-<version>). Debian
+# bookworm's clang is 14, installed as clang-14 (the unversioned `clang` is another package).
+apt_install clang-14 libclang-rt-14-dev
+cc=${FUZZ_CC:-}
+if [ -z "$cc" ]; then
+    for c in clang-14 clang; do
+        if command -v "$c" >/dev/null; then cc=$c; break; fi
+    done
+fi
+[ -n "$cc" ] || die "no clang on PATH after installing clang-14 (set FUZZ_CC)"
 mkdir -p "$out"
+# A link that fails later for want of a runtime is a confusing first error: try a trivial
+# target now and say what is missing.
+printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+    >"$out/probe.c"
+"$cc" -fsanitize=fuzzer,address,undefined -o "$out/probe" "$out/probe.c" 2>"$out/probe.log" ||
+    { cat "$out/probe.log" >&2; die "$cc cannot link a libFuzzer target with ASan and UBSan: is libclang-rt-14-dev (or your clang's runtime package) installed?"; }
 cflags=(-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root/lib/include"
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
 libs=$(pkg-config --cflags --libs libmicrohttpd libcurl rdkafka jansson)
@@ -60,7 +78,7 @@ for src in "${targets[@]}"; do
     fi
     log "building fuzz target '$name'"
     # shellcheck disable=SC2086
-    clang "${cflags[@]}" -o "$out/$name" "$src" "${extra[@]}" "$root"/lib/src/*.c $libs -lpthread -lm
+    "$cc" "${cflags[@]}" -o "$out/$name" "$src" "${extra[@]}" "$root"/lib/src/*.c $libs -lpthread -lm
     mkdir -p "$out/corpus/$name" "$root/fuzz/regressions/$name"
     seeds=()
     [ -d "$root/fuzz/corpus/$name" ] && seeds+=("$root/fuzz/corpus/$name")

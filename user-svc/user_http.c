@@ -307,14 +307,20 @@ struct user_in {
     const char *email, *name;
 };
 
+/* A name is display text: lib refuses bidirectional controls, zero-width characters and control
+ * characters in it, naming the field and the character. It reads the name as a block so that
+ * the tabs and line breaks around a name are left to name_normalise(), which trims them as it
+ * always has and refuses those inside. */
 static const struct svc_json_field user_create_fields[] = {
     {"email", SVC_JSON_STRING, .required = true, .offset = offsetof(struct user_in, email)},
-    {"name", SVC_JSON_STRING, .required = true, .offset = offsetof(struct user_in, name)},
+    {"name", SVC_JSON_STRING, .required = true, .text = SVC_JSON_TEXT_BLOCK,
+     .offset = offsetof(struct user_in, name)},
     {0},
 };
 
 static const struct svc_json_field user_patch_fields[] = {
-    {"name", SVC_JSON_STRING, .required = true, .offset = offsetof(struct user_in, name)},
+    {"name", SVC_JSON_STRING, .required = true, .text = SVC_JSON_TEXT_BLOCK,
+     .offset = offsetof(struct user_in, name)},
     {0},
 };
 

@@ -34,6 +34,32 @@ static int64_t utf8_count(const char *s, size_t n)
     return count;
 }
 
+/* The code point of the valid UTF-8 sequence of LEN bytes at P. */
+static uint32_t decode(const unsigned char *p, size_t len)
+{
+    static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t c = p[0] & lead_mask[len];
+
+    for (size_t i = 1; i < len; i++)
+        c = (c << 6) | (p[i] & 0x3f);
+    return c;
+}
+
+/* What C is, when display text of kind TEXT may not hold it; NULL when it may. */
+static const char *refused_in_text(uint32_t c, enum svc_json_text text)
+{
+    if (c == '\t' || c == '\n' || c == '\r')
+        return text == SVC_JSON_TEXT_BLOCK ? NULL : "control characters";
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
+        return "control characters";
+    if (c == 0x061c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
+        (c >= 0x2066 && c <= 0x2069))
+        return "bidirectional controls";
+    if ((c >= 0x200b && c <= 0x200d) || c == 0x2060 || c == 0xfeff)
+        return "zero-width characters";
+    return NULL;
+}
+
 /* Where to cut S (N bytes) to fit in CAP bytes with a NUL: never inside a UTF-8 sequence, so
  * a cut message stays valid text. */
 static size_t fit(const char *s, size_t n, size_t cap)
@@ -290,6 +316,9 @@ static size_t slot_size(const struct svc_json_field *f)
  * Recurses once at most, into an array's item. */
 static const char *table_mistake(const struct svc_json_field *f) /* NOLINT(misc-no-recursion) */
 {
+    if (f->text != SVC_JSON_TEXT_ANY &&
+        (f->type != SVC_JSON_STRING || f->text > SVC_JSON_TEXT_BLOCK))
+        return "has a .text that is not a kind of text or is not a string";
     switch (f->type) {
     case SVC_JSON_STRING:
     case SVC_JSON_ARRAY:
@@ -342,6 +371,28 @@ static bool is_uuid(const char *s, size_t n)
     return true;
 }
 
+/* Refuses the first character of the N bytes at S (valid UTF-8) that display text of F's kind
+ * may not hold, naming it and where it is, so the client can find an invisible character. */
+static int check_text(struct reader *r, const struct svc_json_field *f, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    const char *what;
+    size_t i = 0, len, at = 1;
+    uint32_t c;
+
+    for (; i < n; i += len, at++) {
+        len = svc_utf8_len(p + i, n - i);
+        c = decode(p + i, len);
+        if ((what = refused_in_text(c, f->text)) != NULL) {
+            set_path(r->err, r->path, r->len);
+            set_msg(r->err, "field '%s' must not contain %s (U+%04X at character %zu)",
+                    shown_path(r), what, (unsigned)c, at);
+            return SVC_EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* Reading recurses as the document nests (objects in arrays in objects), so its depth is that
  * of the document, which jansson caps at 2048 levels, and only a table that refers to itself
  * lets it go past the table's own depth. NOLINTBEGIN(misc-no-recursion) */
@@ -389,7 +440,7 @@ static int read_value(struct reader *r, const struct svc_json_field *f, json_t *
     int64_t chars, i;
     double d;
     bool b;
-    int k;
+    int k, rc;
 
     switch (f->type) {
     case SVC_JSON_STRING:
@@ -406,6 +457,8 @@ static int read_value(struct reader *r, const struct svc_json_field *f, json_t *
         }
         if (chars < f->min || (f->max != 0 && chars > f->max))
             return fail_rule(r, f);
+        if (f->text != SVC_JSON_TEXT_ANY && (rc = check_text(r, f, s, n)) != 0)
+            return rc;
         memcpy(slot, &s, sizeof(s));
         return 0;
     case SVC_JSON_INT:

@@ -32,7 +32,7 @@ static void setup(void)
 {
     const char *url = testenv_get("cart-svc", "REDIS_URL");
     struct cart_redis_opts o = {
-        .url = url, .pool_size = 2, .timeout_ms = 5000, .prefix = testenv_unique("cartevtest")};
+        .url = url, .pool_size = 2, .timeout_ms = 5000, .prefix = testenv_unique("test:cartev")};
     int rc;
 
     testenv_require_port("redis", testenv_port_of_url(url));

@@ -45,7 +45,7 @@ static int open_store(const char *pfx, struct cart_redis **out)
 
 static void run_setup(void)
 {
-    snprintf(run_prefix, sizeof(run_prefix), "%s:", testenv_unique("cartit"));
+    snprintf(run_prefix, sizeof(run_prefix), "%s:", testenv_unique("test:cartit"));
 }
 
 static void run_teardown(void)

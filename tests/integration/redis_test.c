@@ -44,7 +44,7 @@ static redisContext *connect_as_cart_svc(void)
 START_TEST(cart_svc_writes_and_reads_back)
 {
     redisContext *c = connect_as_cart_svc();
-    const char *key = testenv_unique("it:cart");
+    const char *key = testenv_unique("test:it:cart");
     redisReply *r;
 
     r = redisCommand(c, "HSET %s sku-1 3 sku-2 1", key);

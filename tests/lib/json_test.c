@@ -5,6 +5,7 @@
 #include "testenv.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- a representative request: an order with a nested object and arrays ----------------- */
@@ -353,6 +354,130 @@ START_TEST(read_refuses_strings_jansson_did_not_check)
 }
 END_TEST
 
+/* ---- display text ----------------------------------------------------------------------- */
+
+struct post {
+    const char *title, *body, *slug;
+    const char **labels;
+    size_t nlabels;
+};
+
+static const struct svc_json_field label = {
+    .type = SVC_JSON_STRING, .max = 20, .text = SVC_JSON_TEXT_LINE};
+
+static const struct svc_json_field post_fields[] = {
+    {"title", SVC_JSON_STRING, .text = SVC_JSON_TEXT_LINE, .offset = offsetof(struct post, title)},
+    {"body", SVC_JSON_STRING, .text = SVC_JSON_TEXT_BLOCK, .offset = offsetof(struct post, body)},
+    {"slug", SVC_JSON_STRING, .offset = offsetof(struct post, slug)},
+    {"labels", SVC_JSON_ARRAY, .elem = &label, .offset = offsetof(struct post, labels),
+     .count = offsetof(struct post, nlabels)},
+    {0},
+};
+
+static int read_post(const char *text, struct post *p)
+{
+    memset(p, 0, sizeof(*p));
+    return svc_json_read(doc(text), post_fields, p, 0, arena, &err);
+}
+
+/* Asserts that TEXT is refused as a post with MSG about PATH. */
+#define ck_post_refused(text, want_path, want_msg)                                                 \
+    do {                                                                                           \
+        struct post p_;                                                                            \
+        ck_assert_int_eq(read_post((text), &p_), SVC_EINVAL);                                      \
+        ck_assert_str_eq(err.msg, (want_msg));                                                     \
+        ck_assert_str_eq(err.path, (want_path));                                                   \
+    } while (0)
+
+START_TEST(read_accepts_display_text)
+{
+    struct post p;
+
+    /* Accents, CJK, right-to-left script (which needs no control to show right) and emoji. */
+    ck_assert_int_eq(
+        read_post("{\"title\":\"Zo\\u00eb \\u5c71\\u7530 \\u05e9\\u05dc\\u05d5\\u05dd "
+                  "\\ud83d\\ude00\",\"body\":\"line 1\\r\\nline\\t2\",\"labels\":[\"caf\\u00e9\"]}",
+                  &p),
+        0);
+    ck_assert_str_eq(p.title, "Zo\xc3\xab \xe5\xb1\xb1\xe7\x94\xb0 "
+                              "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d \xf0\x9f\x98\x80");
+    ck_assert_str_eq(p.body, "line 1\r\nline\t2");
+    ck_assert_str_eq(p.labels[0], "caf\xc3\xa9");
+    /* A string that is not display text may hold any of them. */
+    ck_assert_int_eq(read_post("{\"slug\":\"a\\u202eb\\u200bc\\u0001\\n\"}", &p), 0);
+    ck_assert_str_eq(p.slug, "a\xe2\x80\xae"
+                             "b\xe2\x80\x8b"
+                             "c\x01\n");
+}
+END_TEST
+
+START_TEST(read_refuses_bidi_controls_in_display_text)
+{
+    /* JSON takes \\u escapes in either case; the message names code points in capitals. */
+    static const char *const bidi[] = {"061C", "200E", "200F", "202A", "202B", "202C",
+                                       "202D", "202E", "2066", "2067", "2068", "2069"};
+    char body[64], want[128];
+
+    ck_post_refused(
+        "{\"title\":\"Ad\\u202ea\"}", "title",
+        "field 'title' must not contain bidirectional controls (U+202E at character 3)");
+    for (size_t i = 0; i < sizeof(bidi) / sizeof(bidi[0]); i++) {
+        snprintf(body, sizeof(body), "{\"body\":\"x\\u%s\"}", bidi[i]);
+        snprintf(want, sizeof(want),
+                 "field 'body' must not contain bidirectional controls (U+%s at character 2)",
+                 bidi[i]);
+        ck_post_refused(body, "body", want);
+    }
+}
+END_TEST
+
+START_TEST(read_refuses_zero_width_characters_in_display_text)
+{
+    ck_post_refused("{\"title\":\"A\\u200bda\"}", "title",
+                    "field 'title' must not contain zero-width characters (U+200B at character 2)");
+    ck_post_refused("{\"title\":\"\\ufeffAda\"}", "title",
+                    "field 'title' must not contain zero-width characters (U+FEFF at character 1)");
+    ck_post_refused("{\"body\":\"a\\u200cb\"}", "body",
+                    "field 'body' must not contain zero-width characters (U+200C at character 2)");
+    ck_post_refused("{\"body\":\"a\\u200db\"}", "body",
+                    "field 'body' must not contain zero-width characters (U+200D at character 2)");
+    ck_post_refused("{\"labels\":[\"ok\",\"n\\u2060o\"]}", "labels[1]",
+                    "field 'labels[1]' must not contain zero-width characters (U+2060 at character "
+                    "2)");
+}
+END_TEST
+
+START_TEST(read_refuses_control_characters_in_display_text)
+{
+    ck_post_refused("{\"title\":\"a\\nb\"}", "title",
+                    "field 'title' must not contain control characters (U+000A at character 2)");
+    ck_post_refused("{\"title\":\"\\tb\"}", "title",
+                    "field 'title' must not contain control characters (U+0009 at character 1)");
+    ck_post_refused("{\"title\":\"ab\\u007f\"}", "title",
+                    "field 'title' must not contain control characters (U+007F at character 3)");
+    ck_post_refused("{\"title\":\"\\u00e9\\u0085\"}", "title",
+                    "field 'title' must not contain control characters (U+0085 at character 2)");
+    ck_post_refused("{\"body\":\"a\\nb\\u001b[31m\"}", "body",
+                    "field 'body' must not contain control characters (U+001B at character 4)");
+    ck_post_refused("{\"body\":\"\\u009f\"}", "body",
+                    "field 'body' must not contain control characters (U+009F at character 1)");
+}
+END_TEST
+
+START_TEST(read_refuses_text_on_what_is_not_a_string)
+{
+    static const struct svc_json_field bad[] = {
+        {"n", SVC_JSON_INT, .text = SVC_JSON_TEXT_LINE, .offset = 0},
+        {0},
+    };
+    int64_t n = 0;
+
+    ck_assert_int_eq(svc_json_read(doc("{\"n\":1}"), bad, &n, 0, arena, &err), SVC_EINTERNAL);
+    ck_assert_str_eq(err.msg, "invalid field table: 'n' has a .text that is not a kind of text or "
+                              "is not a string");
+}
+END_TEST
+
 START_TEST(read_checks_integers)
 {
     ck_refused(
@@ -570,6 +695,11 @@ static Suite *json_suite(void)
     tcase_add_test(read, read_requires_required_fields);
     tcase_add_test(read, read_checks_strings);
     tcase_add_test(read, read_refuses_strings_jansson_did_not_check);
+    tcase_add_test(read, read_accepts_display_text);
+    tcase_add_test(read, read_refuses_bidi_controls_in_display_text);
+    tcase_add_test(read, read_refuses_zero_width_characters_in_display_text);
+    tcase_add_test(read, read_refuses_control_characters_in_display_text);
+    tcase_add_test(read, read_refuses_text_on_what_is_not_a_string);
     tcase_add_test(read, read_checks_integers);
     tcase_add_test(read, read_checks_booleans_and_numbers);
     tcase_add_test(read, read_checks_uuids_and_enums);

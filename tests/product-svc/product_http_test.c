@@ -954,7 +954,7 @@ START_TEST(create_refuses_bad_bodies_without_touching_the_store)
         {"{\"sku\":7,\"name\":\"n\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
          "\"stock\":1}",
          "sku", "field 'sku' must be"},
-        {"{\"sku\":\"S\",\"name\":\" \\t \",\"category\":\"c\",\"price_cents\":1,"
+        {"{\"sku\":\"S\",\"name\":\"   \",\"category\":\"c\",\"price_cents\":1,"
          "\"currency\":\"EUR\",\"stock\":1}",
          "name", "field 'name' must not be blank"},
         {"{\"sku\":\"S\",\"name\":\"\",\"category\":\"c\",\"price_cents\":1,\"currency\":\"EUR\","
@@ -1308,7 +1308,9 @@ START_TEST(patch_refuses_bad_bodies_without_touching_the_store)
         {"{\"version\":\"3.1\",\"stock\":1}", "version", "field 'version' is not allowed"},
         {"{\"name\":\"  \"}", "name", "field 'name' must not be blank"},
         {"{\"name\":\"\"}", "name", "field 'name'"},
-        {"{\"category\":\"\\t\"}", "category", "field 'category' must not be blank"},
+        {"{\"category\":\" \"}", "category", "field 'category' must not be blank"},
+        {"{\"category\":\"\\t\"}", "category",
+         "field 'category' must not contain control characters (U+0009 at character 1)"},
         {"{\"tags\":[\"ok\",\" \"]}", "tags[1]", "field 'tags[1]' must not be blank"},
         {"{\"tags\":\"a\"}", "tags", "field 'tags' must be"},
         {"{\"price_cents\":-5}", "price_cents", "field 'price_cents' must be"},
@@ -1343,6 +1345,70 @@ START_TEST(patch_refuses_bad_bodies_without_touching_the_store)
     }
     ck_assert_int_eq(calls(C_UPDATE), 0);
     free(url);
+}
+END_TEST
+
+/* Names, descriptions, categories and tags are display text: a right-to-left override or an
+ * invisible character would make a product show as something it is not. */
+START_TEST(display_text_refuses_bidi_and_zero_width_characters_without_touching_the_store)
+{
+    static const struct {
+        const char *member, *value, *field, *want;
+    } cases[] = {
+        {"name", "\"Ad\\u202Ea\"", "name",
+         "field 'name' must not contain bidirectional controls (U+202E at character 3)"},
+        {"name", "\"A\\u200Bda\"", "name",
+         "field 'name' must not contain zero-width characters (U+200B at character 2)"},
+        {"name", "\"\\uFEFFAda\"", "name",
+         "field 'name' must not contain zero-width characters (U+FEFF at character 1)"},
+        {"name", "\"Mug\\u0085\"", "name",
+         "field 'name' must not contain control characters (U+0085 at character 4)"},
+        {"description", "\"safe\\ngpj.exe\\u202E\"", "description",
+         "field 'description' must not contain bidirectional controls (U+202E at character 13)"},
+        {"description", "\"a\\u200Db\"", "description",
+         "field 'description' must not contain zero-width characters (U+200D at character 2)"},
+        {"description", "\"a\\u001b[2Jb\"", "description",
+         "field 'description' must not contain control characters (U+001B at character 2)"},
+        {"category", "\"kit\\u2066chen\"", "category",
+         "field 'category' must not contain bidirectional controls (U+2066 at character 4)"},
+        {"category", "\"kitchen\\uFEFF\"", "category",
+         "field 'category' must not contain zero-width characters (U+FEFF at character 8)"},
+        {"tags", "[\"blue\",\"r\\u061Ced\"]", "tags[1]",
+         "field 'tags[1]' must not contain bidirectional controls (U+061C at character 2)"},
+        {"tags", "[\"\\u200Cblue\"]", "tags[0]",
+         "field 'tags[0]' must not contain zero-width characters (U+200C at character 1)"},
+    };
+    static char body[1024], path[128];
+    struct testapi_reply *r;
+    json_t *j;
+
+    snprintf(path, sizeof(path), "/v1/products/%s", create("MUG-1", "Blue mug", 899, 40));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *m = cases[i].member;
+
+        snprintf(body, sizeof(body),
+                 "{\"sku\":\"S-%zu\",\"name\":%s,\"category\":%s,\"description\":%s,"
+                 "\"tags\":%s,\"price_cents\":1,\"currency\":\"EUR\",\"stock\":1}",
+                 i, strcmp(m, "name") == 0 ? cases[i].value : "\"n\"",
+                 strcmp(m, "category") == 0 ? cases[i].value : "\"c\"",
+                 strcmp(m, "description") == 0 ? cases[i].value : "\"d\"",
+                 strcmp(m, "tags") == 0 ? cases[i].value : "[\"t\"]");
+        assert_refused("POST", "/v1/products", body, cases[i].field, cases[i].want);
+        snprintf(body, sizeof(body), "{\"%s\":%s}", m, cases[i].value);
+        assert_refused_h("PATCH", path, if_match_0, body, cases[i].field, cases[i].want);
+    }
+    ck_assert_int_eq(calls(C_CREATE), 1);
+    ck_assert_int_eq(calls(C_UPDATE), 0);
+    /* Line breaks and tabs are what a description is made of; Hebrew needs no control. */
+    r = testapi_call("POST", "/v1/products",
+                     "{\"sku\":\"S-OK\",\"name\":\"\\u05e1\\u05e4\\u05dc\",\"category\":\"c\","
+                     "\"description\":\"line 1\\r\\nline\\t2\",\"tags\":[\"caf\\u00e9\"],"
+                     "\"price_cents\":1,\"currency\":\"EUR\",\"stock\":1}");
+    ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
+    j = testapi_json(r);
+    ck_assert_str_eq(testapi_str(j, "description"), "line 1\r\nline\t2");
+    ck_assert_str_eq(testapi_str(j, "name"), "\xd7\xa1\xd7\xa4\xd7\x9c");
+    json_decref(j);
 }
 END_TEST
 
@@ -2423,6 +2489,8 @@ int main(void)
     tcase_add_test(tc, patch_with_if_match_changes_the_members_given);
     tcase_add_test(tc, patch_if_match_is_required_and_checked);
     tcase_add_test(tc, patch_refuses_bad_bodies_without_touching_the_store);
+    tcase_add_test(tc,
+                   display_text_refuses_bidi_and_zero_width_characters_without_touching_the_store);
     tcase_add_test(tc, patch_stock_below_the_reserved_units_is_409_stock_reserved);
     tcase_add_test(tc, delete_answers_204_then_the_product_is_gone);
     tcase_add_test(tc, batch_get_answers_found_and_missing_in_the_order_asked);

@@ -602,6 +602,45 @@ START_TEST(create_refuses_bad_bodies_without_touching_the_store)
 }
 END_TEST
 
+/* Names are display text: a right-to-left override or an invisible character would make a name
+ * show as something it is not ("Ad\u202Ea" shows as "Ada" reversed after the override). */
+START_TEST(names_refuse_bidi_and_zero_width_characters_without_touching_the_store)
+{
+    static const struct {
+        const char *name, *want;
+    } cases[] = {
+        {"Ad\\u202Ea",
+         "field 'name' must not contain bidirectional controls (U+202E at character 3)"},
+        {"A\\u200Bda",
+         "field 'name' must not contain zero-width characters (U+200B at character 2)"},
+        {"\\uFEFFAda",
+         "field 'name' must not contain zero-width characters (U+FEFF at character 1)"},
+        {"Ada\\uFEFF",
+         "field 'name' must not contain zero-width characters (U+FEFF at character 4)"},
+        {"\\u2067Ada\\u2069", "field 'name' must not contain bidirectional controls (U+2067"},
+        {"Ada\\u200F", "field 'name' must not contain bidirectional controls (U+200F"},
+        {"A\\u001Bda", "field 'name' must not contain control characters (U+001B at character 2)"},
+        {"A\\u2060da", "field 'name' must not contain zero-width characters (U+2060"},
+    };
+    char body[256], id[USER_ID_LEN + 1];
+    const char *ok[] = {"If-Match: \"1\"", NULL};
+    int before;
+
+    snprintf(id, sizeof(id), "%s", register_user("ada@example.com", "Ada"));
+    before = total_calls();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body), "{\"email\":\"b@example.com\",\"name\":\"%s\"}",
+                 cases[i].name);
+        assert_refused("POST", "/v1/users", body, "name", cases[i].want);
+        snprintf(body, sizeof(body), "{\"name\":\"%s\"}", cases[i].name);
+        testapi_assert_problem(testapi_call_h("PATCH", testsvc_cat("/v1/users/", id, ""), ok, body),
+                               400, "invalid-request", cases[i].want, "name");
+    }
+    ck_assert_int_eq(total_calls(), before);
+    ck_assert_str_eq(fake.users[0].name, "Ada");
+}
+END_TEST
+
 START_TEST(create_takes_names_verbatim_and_emails_at_their_limits)
 {
     const char *names[] = {"'; DROP TABLE users;--",    "Robert'); DROP TABLE Students;--",
@@ -1303,6 +1342,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, create_answers_201_with_location_etag_and_the_user);
     tcase_add_test(tc, create_refuses_bad_bodies_without_touching_the_store);
+    tcase_add_test(tc, names_refuse_bidi_and_zero_width_characters_without_touching_the_store);
     tcase_add_test(tc, create_takes_names_verbatim_and_emails_at_their_limits);
     tcase_add_test(tc, create_duplicate_email_is_409_email_taken);
     tcase_add_test(tc, create_refuses_non_json_and_oversized_bodies);

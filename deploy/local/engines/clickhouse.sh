@@ -68,6 +68,11 @@ clickhouse_start() {
 </yandex>
 EOF
     # `default` is the scripts' admin, passworded; analytics_svc may use only `analytics`.
+    # analytics_svc can still run table functions that reach the network (url(), remote(),
+    # mysql()): ClickHouse 18.16 has no grant for them and no remote_url_allow_hosts, and its
+    # one switch, readonly=1, also forbids the INSERT and CREATE TABLE analytics-svc needs
+    # (readonly=2 lets table functions through). file() is held to user_files_path, empty.
+    # docs/local.md says so; tests/integration/isolation_test.c measures it.
     (
         umask 077
         cat >"$conf/users.xml" <<EOF

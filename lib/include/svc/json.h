@@ -63,7 +63,8 @@ struct svc_arena;
 enum svc_json_type {
     SVC_JSON_END = 0, /* the sentinel {0} */
     SVC_JSON_STRING,  /* const char *: .min/.max length in characters (code points), .max 0 for
-                       * no limit. Valid UTF-8 without NUL characters. */
+                       * no limit. Valid UTF-8 without NUL characters; display text (.text)
+                       * refuses more, see enum svc_json_text. */
     SVC_JSON_INT,     /* int64_t: a JSON integer (1.5 and 1.0 are refused) within
                        * [.min, .max]; both 0 for any int64. Use INT64_MIN or INT64_MAX for a
                        * one-sided bound ("an integer ≥ 1" is .min = 1, .max = INT64_MAX). */
@@ -81,6 +82,26 @@ enum svc_json_type {
 };
 
 #define SVC_JSON_UUID_SIZE 37 /* 36 characters and the NUL */
+
+/*
+ * What a SVC_JSON_STRING may hold beyond valid UTF-8 (its .text). Strings that people will
+ * read (names, titles, descriptions, tags, message subjects and bodies) are display text: a
+ * bidirectional control can make "Ada\u202Egnp.exe" show as "Adaexe.png", and a zero-width
+ * character makes two names that look the same different, so both are refused, with the field
+ * and the character named ("field 'name' must not contain bidirectional controls (U+202E at
+ * character 4)"). Identifiers, URLs, currency codes and opaque tokens keep SVC_JSON_TEXT_ANY.
+ *
+ * Refused by LINE and BLOCK alike: the bidirectional controls U+061C, U+200E, U+200F,
+ * U+202A-U+202E and U+2066-U+2069; the zero-width characters U+200B-U+200D, U+2060 and
+ * U+FEFF; the C1 controls U+0080-U+009F, DEL and the C0 controls except those BLOCK allows.
+ * U+200C and U+200D are refused too although Persian words and emoji sequences use them: the
+ * platform prefers a name that looks like what it is.
+ */
+enum svc_json_text {
+    SVC_JSON_TEXT_ANY = 0, /* any UTF-8 without NUL (the default) */
+    SVC_JSON_TEXT_LINE,    /* one line of display text: no C0 control at all */
+    SVC_JSON_TEXT_BLOCK,   /* display text of several lines: tab, LF and CR are allowed */
+};
 
 /*
  * One member of a JSON object. Tables are static const arrays ending in {0}. Give the name
@@ -105,6 +126,7 @@ struct svc_json_field {
     const struct svc_json_field *fields; /* OBJECT: its members */
     const struct svc_json_field *elem;   /* ARRAY: what each item is (its name is unused) */
     const char *const *choices;          /* ENUM: accepted strings, NULL-terminated */
+    enum svc_json_text text;             /* STRING: display text or not (see above) */
 };
 
 #define SVC_JSON_PATH_MAX 128
