@@ -39,15 +39,15 @@
 #error "USER_SVC_BIN: the user-svc binary"
 #endif
 
-#define SLOW_CONNS 1100
-#define SLOW_EVERY_MS 3000
-#define SLOW_RUN_MS 25000 /* over two head deadlines: the attack is cut and comes back */
-#define IDLE_CONNS 3000
-#define IDLE_RUN_MS 15000
-#define PER_HOST 250
+#define SLOW_CONNS     1100
+#define SLOW_EVERY_MS  3000
+#define SLOW_RUN_MS    25000 /* over two head deadlines: the attack is cut and comes back */
+#define IDLE_CONNS     3000
+#define IDLE_RUN_MS    15000
+#define PER_HOST       250
 #define PROBE_EVERY_MS 250
-#define PROBE_MAX_MS 1000
-#define PROBES_MAX 256
+#define PROBE_MAX_MS   1000
+#define PROBES_MAX     256
 
 /* ---- the service ------------------------------------------------------------------------- */
 

@@ -41,8 +41,8 @@
 
 /* The endless body: how fast the 413 must come, and how much may be sent before it (the route's
  * cap is 16 KiB; the rest is what loopback's socket buffers hold). */
-#define ENDLESS_ANSWER_MS 2000
-#define ENDLESS_MAX_BYTES (16L << 20)
+#define ENDLESS_ANSWER_MS  2000
+#define ENDLESS_MAX_BYTES  (16L << 20)
 #define ENDLESS_GIVE_UP_MS 10000
 
 static struct testproc svc;
@@ -107,8 +107,7 @@ static size_t users_with(const char *email)
 /* Sends WIRE on a new connection and checks what a smuggler must get: exactly one response,
  * 400, and the connection closed; then that neither FRONT nor HIDDEN was registered, and that
  * HIDDEN still can be. */
-static void refused_alone(const char *what, const char *wire, const char *front,
-                          const char *hidden)
+static void refused_alone(const char *what, const char *wire, const char *front, const char *hidden)
 {
     int fd = testraw_dial(1, svc.port, false);
     bool closed = false;
@@ -120,8 +119,7 @@ static void refused_alone(const char *what, const char *wire, const char *front,
     got = testraw_read_all(fd, 5000, &closed);
     close(fd);
     ck_assert_msg(testraw_responses(got) == 1 && testraw_status(got) == 400,
-                  "%s: want one 400; got %d response(s):\n%s", what, testraw_responses(got),
-                  got);
+                  "%s: want one 400; got %d response(s):\n%s", what, testraw_responses(got), got);
     ck_assert_msg(closed, "%s: the connection stayed open after the 400", what);
     free(got);
     ck_assert_msg(users_with(front) == 0, "%s: the front request registered %s", what, front);
@@ -167,9 +165,10 @@ END_TEST
 
 START_TEST(endless_chunked_body_is_cut_with_413)
 {
-    static const char head[] = "POST /v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                               "1\r\n[\r\n";
+    static const char head[] =
+        "POST /v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1\r\n[\r\n";
     static char chunk[4096 + 16];
     size_t chunk_len, off = 0;
     long sent = 0;
