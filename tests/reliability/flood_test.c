@@ -117,12 +117,12 @@ static void check_probes(const struct probes *p, const char *what)
     }
     fprintf(stderr, "%s: normal client: %d requests, slowest %ld ms, %d not served in %d ms\n",
             what, p->n, worst, late, PROBE_MAX_MS);
-    ck_assert_msg(p->n >= 10, "%s: only %d probes ran", what, p->n);
     for (int i = 0; i < p->n; i++)
         ck_assert_msg(p->status[i] == 404 && p->ms[i] <= PROBE_MAX_MS,
                       "%s: probe %d of %d got %d after %ld ms (want 404 within %d ms); %d of "
                       "them failed, slowest %ld ms",
                       what, i + 1, p->n, p->status[i], p->ms[i], PROBE_MAX_MS, late, worst);
+    ck_assert_msg(p->n >= 10, "%s: only %d probes ran", what, p->n);
 }
 
 /* ---- the attackers ----------------------------------------------------------------------- */
