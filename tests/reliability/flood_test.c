@@ -200,8 +200,8 @@ START_TEST(slow_headers_leave_normal_clients_served)
             if (a[i].fd < 0 || now < a[i].next_ms)
                 continue;
             {
-                char byte = a[i].sent < sizeof(head) - 1 ? head[a[i].sent] : 'a';
-                ssize_t w = send(a[i].fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                const char *byte = a[i].sent < sizeof(head) - 1 ? &head[a[i].sent] : "a";
+                ssize_t w = send(a[i].fd, byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 
                 if (w == 1) {
                     a[i].sent++;

@@ -34,7 +34,7 @@
 #include <string.h>
 
 #define POISON_SIZE      1000101
-#define CUT_SIZE         (64 * 1024)
+#define CUT_SIZE         ((size_t)64 * 1024)
 #define USERS            24
 #define WELCOME_BOUND_MS 30000
 #define MAX_PARTITIONS   16
@@ -91,7 +91,7 @@ static void produce_poison(const char *brokers, struct poison *p)
     p->value[n] = 'x'; /* snprintf's NUL */
     svc_sha256(p->value, POISON_SIZE, sum);
     for (int i = 0; i < 32; i++)
-        snprintf(p->sha256 + 2 * i, 3, "%02x", sum[i]);
+        snprintf(p->sha256 + (size_t)i * 2, 3, "%02x", sum[i]);
     for (int i = 0; i < MAX_PARTITIONS; i++)
         p->offset[i] = -1;
 
@@ -199,10 +199,10 @@ static void check_dlq(const char *brokers, const struct poison *p, int64_t since
         ck_assert_str_eq(header(m, "dlq-truncated", v, sizeof(v)), "true");
         ck_assert_str_eq(header(m, "dlq-original-size", v, sizeof(v)), "1000101");
         ck_assert_str_eq(header(m, "dlq-sha256", v, sizeof(v)), p->sha256);
-        ck_assert_msg(m->len == CUT_SIZE, "the DLQ copy holds %zu bytes, want %d", m->len,
+        ck_assert_msg(m->len == CUT_SIZE, "the DLQ copy holds %zu bytes, want %zu", m->len,
                       CUT_SIZE);
         ck_assert_msg(memcmp(m->payload, p->value, CUT_SIZE) == 0,
-                      "the DLQ copy is not the record's first %d bytes", CUT_SIZE);
+                      "the DLQ copy is not the record's first %zu bytes", CUT_SIZE);
         fprintf(stderr, "dlq: partition %ld offset %ld cut to %zu bytes, reason '%s'\n", part, off,
                 m->len, header(m, "dlq-reason", v, sizeof(v)));
         seen[part] = true;

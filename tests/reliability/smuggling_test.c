@@ -182,8 +182,8 @@ START_TEST(endless_chunked_body_is_cut_with_413)
     chunk_len = (size_t)snprintf(chunk, sizeof(chunk), "%x\r\n", 4096);
     memset(chunk + chunk_len, '1', 4096);
     chunk_len += 4096;
-    memcpy(chunk + chunk_len, "\r\n", 2);
-    chunk_len += 2;
+    chunk[chunk_len++] = '\r';
+    chunk[chunk_len++] = '\n';
     ck_assert(testraw_send(fd, head, strlen(head)));
     while (svc_now_ms() - t0 < ENDLESS_GIVE_UP_MS && sent < ENDLESS_MAX_BYTES * 4) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLOUT};
