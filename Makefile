@@ -8,7 +8,7 @@ STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
 .PHONY: fuzz help demo test up down status reset logs deps build stack-build asan tsan test-unit test-tsan lint \
-	format check-format seed bench bench-http bench-user bench-message bench-product bench-cart
+	format check-format seed bench bench-http bench-user bench-message bench-product bench-cart bench-analytics
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -94,7 +94,7 @@ fuzz: deps
 	@tools/fuzz.sh
 
 # Benchmarks (bench/README.md): every benchmark, or one. Loopback traffic only, a few minutes.
-bench: bench-http bench-user bench-message bench-product bench-cart
+bench: bench-http bench-user bench-message bench-product bench-cart bench-analytics
 
 bench-http:
 	@bench/http_baseline/run.sh
@@ -114,3 +114,7 @@ bench-product:
 # Needs the running stack (make up) with user-svc, product-svc and cart-svc ready.
 bench-cart:
 	@bench/cart_svc/run.sh
+
+# Needs the running stack (make up) with ClickHouse (its query log on) and Kafka.
+bench-analytics:
+	@bench/analytics_svc/run.sh

@@ -34,7 +34,9 @@
  * Personal data: user.deleted pseudonymises that user's rows in every table: the user id
  * becomes a keyed hash (stable, so distinct users stay distinct and counts of users do not
  * move), the data member loses its personal fields ('{}'), the subject too when it was the
- * user. Sums, counts and distinct counts answer the same before and after.
+ * user. Sums, counts and distinct counts answer the same before and after. The pseudonym is
+ * also recorded (forgotten_users, migrations/002): the topics are read in parallel, so an event
+ * of the user can arrive after the deletion, and the insert pseudonymises it on the way in.
  *
  * Handlers (analytics_http.c) talk to the store only through this interface;
  * analytics_store.c is the only file that talks to ClickHouse. ClickHouse 18.16 has no query
@@ -232,8 +234,10 @@ struct an_store {
      * others inserted in one INSERT (the materialized views fill the read models from it).
      * *INSERTED: how many were new. */
     int (*insert)(void *ctx, const struct an_row *rows, size_t n, size_t *inserted);
-    /* Pseudonymises USER_ID's rows in every table (user.deleted). Idempotent. */
-    int (*forget_user)(void *ctx, const char *user_id);
+    /* Pseudonymises the rows of USER_IDS[N] in every table and records the users as forgotten,
+     * so that later events of theirs are inserted pseudonymised (user.deleted). One mutation
+     * per table for the lot. Idempotent. */
+    int (*forget_users)(void *ctx, const char *const *user_ids, size_t n);
 
     /* ---- queries (the handlers) ---- */
     int (*summary)(void *ctx, const struct an_range *r, struct an_summary *out);

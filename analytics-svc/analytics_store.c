@@ -26,8 +26,10 @@
  * come when they come), and count distinct things with uniqExact, which a duplicate written by
  * two replicas in a rebalance cannot move.
  *
- * Pseudonymisation (forget_user) is ALTER TABLE ... UPDATE, a mutation: asynchronous, so it is
- * sent only to the tables that still hold the user's id, which also makes it idempotent. The
+ * Pseudonymisation (forget_users) is ALTER TABLE ... UPDATE, a mutation: asynchronous, and it
+ * rewrites the parts it touches, so it is sent once per table for a whole batch of users (a
+ * mutation per user made ClickHouse's parts pile up: minutes to start), and only to the tables
+ * that still hold one of the ids, which also makes it idempotent. The
  * hash is computed here (SHA-256 of key || user id, lowercase hex: what
  * lower(hex(SHA256(concat(key, user_id)))) gives), so the key never appears in a statement,
  * which ClickHouse keeps in its query log and in system.mutations.
@@ -437,11 +439,57 @@ static void row_json(struct svc_buf *b, const struct an_row *r)
     svc_buf_adds(b, "}\n");
 }
 
+static void pseudonym(const struct an_ch *ch, const char *user_id, char out[65]);
+
+/*
+ * Marks in FORGOTTEN[i] the rows among ROWS[N] (those not already KNOWN) whose user was
+ * forgotten before (forgotten_users), and gives their pseudonyms in HASH[i].
+ */
+static int forgotten_rows(struct an_ch *ch, const struct an_row *rows, size_t n, char (*hash)[65],
+                          bool *forgotten)
+{
+    struct svc_buf sql = SVC_BUF_INIT;
+    json_t *root, *data, *row;
+    size_t i, asked = 0;
+    int rc;
+
+    svc_buf_adds(&sql, "SELECT DISTINCT user_hash FROM forgotten_users WHERE user_hash IN (");
+    for (i = 0; i < n; i++) {
+        forgotten[i] = false;
+        if (rows[i].user_id == NULL || rows[i].user_id[0] == '\0')
+            continue;
+        pseudonym(ch, rows[i].user_id, hash[i]);
+        if (asked++ > 0)
+            svc_buf_addc(&sql, ',');
+        quote(&sql, hash[i]);
+    }
+    svc_buf_addc(&sql, ')');
+    if (asked == 0) {
+        svc_buf_release(&sql);
+        return 0;
+    }
+    rc = ch_select(ch, "forgotten users lookup", &sql, &root, &data);
+    svc_buf_release(&sql);
+    if (rc != 0)
+        return rc;
+    json_array_foreach(data, i, row)
+    {
+        const char *h = json_string_value(json_object_get(row, "user_hash"));
+
+        for (size_t k = 0; h != NULL && k < n; k++)
+            if (rows[k].user_id != NULL && rows[k].user_id[0] != '\0' && strcmp(hash[k], h) == 0)
+                forgotten[k] = true;
+    }
+    json_decref(root);
+    return 0;
+}
+
 static int ch_insert(void *ctx, const struct an_row *rows, size_t n, size_t *inserted)
 {
     struct an_ch *ch = ctx;
     struct svc_buf body = SVC_BUF_INIT;
-    char **known = NULL;
+    char **known = NULL, (*hash)[65] = NULL;
+    bool *forgotten = NULL;
     size_t nknown = 0, fresh = 0;
     struct ch_ans ans;
     int rc = 0;
@@ -456,15 +504,31 @@ static int ch_insert(void *ctx, const struct an_row *rows, size_t n, size_t *ins
     }
     if (n == 0)
         return 0;
+    hash = svc_calloc(n, sizeof(*hash));
+    forgotten = svc_calloc(n, sizeof(*forgotten));
     rc = known_ids(ch, rows, n, &known, &nknown);
     if (rc == 0 && nknown > 0)
         qsort(known, nknown, sizeof(*known), cmp_str);
+    if (rc == 0)
+        rc = forgotten_rows(ch, rows, n, hash, forgotten);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const char *id = rows[i].id;
+        struct an_row r;
 
         if (nknown > 0 && bsearch(&id, known, nknown, sizeof(*known), cmp_str) != NULL)
             continue;
-        row_json(&body, &rows[i]);
+        if (forgotten[i]) {
+            /* Its user was deleted before this event arrived: in as the deletion leaves the
+             * rows that were already there. */
+            r = rows[i];
+            if (r.subject != NULL && strcmp(r.subject, r.user_id) == 0)
+                r.subject = hash[i];
+            r.user_id = hash[i];
+            r.data = "{}";
+            row_json(&body, &r);
+        } else {
+            row_json(&body, &rows[i]);
+        }
         fresh++;
     }
     /* Sent once: after a lost answer the consumer retries the batch, whose dedup then skips
@@ -480,6 +544,8 @@ static int ch_insert(void *ctx, const struct an_row *rows, size_t n, size_t *ins
     for (size_t i = 0; i < nknown; i++)
         free(known[i]);
     free(known);
+    free(hash);
+    free(forgotten);
     svc_buf_release(&body);
     return rc;
 }
@@ -507,27 +573,57 @@ static void pseudonym(const struct an_ch *ch, const char *user_id, char out[65])
 static const char *const user_tables[] = {"signups", "orders", "order_lines", "cart_adds"};
 #define NUSER_TABLES (sizeof(user_tables) / sizeof(user_tables[0]))
 
-static int ch_forget_user(void *ctx, const char *user_id)
+/* FORGET_CHUNK users per statement: the ids and their hashes stay well under ClickHouse's
+ * max_query_size (256 KiB) in the biggest statement, events' mutation (~250 bytes a user). */
+#define FORGET_CHUNK 400
+
+/* "'a','b',..." of IDS[N] quoted, into B. */
+static void quoted_list(struct svc_buf *b, const char *const *ids, size_t n)
 {
-    struct an_ch *ch = ctx;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            svc_buf_addc(b, ',');
+        quote(b, ids[i]);
+    }
+}
+
+/* Up to FORGET_CHUNK users: recorded as forgotten, then one mutation per table that still holds
+ * any of them, each id replaced by its own pseudonym (transform()). */
+static int forget_chunk(struct an_ch *ch, const char *const *ids, size_t n)
+{
     struct svc_buf sql = SVC_BUF_INIT, u = SVC_BUF_INIT, h = SVC_BUF_INIT;
-    char hash[65];
+    char(*hash)[65] = svc_calloc(n, sizeof(*hash));
+    const char **hp = svc_calloc(n, sizeof(*hp));
     json_t *root = NULL, *data;
-    const json_t *row;
+    const json_t *row = NULL;
+    int64_t now = svc_now_ms();
     int rc;
 
-    if (user_id[0] == '\0')
-        return 0;
-    pseudonym(ch, user_id, hash);
-    quote(&u, user_id);
-    quote(&h, hash);
-    /* Which tables still hold the id: a mutation rewrites parts, so none is sent where there
-     * is nothing to change (a replayed user.deleted, the second call). */
+    for (size_t i = 0; i < n; i++) {
+        pseudonym(ch, ids[i], hash[i]);
+        hp[i] = hash[i];
+    }
+    quoted_list(&u, ids, n);
+    quoted_list(&h, hp, n);
+    /* First the record that these users are forgotten, for events of theirs still to come. */
+    svc_buf_adds(&sql, "INSERT INTO forgotten_users (user_hash, forgotten_ms) VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        svc_buf_adds(&sql, i > 0 ? ",(" : "(");
+        quote(&sql, hash[i]);
+        svc_buf_addf(&sql, ",%" PRId64 ")", now);
+    }
+    rc = ch_exec(ch, "forgotten users record", sql.data, 0, true);
+    if (rc != 0)
+        goto out;
+    /* Which tables still hold any of the ids: a mutation rewrites parts, so none is sent where
+     * there is nothing to change (a replayed user.deleted, the second call). */
+    svc_buf_reset(&sql);
     svc_buf_addf(&sql,
-                 "SELECT (SELECT count() FROM events WHERE user_id = %s OR subject = %s) AS events",
+                 "SELECT (SELECT count() FROM events WHERE user_id IN (%s) OR subject IN (%s)) "
+                 "AS events",
                  u.data, u.data);
     for (size_t i = 0; i < NUSER_TABLES; i++)
-        svc_buf_addf(&sql, ", (SELECT count() FROM %s WHERE user_id = %s) AS %s", user_tables[i],
+        svc_buf_addf(&sql, ", (SELECT count() FROM %s WHERE user_id IN (%s)) AS %s", user_tables[i],
                      u.data, user_tables[i]);
     rc = ch_select(ch, "user lookup", &sql, &root, &data);
     row = rc == 0 ? one_row("user lookup", data) : NULL;
@@ -536,9 +632,9 @@ static int ch_forget_user(void *ctx, const char *user_id)
     if (rc == 0 && jint(row, "events") > 0) {
         svc_buf_reset(&sql);
         svc_buf_addf(&sql,
-                     "ALTER TABLE events UPDATE user_id = if(user_id = %s, %s, user_id), "
-                     "subject = if(subject = %s, %s, subject), data = '{}' "
-                     "WHERE user_id = %s OR subject = %s",
+                     "ALTER TABLE events UPDATE user_id = transform(user_id, [%s], [%s], user_id), "
+                     "subject = transform(subject, [%s], [%s], subject), data = '{}' "
+                     "WHERE user_id IN (%s) OR subject IN (%s)",
                      u.data, h.data, u.data, h.data, u.data, u.data);
         rc = ch_exec(ch, "events pseudonymisation", sql.data, 0, true);
     }
@@ -549,14 +645,35 @@ static int ch_forget_user(void *ctx, const char *user_id)
             continue;
         snprintf(what, sizeof(what), "%s pseudonymisation", user_tables[i]);
         svc_buf_reset(&sql);
-        svc_buf_addf(&sql, "ALTER TABLE %s UPDATE user_id = %s WHERE user_id = %s", user_tables[i],
-                     h.data, u.data);
+        svc_buf_addf(&sql,
+                     "ALTER TABLE %s UPDATE user_id = transform(user_id, [%s], [%s], user_id) "
+                     "WHERE user_id IN (%s)",
+                     user_tables[i], u.data, h.data, u.data);
         rc = ch_exec(ch, what, sql.data, 0, true);
     }
+out:
     json_decref(root);
     svc_buf_release(&sql);
     svc_buf_release(&u);
     svc_buf_release(&h);
+    free(hp);
+    free(hash);
+    return rc;
+}
+
+static int ch_forget_users(void *ctx, const char *const *user_ids, size_t n)
+{
+    struct an_ch *ch = ctx;
+    const char **ids = svc_calloc(n + 1, sizeof(*ids));
+    size_t k = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (user_ids[i] != NULL && user_ids[i][0] != '\0')
+            ids[k++] = user_ids[i];
+    for (size_t at = 0; rc == 0 && at < k; at += FORGET_CHUNK)
+        rc = forget_chunk(ch, ids + at, k - at > FORGET_CHUNK ? FORGET_CHUNK : k - at);
+    free(ids);
     return rc;
 }
 
@@ -848,7 +965,7 @@ void an_ch_store(struct an_ch *ch, struct an_store *store)
     memset(store, 0, sizeof(*store));
     store->ctx = ch;
     store->insert = ch_insert;
-    store->forget_user = ch_forget_user;
+    store->forget_users = ch_forget_users;
     store->summary = ch_summary;
     store->revenue = ch_revenue;
     store->top_products = ch_top_products;

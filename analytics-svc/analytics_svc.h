@@ -117,8 +117,8 @@ enum svc_ev_result an_stage_record(const struct svc_kafka_record *rec, struct sv
                                    void *batch);
 /*
  * The consumer's flush (svc_consumer_flush_fn, ARG = the batch): the store's insert of every
- * staged row, then forget_user for every user.deleted among them; the batch is emptied only
- * when all of it succeeded. 0 or what the store returned (the consumer retries).
+ * staged row, then forget_users for the users of every user.deleted among them; the batch is
+ * emptied only when all of it succeeded. 0 or what the store returned (the consumer retries).
  */
 int an_flush(void *batch);
 

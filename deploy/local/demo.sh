@@ -17,6 +17,10 @@
 #   PUT cart line (cart-svc) -> POST checkout -> reserve (product-svc) -> charge (user-svc)
 #   -> commit -> order.placed on cart-events -> message-svc -> GET .../messages
 #
+# Then, when analytics-svc is ready, the read model: the order waited for in its /v1/events (at
+# most DEMO_DEADLINE_S), the summary of the last hour (signups, orders, revenue, conversion) and
+# the freshness verdict, per topic.
+#
 # Environment: DEMO_DEADLINE_S (how long to wait for each message, default 20), DEMO_PRODUCTS
 # (catalog size, default 10000), DEMO_SEED (the catalog's seed, default 42), DEMO_QUERY (the
 # search, default "steel").
@@ -292,3 +296,64 @@ printf '    %5d ms  in the inbox: "%s"\n' "$(($(now_ms) - t0))" "$(jq -r .subjec
 jq -r .body <<<"$found" | sed 's/^/              /'
 echo "==> a purchase works: cart -> saga over product-svc and user-svc -> cart-events ->" \
     "message-svc"
+
+# ---- the read model: analytics-svc on ClickHouse ----------------------------------------------
+
+AN_PORT=$(sed -n 's/^HTTP_PORT=//p' "$STATE/env/analytics-svc.env" 2>/dev/null || true)
+if [[ -z $AN_PORT ]] ||
+    ! curl -fsS --max-time 3 "http://127.0.0.1:$AN_PORT/readyz" 2>/dev/null |
+    jq -e '.status == "ready"' >/dev/null 2>&1; then
+    echo "==> analytics-svc is not ready: the analytics part of the demo is skipped" \
+        "(log: $STATE/logs/analytics-svc.log)"
+    exit 0
+fi
+AN_URL=http://127.0.0.1:$AN_PORT
+
+echo
+echo "==> the purchase in analytics-svc's read model (127.0.0.1:$AN_PORT, ClickHouse)"
+# order.placed's subject is the buyer: the order shows in /v1/events once its batch is in
+# ClickHouse, and the summary's aggregates are written by the same insert.
+deadline=$((t0 + DEADLINE_S * 1000))
+while :; do
+    req GET "$AN_URL/v1/events?type=order.placed&subject=$buyer&limit=10"
+    seen=$(jq -c --arg o "$order_id" 'first(.events[]? | select(.data.order_id == $o))' \
+        <<<"$body" 2>/dev/null || true)
+    [[ $code == 200 && -n $seen ]] && break
+    if (($(now_ms) >= deadline)); then
+        echo "    the order is not in analytics-svc after $DEADLINE_S s: it is behind" \
+            "($(curl -sS --max-time 5 "$AN_URL/v1/freshness" | jq -r '.verdict // "no verdict"'))"
+        break
+    fi
+    sleep 0.05
+done
+if [[ -n $seen ]]; then
+    printf '    %5d ms  order.placed in GET /v1/events (event time %s, ingested %s)\n' \
+        "$(($(now_ms) - t0))" "$(jq -r .time <<<"$seen")" "$(jq -r .ingested_at <<<"$seen")"
+fi
+# The last hour, to the minute (the aggregates' grain): from an hour before the next minute.
+to=$(date -u -d "@$(((($(date +%s) / 60) + 1) * 60))" +%Y-%m-%dT%H:%M:%SZ)
+from=$(date -u -d "@$(((($(date +%s) / 60) + 1) * 60 - 3600))" +%Y-%m-%dT%H:%M:%SZ)
+req GET "$AN_URL/v1/summary?from=$from&to=$to"
+[[ $code == 200 ]] || die "GET /v1/summary failed with HTTP $code: $body"
+summary=$body
+echo "    the last hour, GET /v1/summary?from=$from&to=$to:"
+jq -r '
+    def money: if . == null then "-" else (. / 100 | floor | tostring) + "."
+        + (. % 100 | tostring | if length < 2 then "0" + . else . end) end;
+    def pct: if . == null then "- (no checkout)" else (. * 1000 | round / 10 | tostring) + " %" end;
+    "      signups            \(.signups)",
+    "      active users       \(.active_users)",
+    "      checkouts started  \(.checkouts)",
+    "      orders placed      \(.orders_placed) (\(.orders_failed) failed)",
+    "      revenue            \(.revenue_cents | money) (totals of the orders placed, currencies added)",
+    "      conversion         \(.conversion | pct) (placed / checkouts started)",
+    "      average order      \(.average_order_cents | money)"' <<<"$summary"
+req GET "$AN_URL/v1/freshness"
+[[ $code == 200 ]] || die "GET /v1/freshness failed with HTTP $code: $body"
+jq -r '"    freshness: \(.state): \(.verdict)",
+    (.topics[] | "      \(.topic): \(.state), lag \(.lag // "unknown") records, event -> ingest"
+        + " p50 \(.latency.p50_ms) ms, p99 \(.latency.p99_ms) ms over \(.latency.events) events")
+' <<<"$body"
+[[ -n $seen ]] || die "the purchase did not reach analytics-svc in $DEADLINE_S s: see" \
+    "$STATE/logs/analytics-svc.log and GET $AN_URL/v1/freshness"
+echo "==> the read model works: cart-events -> analytics-svc -> ClickHouse -> GET /v1/summary"

@@ -24,7 +24,9 @@ done
 # stack-build`; `make up` and `make test` do it): optimised, with debug info. Each logs to
 # .local/logs/<svc>.log itself (LOG_FILE), renamed to <svc>.log.1 at 50 MiB, so a long
 # benchmark cannot fill the disk; what else the process prints (a sanitizer's report, a crash)
-# is appended to the same file.
+# is appended to the same file. malloc keeps two arenas and maps allocations over 128 KiB on
+# their own, so memory a large request took goes back (docs/performance.md, "The services'
+# memory").
 SERVICES=(user-svc:postgres product-svc:opensearch cart-svc:redis analytics-svc:clickhouse
     message-svc:ferretdb gateway:)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build/release}
@@ -58,7 +60,7 @@ write_service_envs() {
         "CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" \
         "CLICKHOUSE_USER=analytics_svc" \
         "CLICKHOUSE_PASSWORD=$(secret analytics_svc_clickhouse)" \
-        "CLICKHOUSE_DATABASE=analytics" "$kafka"
+        "CLICKHOUSE_DATABASE=analytics" "PSEUDONYM_KEY=$(secret analytics_pseudonym)" "$kafka"
     write_env product-svc "HTTP_PORT=$PRODUCT_SVC_PORT" \
         "OPENSEARCH_URL=http://127.0.0.1:$OPENSEARCH_PORT" "OPENSEARCH_USER=product_svc" \
         "OPENSEARCH_PASSWORD=$(secret product_svc_opensearch)" "$kafka"
@@ -105,7 +107,7 @@ start_service() {
     fi
     require_port_free "$svc" "$(svc_port "$svc")"
     # The service sees its own env file and nothing of the others'.
-    spawn "$svc" "$LOGS/$svc.log" bash -c 'set -a; . "$1"; set +a; LOG_FILE=$3 exec "$2"' _ \
+    spawn "$svc" "$LOGS/$svc.log" bash -c 'set -a; . "$1"; set +a; LOG_FILE=$3 MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_MMAP_THRESHOLD_=131072 exec "$2"' _ \
         "$ENVDIR/$svc.env" "$bin" "$LOGS/$svc.log"
     wait_ready "$svc" 30 "$LOGS/$svc.log" svc_health "$svc"
 }

@@ -88,12 +88,13 @@ static int f_insert(void *ctx, const struct an_row *rows, size_t n, size_t *inse
     return leave(0);
 }
 
-static int f_forget(void *ctx, const char *user_id)
+static int f_forget(void *ctx, const char *const *user_ids, size_t n)
 {
     int rc = enter(C_FORGET);
 
     (void)ctx;
-    (void)user_id;
+    (void)user_ids;
+    (void)n;
     if (rc != 0)
         return rc;
     return leave(0);
@@ -227,7 +228,7 @@ static struct an_app app = {
     .store =
         {
             .insert = f_insert,
-            .forget_user = f_forget,
+            .forget_users = f_forget,
             .summary = f_summary,
             .revenue = f_revenue,
             .top_products = f_top,

@@ -14,6 +14,9 @@
  *                                       cart empty
  *   order.placed on cart-events      -> the order confirmation in the user's inbox, with the
  *                                       line and the total
+ *   analytics-svc (the read model)   -> the order.placed in /v1/events; its total added to its
+ *                                       minute of /v1/revenue and to /v1/summary's orders
+ *                                       placed and revenue
  *
  * Every wait polls with a deadline, so a broken flow fails in bounded time with what it saw.
  */
@@ -34,6 +37,10 @@
 /* How long one event may take from its owner to its consumer's API, and the saga to finish. */
 #define DEADLINE_MS 30000
 
+/* How long the order may take to show in analytics-svc's answers: its goal is a second (p99,
+ * bench/analytics_svc); the bound leaves room for a busy machine and a batch in flight. */
+#define ANALYTICS_DEADLINE_MS 30000
+
 /* A topic created after its consumer subscribed: lib's consumers refresh metadata every
  * second, then a rebalance (a few seconds). */
 #define FIRST_TOPIC_MS 20000
@@ -43,7 +50,7 @@
 #define STOCK        5
 #define CREDIT_CENTS 10000
 
-static char user_url[128], product_url[128], cart_url[128], msg_url[128];
+static char user_url[128], product_url[128], cart_url[128], msg_url[128], an_url[128];
 
 static const char *base_of(const char *svc, char *out, size_t cap)
 {
@@ -60,6 +67,7 @@ static void urls(void)
     base_of("product-svc", product_url, sizeof(product_url));
     base_of("cart-svc", cart_url, sizeof(cart_url));
     base_of("message-svc", msg_url, sizeof(msg_url));
+    base_of("analytics-svc", an_url, sizeof(an_url));
 }
 
 /* BASE + the printf-style path, in a static buffer per call site slot (four at once). */
@@ -317,15 +325,97 @@ static bool consumes(const char *base, const char *topic)
     return yes;
 }
 
+/* ---- analytics-svc ------------------------------------------------------------------------- */
+
+/* What analytics-svc says about [FROM, TO) (RFC 3339): orders placed and revenue from
+ * /v1/summary, and the minute series of /v1/revenue (owned: json_decref it). */
+struct an_snapshot {
+    long long orders, revenue;
+    json_t *revenue_series;
+};
+
+static struct an_snapshot an_snapshot(const char *from, const char *to)
+{
+    struct an_snapshot f;
+    json_t *s;
+
+    s = call("GET", url(an_url, "/v1/summary?from=%s&to=%s", from, to), NULL, NULL, 200, NULL);
+    f.orders = jint(s, "orders_placed");
+    f.revenue = jint(s, "revenue_cents");
+    json_decref(s);
+    f.revenue_series =
+        call("GET", url(an_url, "/v1/revenue?from=%s&to=%s&interval=minute", from, to), NULL, NULL,
+             200, NULL);
+    return f;
+}
+
+/* The revenue of the minute starting at MINUTE_MS in the snapshot's series (the series is
+ * dense: the minute must be there). */
+static long long an_minute_revenue(const struct an_snapshot *f, int64_t minute_ms)
+{
+    char t[SVC_RFC3339_MS_LEN + 1];
+    json_t *pt;
+    size_t i;
+
+    svc_rfc3339_format_ms(minute_ms, t);
+    json_array_foreach(json_object_get(f->revenue_series, "points"), i, pt)
+    {
+        if (jstr(pt, "t") != NULL && strcmp(jstr(pt, "t"), t) == 0)
+            return jint(pt, "revenue_cents");
+    }
+    ck_abort_msg("no point '%s' in the revenue series", t);
+    return -1;
+}
+
+/* The event time (ms) of ORDER's order.placed in analytics-svc's /v1/events (its subject is the
+ * user), waited for. */
+static int64_t wait_analytics_event(const char *user, const char *order)
+{
+    int64_t deadline = svc_now_ms() + ANALYTICS_DEADLINE_MS, t_ms;
+    char last[1024] = "";
+
+    for (;;) {
+        struct testhttp_resp r = testhttp_request(
+            "GET", url(an_url, "/v1/events?type=order.placed&subject=%s&limit=100", user), NULL,
+            NULL, NULL);
+
+        if (r.status == 200) {
+            json_t *page = body_json(&r), *e;
+            size_t i;
+
+            json_array_foreach(json_object_get(page, "events"), i, e)
+            {
+                const char *o = jstr(json_object_get(e, "data"), "order_id");
+
+                if (o != NULL && strcmp(o, order) == 0 && jstr(e, "time") != NULL &&
+                    svc_rfc3339_parse(jstr(e, "time"), &t_ms)) {
+                    json_decref(page);
+                    testhttp_resp_release(&r);
+                    return t_ms;
+                }
+            }
+            json_decref(page);
+        }
+        snprintf(last, sizeof(last), "HTTP %ld %s%s", r.status, r.error,
+                 r.body != NULL ? r.body : "");
+        testhttp_resp_release(&r);
+        ck_assert_msg(svc_now_ms() < deadline,
+                      "analytics-svc shows no order.placed of order '%s' after %d ms; last: %s",
+                      order, ANALYTICS_DEADLINE_MS, last);
+        svc_sleep_ms(100);
+    }
+}
+
 /* ---- the flow ------------------------------------------------------------------------------ */
 
 START_TEST(register_credit_search_add_checkout_confirmation)
 {
     char user[64], product[64], loc[256], loc2[256], key[SVC_UUID_STR_LEN + 1], word[64];
-    char want[128];
+    char want[128], an_from[SVC_RFC3339_MS_LEN + 1], an_to[SVC_RFC3339_MS_LEN + 1];
     json_t *cart, *line, *order, *again, *p, *msg;
     const char *order_id;
-    int64_t cart_events_wait;
+    int64_t cart_events_wait, an_from_ms, placed_ms, minute_ms;
+    struct an_snapshot an_before, an_after;
 
     urls();
     register_user("Eve Shopper", user);
@@ -353,6 +443,13 @@ START_TEST(register_credit_search_add_checkout_confirmation)
     ck_assert_int_eq(jint(line, "price_cents"), PRICE_CENTS);
     ck_assert_int_eq(jint(cart, "total_cents"), (long long)QUANTITY * PRICE_CENTS);
     json_decref(cart);
+
+    /* analytics-svc's figures of the minutes around the purchase, before it: the order must add
+     * to them. Other orders placed meanwhile (the stack is shared) can only add more. */
+    an_from_ms = svc_wall_ms() / 60000 * 60000 - 60000;
+    svc_rfc3339_format_ms(an_from_ms, an_from);
+    svc_rfc3339_format_ms(an_from_ms + 30 * 60000, an_to);
+    an_before = an_snapshot(an_from, an_to);
 
     svc_uuid_v4_str(key);
     order = checkout(user, key, loc, sizeof(loc));
@@ -390,6 +487,27 @@ START_TEST(register_credit_search_add_checkout_confirmation)
                   jstr(msg, "body"));
     ck_assert_ptr_nonnull(strstr(jstr(msg, "body"), "Total: 25.00 EUR"));
     json_decref(msg);
+
+    /* order.placed reached analytics-svc: the order in /v1/events, and, written in the same
+     * insert, its revenue in its minute of /v1/revenue and in /v1/summary. */
+    placed_ms = wait_analytics_event(user, order_id);
+    ck_assert_msg(placed_ms >= an_from_ms && placed_ms < an_from_ms + 30 * 60000,
+                  "order.placed at %lld, outside [%s, %s)", (long long)placed_ms, an_from, an_to);
+    minute_ms = placed_ms / 60000 * 60000;
+    an_after = an_snapshot(an_from, an_to);
+    ck_assert_msg(an_after.orders >= an_before.orders + 1,
+                  "/v1/summary: %lld orders placed before the order, %lld after", an_before.orders,
+                  an_after.orders);
+    ck_assert_msg(an_after.revenue >= an_before.revenue + (long long)QUANTITY * PRICE_CENTS,
+                  "/v1/summary: revenue %lld before the order of %d cents, %lld after",
+                  an_before.revenue, QUANTITY * PRICE_CENTS, an_after.revenue);
+    ck_assert_msg(an_minute_revenue(&an_after, minute_ms) >=
+                      an_minute_revenue(&an_before, minute_ms) + (long long)QUANTITY * PRICE_CENTS,
+                  "/v1/revenue: the order's minute had %lld cents before it, %lld after",
+                  an_minute_revenue(&an_before, minute_ms),
+                  an_minute_revenue(&an_after, minute_ms));
+    json_decref(an_before.revenue_series);
+    json_decref(an_after.revenue_series);
     json_decref(order);
 }
 END_TEST
@@ -418,19 +536,19 @@ static long long consumer_lag(const char *base)
 }
 
 /*
- * Before the flow is timed: message-svc and cart-svc first catch up with what earlier tests
- * published (thousands of registrations on a fresh stack, as in CI), since one user's events
- * queue behind everything before them in the same partition. Bounded: 10 minutes.
+ * Before the flow is timed: message-svc, cart-svc and analytics-svc first catch up with what
+ * earlier tests published (thousands of registrations on a fresh stack, as in CI), since one user's
+ * events queue behind everything before them in the same partition. Bounded: 10 minutes.
  */
 static void catch_up(void)
 {
-    const char *const names[] = {"message-svc", "cart-svc"};
+    const char *const names[] = {"message-svc", "cart-svc", "analytics-svc"};
     int64_t start;
 
     urls();
     start = svc_now_ms();
-    for (int i = 0; i < 2; i++) {
-        const char *base = i == 0 ? msg_url : cart_url;
+    for (int i = 0; i < 3; i++) {
+        const char *base = i == 0 ? msg_url : i == 1 ? cart_url : an_url;
         int64_t next_note = svc_now_ms();
         long long lag;
 

@@ -57,6 +57,14 @@ clickhouse_start() {
     <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
     <max_session_timeout>3600</max_session_timeout>
     <default_session_timeout>60</default_session_timeout>
+    <!-- Every statement of the users whose profile says log_queries (analytics_svc's): the SQL
+         analytics-svc sends for each request, for workshops and bench/analytics_svc. -->
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <partition_by>toYYYYMM(event_date)</partition_by>
+        <flush_interval_milliseconds>7500</flush_interval_milliseconds>
+    </query_log>
 </yandex>
 EOF
     # `default` is the scripts' admin, passworded; analytics_svc may use only `analytics`.
@@ -72,6 +80,10 @@ EOF
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>random</load_balancing>
         </default>
+        <analytics_svc>
+            <profile>default</profile>
+            <log_queries>1</log_queries>
+        </analytics_svc>
     </profiles>
     <users>
         <default>
@@ -83,7 +95,7 @@ EOF
         <analytics_svc>
             <password>$(secret analytics_svc_clickhouse)</password>
             <networks><ip>127.0.0.1</ip></networks>
-            <profile>default</profile>
+            <profile>analytics_svc</profile>
             <quota>default</quota>
             <allow_databases><database>analytics</database></allow_databases>
         </analytics_svc>
@@ -104,7 +116,9 @@ EOF
 EOF
     )
     spawn clickhouse "$LOGS/clickhouse.stdout.log" clickhouse-server --config-file="$conf/config.xml"
-    wait_ready clickhouse 60 "$LOGS/clickhouse.err.log" clickhouse_health || return 1
+    # ClickHouse answers once it has loaded every table's parts: with many parts (a mutation,
+    # pseudonymisation's ALTER ... UPDATE, rewrites them) that takes minutes on a small machine.
+    wait_ready clickhouse 600 "$LOGS/clickhouse.err.log" clickhouse_health || return 1
     ch_admin 'CREATE DATABASE IF NOT EXISTS analytics' >/dev/null ||
         die "clickhouse: creating database 'analytics' failed"
 }
