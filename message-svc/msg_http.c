@@ -216,10 +216,12 @@ static const struct svc_json_field send_fields[] = {
     {"from_user_id", SVC_JSON_UUID, .required = true,
      .offset = offsetof(struct send_in, from_user_id)},
     {"to_user_id", SVC_JSON_UUID, .required = true, .offset = offsetof(struct send_in, to_user_id)},
+    /* Display text: no bidirectional controls or zero-width characters (a spoofed sender or
+     * subject), no control characters; the body may have lines and tabs. */
     {"subject", SVC_JSON_STRING, .required = true, .min = 1, .max = MSG_SUBJECT_MAX,
-     .offset = offsetof(struct send_in, subject)},
+     .text = SVC_JSON_TEXT_LINE, .offset = offsetof(struct send_in, subject)},
     {"body", SVC_JSON_STRING, .required = true, .min = 1, .max = MSG_BODY_MAX,
-     .offset = offsetof(struct send_in, body)},
+     .text = SVC_JSON_TEXT_BLOCK, .offset = offsetof(struct send_in, body)},
     {0},
 };
 

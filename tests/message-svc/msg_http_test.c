@@ -625,6 +625,17 @@ START_TEST(send_refuses_bad_bodies_without_touching_the_store)
                    "{\"from_user_id\":\"" ANN "\",\"to_user_id\":\"" BOB
                    "\",\"subject\":\"s\",\"body\":\"b\",\"sender_name\":\"Eve\"}",
                    "sender_name", "field 'sender_name' is not allowed");
+    /* Bidirectional overrides and zero-width characters in display text. */
+    assert_refused("POST", "/v1/messages",
+                   send_body(ANN, BOB,
+                             "Invoice \xe2\x80\xae"
+                             "fdp.exe",
+                             "b"),
+                   "subject", "bidirectional");
+    assert_refused("POST", "/v1/messages", send_body(ANN, BOB, "s", "pay\xe2\x80\x8bhere"), "body",
+                   "zero-width");
+    assert_refused("POST", "/v1/messages", send_body(ANN, BOB, "a\\tb", "b"), "subject",
+                   "'subject'");
     assert_refused("POST", "/v1/messages", "{\"subject\":", "", "malformed JSON");
     assert_refused("POST", "/v1/messages", "[]", "", "request body must be a JSON object");
     ck_assert_int_eq(testfake_total(&fake.t), 0);
