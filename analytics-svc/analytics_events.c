@@ -658,4 +658,6 @@ void an_ready(void *svc, struct svc_health *h)
     svc_dep_report(an_ch_dep(s->ch), h, NULL);
     if (s->dlq != NULL)
         svc_dep_report(svc_producer_dep(s->dlq), h, "events wait in their topics until it is back");
+    /* Not ready while the group gives it nothing, or a record is stuck (kafka.h). */
+    svc_dep_report(svc_consumer_dep(s->consumer), h, NULL);
 }

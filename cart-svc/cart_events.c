@@ -324,4 +324,6 @@ void cart_ready(void *svc, struct svc_health *h)
         svc_dep_report(svc_producer_dep(s->producer), h,
                        "events wait in the outbox stream (%d queued)",
                        svc_producer_queued(s->producer));
+    /* Not ready while the group gives it nothing, or a record is stuck (kafka.h). */
+    svc_dep_report(svc_consumer_dep(s->consumer), h, NULL);
 }

@@ -334,4 +334,6 @@ void msg_ready(void *svc, struct svc_health *h)
 
     svc_dep_report(msg_mongo_dep(s->mongo), h, NULL);
     svc_dep_report(svc_producer_dep(s->dlq), h, "events wait in their topics until it is back");
+    /* Not ready while the group gives it nothing, or a record is stuck (kafka.h). */
+    svc_dep_report(svc_consumer_dep(s->consumer), h, NULL);
 }

@@ -678,6 +678,7 @@ struct part {
     int64_t batch_first;      /* batches: the first record staged since the last flush, or -1 */
     int64_t start;            /* the group's committed offset at assignment, or -1: the lag
                                  until a record is consumed (librdkafka has no position yet) */
+    int64_t held_since;       /* svc_now_ms() when the held record was first held */
 };
 
 struct topic_lag {
@@ -719,6 +720,12 @@ struct svc_consumer {
     int flush_delay_ms;
     int64_t flush_retry_at;
     struct svc_ratelimit flush_warn;
+
+    /* Readiness (svc_consumer_dep): the state, its thresholds, since when no partition is
+     * assigned (0: some is), and when the brokers were last reported down. */
+    struct svc_dep *dep;
+    int unassigned_after_ms, stuck_after_ms;
+    int64_t unassigned_since, brokers_down_at;
 
     /* The lag per topic for svc_consumer_lag(), rebuilt by every lag refresh; read by other
      * threads under lag_mu. */
@@ -970,8 +977,9 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
     unsigned suppressed;
 
     (void)rk;
-    (void)err;
     /* Called on the consumer thread (from rd_kafka_consumer_poll), like the rest. */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT)
+        c->brokers_down_at = svc_now_ms();
     if (svc_ratelimit_due(&c->poll_warn, &suppressed))
         svc_log_warn("kafka consumer of group '%s': %s (%u similar errors not logged)", c->group,
                      reason, suppressed);
@@ -1124,6 +1132,7 @@ static void hold(struct svc_consumer *c, struct part *pt, rd_kafka_message_t *m,
 {
     if (pt->held == NULL) {
         pt->held = m;
+        pt->held_since = svc_now_ms();
         set_paused(c, pt, true);
     }
     pt->attempt = attempt;
@@ -1423,6 +1432,40 @@ static void take(struct svc_consumer *c, rd_kafka_message_t *m)
     handle(c, pt, m);
 }
 
+/* Refreshes the readiness state (svc_consumer_dep). */
+static void check_health(struct svc_consumer *c)
+{
+    int64_t now = svc_now_ms();
+
+    if (c->nparts > 0) {
+        c->unassigned_since = 0;
+    } else if (c->unassigned_since == 0) {
+        c->unassigned_since = now;
+    }
+    for (size_t i = 0; i < c->nparts; i++) {
+        const struct part *pt = &c->parts[i];
+
+        if (pt->held != NULL && pt->poison_reason != NULL &&
+            now - pt->held_since >= c->stuck_after_ms) {
+            svc_dep_down(c->dep, NULL,
+                         "record '%s' [%" PRId32 "] @%" PRId64
+                         " waits for its DLQ copy since %" PRId64 " s: its partition is stuck",
+                         pt->topic, pt->partition, pt->held->offset, (now - pt->held_since) / 1000);
+            return;
+        }
+    }
+    if (c->unassigned_since != 0 && now - c->unassigned_since >= c->unassigned_after_ms &&
+        now - c->brokers_down_at >= c->unassigned_after_ms) {
+        svc_dep_down(c->dep, NULL,
+                     "group '%s' has given this consumer no partition for %" PRId64 " s", c->group,
+                     (now - c->unassigned_since) / 1000);
+        return;
+    }
+    if (c->nparts > 0 || c->unassigned_since == 0 ||
+        now - c->unassigned_since < c->unassigned_after_ms)
+        svc_dep_up(c->dep);
+}
+
 static void *consumer_thread(void *arg)
 {
     struct svc_consumer *c = arg;
@@ -1441,6 +1484,7 @@ static void *consumer_thread(void *arg)
             commit_finished(c, NULL);
         if (svc_now_ms() - c->last_lag >= LAG_INTERVAL_MS) {
             update_lag(c);
+            check_health(c);
             c->last_lag = svc_now_ms();
         }
     }
@@ -1504,6 +1548,9 @@ int svc_consumer_new(const struct svc_consumer_config *cfg, struct svc_consumer 
     c->batch_age_ms = cfg->batch_age_ms > 0 ? cfg->batch_age_ms : 200;
     c->flush_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
     pthread_mutex_init(&c->lag_mu, NULL);
+    c->unassigned_after_ms = cfg->unassigned_after_ms > 0 ? cfg->unassigned_after_ms : 20000;
+    c->stuck_after_ms = cfg->stuck_after_ms > 0 ? cfg->stuck_after_ms : 30000;
+    c->dep = svc_dep_new("kafka consumer", 0, NULL);
     c->commit_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
     c->poll_warn = (struct svc_ratelimit)SVC_RATELIMIT_INIT(SVC_DEP_WARN_MS);
     atomic_init(&c->stop, false);
@@ -1574,6 +1621,7 @@ fail:
         svc_producer_free(c->dlq);
     svc_buf_release(&c->reason);
     pthread_mutex_destroy(&c->lag_mu);
+    svc_dep_free(c->dep);
     free(c->group);
     free(c);
     return rc;
@@ -1617,8 +1665,14 @@ void svc_consumer_free(struct svc_consumer *c)
     svc_buf_release(&c->reason);
     lags_free(c->lags, c->nlags);
     pthread_mutex_destroy(&c->lag_mu);
+    svc_dep_free(c->dep);
     free(c->group);
     free(c);
+}
+
+struct svc_dep *svc_consumer_dep(struct svc_consumer *c)
+{
+    return c != NULL ? c->dep : NULL;
 }
 
 int svc_consumer_lag(struct svc_consumer *c, const char *topic, int64_t *lag)

@@ -5,6 +5,7 @@
 #include "svc/idem.h"
 #include "svc/kafka.h"
 
+#include "svc/dep.h"
 #include "svc/error.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
@@ -1024,6 +1025,87 @@ START_TEST(restarted_consumer_reports_lag_before_a_record)
 }
 END_TEST
 
+/* /readyz of a consumer: down while a record waits for its DLQ copy too long. */
+START_TEST(consumer_dep_reports_a_record_stuck_on_its_dlq_copy)
+{
+    static const char *const topics[] = {"t", NULL};
+    static const char *const values[] = {"bad", "good", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .poison_first = true};
+    struct svc_consumer_config cfg = {0};
+    struct svc_consumer *c;
+    char why[256] = "";
+    int64_t deadline;
+    bool up = true;
+
+    svc_log_set_level(SVC_LOG_FATAL);
+    produce_texts(&kcfg, values);
+    /* Copies are refused for a while. */
+    rd_kafka_mock_push_request_errors(mock, API_PRODUCE, 1000,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    cfg.kafka = &kcfg;
+    cfg.group_id = "g-stuck";
+    cfg.topics = topics;
+    cfg.handler = record_handler;
+    cfg.arg = &s;
+    cfg.retry_initial_ms = 100;
+    cfg.retry_max_ms = 200;
+    cfg.stuck_after_ms = 500; /* the mock refuses copies for a second or two */
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c), 0);
+    ck_assert_int_eq(svc_consumer_start(c), 0);
+    deadline = svc_now_ms() + 15000;
+    while ((up = svc_dep_is_up(svc_consumer_dep(c), why, sizeof(why))) && svc_now_ms() < deadline)
+        svc_sleep_ms(100);
+    ck_assert_msg(!up, "the consumer stayed ready with a record stuck");
+    ck_assert_msg(strstr(why, "DLQ copy") != NULL && strstr(why, "'t' [0] @0") != NULL, "%s", why);
+    svc_consumer_free(c);
+}
+END_TEST
+
+/* /readyz of a consumer: down once its group has given it no partition for a while (here: two
+ * members, one partition). */
+START_TEST(consumer_dep_reports_no_assignment)
+{
+    static const char *const topics[] = {"t3", NULL};
+    struct svc_kafka_config kcfg = kafka_config();
+    struct seen s1 = {.mu = PTHREAD_MUTEX_INITIALIZER}, s2 = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct svc_consumer_config cfg = {0};
+    struct svc_consumer *c1, *c2;
+    char why1[256] = "", why2[256] = "";
+    int64_t deadline;
+    bool up1 = true, up2 = true;
+
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "t3", 1, 1), 0);
+    kcfg.extra = quick_group;
+    cfg.kafka = &kcfg;
+    cfg.group_id = "g-idle";
+    cfg.topics = topics;
+    cfg.handler = record_handler;
+    cfg.unassigned_after_ms = 1500;
+    cfg.arg = &s1;
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c1), 0);
+    cfg.arg = &s2;
+    ck_assert_int_eq(svc_consumer_new(&cfg, &c2), 0);
+    /* Ready during the grace period, before any assignment. */
+    ck_assert(svc_dep_is_up(svc_consumer_dep(c1), NULL, 0));
+    ck_assert_int_eq(svc_consumer_start(c1), 0);
+    ck_assert_int_eq(svc_consumer_start(c2), 0);
+    deadline = svc_now_ms() + 20000;
+    while (svc_now_ms() < deadline) {
+        up1 = svc_dep_is_up(svc_consumer_dep(c1), why1, sizeof(why1));
+        up2 = svc_dep_is_up(svc_consumer_dep(c2), why2, sizeof(why2));
+        if (up1 != up2)
+            break;
+        svc_sleep_ms(100);
+    }
+    ck_assert_msg(up1 != up2, "one of two members of a one-partition group must be idle (%s / %s)",
+                  why1, why2);
+    ck_assert_msg(strstr(up1 ? why2 : why1, "no partition") != NULL, "%s", up1 ? why2 : why1);
+    svc_consumer_free(c2);
+    svc_consumer_free(c1);
+}
+END_TEST
+
 START_TEST(consumer_refuses_incomplete_config)
 {
     struct svc_kafka_config kcfg = kafka_config();
@@ -1083,6 +1165,8 @@ int main(void)
     tcase_add_test(cons, revoked_partitions_leave_the_lag_gauge);
     tcase_add_test(cons, restarted_consumer_reports_lag_before_a_record);
     tcase_add_test(cons, consumer_refuses_incomplete_config);
+    tcase_add_test(cons, consumer_dep_reports_a_record_stuck_on_its_dlq_copy);
+    tcase_add_test(cons, consumer_dep_reports_no_assignment);
     suite_add_tcase(s, cons);
     return testenv_run(s);
 }

@@ -244,6 +244,11 @@ struct svc_consumer_config {
     int commit_interval_ms; /* commit finished offsets at least this often [100]; also at once
                                when idle, before partitions are given up, and on stop */
     bool from_latest;       /* a new group starts at the end of the topics, not the beginning */
+    /* Readiness (svc_consumer_dep): not ready once no partition has been assigned for
+     * unassigned_after_ms [20000] while a broker is reachable, or once a record has waited
+     * stuck_after_ms [30000] for its DLQ copy. */
+    int unassigned_after_ms;
+    int stuck_after_ms;
     svc_consumer_flush_fn flush; /* NULL: every record is durable when its handler returns */
     int batch_max;               /* flush once this many records are staged [500] */
     int batch_age_ms;            /* flush once the oldest staged record is this old [200] */
@@ -265,6 +270,16 @@ void svc_consumer_stop(struct svc_consumer *c);
 
 /* Stops (see above) and frees. NULL is a no-op. */
 void svc_consumer_free(struct svc_consumer *c);
+/*
+ * The consumer's state for /readyz, "kafka consumer" (owned by C): down, with the reason, while
+ * it is of no use to its group: it has joined no partition for unassigned_after_ms although a
+ * broker is reachable (a group stuck in a rebalance, a member fenced, more replicas than
+ * partitions), or a record has waited stuck_after_ms for its DLQ copy (its partition goes
+ * nowhere). Not down while the brokers are unreachable or an engine is: those have states of
+ * their own. Refreshed every second on the consumer thread; up before the first assignment for
+ * that grace period.
+ */
+struct svc_dep *svc_consumer_dep(struct svc_consumer *c);
 /*
  * The consumer's lag on TOPIC, summed over the partitions this consumer is assigned (the
  * kafka_consumer_lag gauge's figures, refreshed every second): records between what it has
