@@ -382,7 +382,7 @@ if [ "$ROUNDS" -gt 0 ]; then
         sleep 1
         ch admin "SYSTEM FLUSH LOGS" default >/dev/null
         ch admin "SELECT query FROM system.query_log WHERE user = 'analytics_svc'
-                  AND type = 'QueryFinish' AND event_time > toDateTime($since)
+                  AND type = 2 AND event_time > toDateTime($since)
                   AND query NOT LIKE 'INSERT%' AND query != 'SELECT 1'
                   AND query NOT LIKE 'SELECT DISTINCT toString(id) AS id FROM events WHERE id IN%'
                   AND query NOT LIKE '%system.query_log%'
