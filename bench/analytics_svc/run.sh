@@ -323,7 +323,7 @@ if [ "$STEADY_SECONDS" -gt 0 ]; then
     POLL_PID=
     stop_svc
     # Event i (in sending order) is visible at the first poll counting more than i events.
-    awk 'NR == FNR { s[NR - 1] = $1; next } { while (i < $2 && i in s) { print $1 - s[i]; i++ } }' \
+    awk 'BEGIN { i = 0 } NR == FNR { s[NR - 1] = $1; next } { while (i < $2 && i in s) { print $1 - s[i]; i++ } }' \
         "$TMP/sent.txt" "$TMP/steady.polls" | sort -g >"$TMP/lat.txt"
     read -r sp50 sp99 smax < <(awk '{ v[NR] = $1 } END {
         i50 = int(NR * 0.5); if (i50 < NR * 0.5) i50++; i99 = int(NR * 0.99); if (i99 < NR * 0.99) i99++
