@@ -24,8 +24,8 @@
  * harmless for a queue people read by hand). */
 #define DLQ_WAIT_MS 10000
 /* What a DLQ copy keeps of a record too big to be copied whole (write_dlq_cut()). */
-#define DLQ_CUT_VALUE (64 * 1024)
-#define DLQ_CUT_KEY   1024
+#define DLQ_CUT_VALUE ((size_t)64 * 1024)
+#define DLQ_CUT_KEY   ((size_t)1024)
 /* How long svc_consumer_stop() keeps trying to commit finished offsets. */
 #define STOP_COMMIT_MS 5000
 /* Consumer lag is refreshed this often. */
@@ -604,7 +604,7 @@ int svc_kafka_ensure_topics(const struct svc_kafka_config *cfg, const struct svc
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_NewTopic_t **nt = svc_calloc(n + 1, sizeof(*nt));
+    rd_kafka_NewTopic_t **nt = svc_calloc(n + 1, sizeof(rd_kafka_NewTopic_t *));
     rd_kafka_resp_err_t err;
     size_t nnew = 0;
     char errstr[512];
@@ -1003,7 +1003,7 @@ static int write_dlq_cut(struct svc_consumer *c, const rd_kafka_message_t *m, co
     int rc;
 
     svc_sha256(m->payload != NULL ? m->payload : "", m->len, sum);
-    for (int i = 0; i < 32; i++)
+    for (size_t i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", sum[i]);
     snprintf(size, sizeof(size), "%zu", m->len);
     for (size_t i = 0; i < nours && n < 12; i++)

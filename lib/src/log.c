@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 /* Buffered lines are written once this much is pending, and at least every FLUSH_MS. */
-#define BUF_FLUSH_AT (64 * 1024)
+#define BUF_FLUSH_AT ((size_t)64 * 1024)
 #define FLUSH_MS     500
 
 static const char *service = "svc";
@@ -91,11 +91,11 @@ static void write_all(const char *p, size_t n)
  * files of at most file_max bytes are kept. Called with mu held. */
 static void rotate(void)
 {
-    char *old = svc_malloc(strlen(file_path) + 3);
+    size_t len = strlen(file_path);
+    char *old = svc_malloc(len + 3);
     int fd;
 
-    memcpy(old, file_path, strlen(file_path));
-    memcpy(old + strlen(file_path), ".1", 3);
+    snprintf(old, len + 3, "%s.1", file_path);
     (void)rename(file_path, old);
     free(old);
     fd = open(file_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);

@@ -448,7 +448,7 @@ START_TEST(register_credit_search_add_checkout_confirmation)
      * to them. Other orders placed meanwhile (the stack is shared) can only add more. */
     an_from_ms = svc_wall_ms() / 60000 * 60000 - 60000;
     svc_rfc3339_format_ms(an_from_ms, an_from);
-    svc_rfc3339_format_ms(an_from_ms + 30 * 60000, an_to);
+    svc_rfc3339_format_ms(an_from_ms + 30 * INT64_C(60000), an_to);
     an_before = an_snapshot(an_from, an_to);
 
     svc_uuid_v4_str(key);
@@ -491,7 +491,7 @@ START_TEST(register_credit_search_add_checkout_confirmation)
     /* order.placed reached analytics-svc: the order in /v1/events, and, written in the same
      * insert, its revenue in its minute of /v1/revenue and in /v1/summary. */
     placed_ms = wait_analytics_event(user, order_id);
-    ck_assert_msg(placed_ms >= an_from_ms && placed_ms < an_from_ms + 30 * 60000,
+    ck_assert_msg(placed_ms >= an_from_ms && placed_ms < an_from_ms + 30 * INT64_C(60000),
                   "order.placed at %lld, outside [%s, %s)", (long long)placed_ms, an_from, an_to);
     minute_ms = placed_ms / 60000 * 60000;
     an_after = an_snapshot(an_from, an_to);

@@ -84,11 +84,11 @@ static void put(int fd, const void *p, size_t n)
 struct raw {
     char data[16384];
     size_t len;
-    bool eof;     /* the server closed (or reset) the connection */
-    int64_t ms;   /* from the call to the end of reading */
+    bool eof;         /* the server closed (or reset) the connection */
+    int64_t ms;       /* from the call to the end of reading */
     int64_t first_ms; /* from the call to the first byte of the answer, -1 without one */
-    int status;   /* of the first response, 0 if none */
-    int nstatus;  /* responses seen ("HTTP/1.1 " at a line start) */
+    int status;       /* of the first response, 0 if none */
+    int nstatus;      /* responses seen ("HTTP/1.1 " at a line start) */
 };
 
 /* Reads from FD until the server closes it or WAIT_MS pass without its closing. */
@@ -157,7 +157,7 @@ static void assert_refused(const char *name, const struct raw *r, int status, co
 /* ---- framing ---------------------------------------------------------------------------- */
 
 #define POST_ECHO "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-#define SMUGGLED "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+#define SMUGGLED  "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 static const struct {
     const char *name, *req;
@@ -170,7 +170,8 @@ static const struct {
     {"two equal Content-Length", POST_ECHO "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 0,
      400, "more than one Content-Length"},
     {"Content-Length and chunked",
-     POST_ECHO "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" SMUGGLED,
+     POST_ECHO
+     "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" SMUGGLED,
      0, 400, "Content-Length and Transfer-Encoding together"},
     {"gzip", POST_ECHO "Transfer-Encoding: gzip\r\n\r\n{}", 0, 400, "Transfer-Encoding 'gzip'"},
     {"identity", POST_ECHO "Transfer-Encoding: identity\r\n\r\n{}", 0, 400, "'identity'"},
@@ -179,12 +180,14 @@ static const struct {
     {"gzip then chunked", POST_ECHO "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
      0, 501, "transfer coding 'gzip' is not supported"},
     {"two Transfer-Encoding",
-     POST_ECHO "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+     POST_ECHO
+     "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
      0, 400, "more than one Transfer-Encoding"},
     {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", 0, 400, "without a Host header"},
     {"two Host", "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 0, 400,
      "more than one Host"},
-    {"NUL in a value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0Content-Length: 5\r\nX-B: c\r\n\r\n",
+    {"NUL in a value",
+     "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0Content-Length: 5\r\nX-B: c\r\n\r\n",
      sizeof("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0Content-Length: 5\r\nX-B: c\r\n\r\n") - 1,
      400, "header 'X-A'"},
     {"control byte in a value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\001b\r\n\r\n", 0, 400,
@@ -209,7 +212,8 @@ END_TEST
 
 START_TEST(sound_framing_still_works_and_keeps_the_connection)
 {
-    static const char two[] = POST_ECHO "Transfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" SMUGGLED;
+    static const char two[] =
+        POST_ECHO "Transfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" SMUGGLED;
     static const char old[] = "GET /healthz HTTP/1.0\r\n\r\n";
     struct raw r;
     int fd = dial();
@@ -319,7 +323,8 @@ START_TEST(a_slow_head_is_cut_at_its_deadline)
     /* One byte every 150 ms: the idle timeout alone never fires. */
     t0 = svc_now_ms();
     fd = dial();
-    dribble(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", 150);
+    dribble(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+            150);
     slurp(fd, 2000, &r);
     close(fd);
     ck_assert_msg(r.status == 408 && r.eof, "%s", r.data);

@@ -534,7 +534,7 @@ START_TEST(poison_too_big_for_the_dlq_goes_there_cut)
     for (size_t i = 0; i < big_len; i++)
         big[i] = (char)('a' + i % 26);
     svc_sha256(big, big_len, sum);
-    for (int i = 0; i < 32; i++)
+    for (size_t i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", sum[i]);
     snprintf(size, sizeof(size), "%zu", big_len);
     bcfg.extra = big_producer;
@@ -555,7 +555,7 @@ START_TEST(poison_too_big_for_the_dlq_goes_there_cut)
     reader = reader_new("t.dlq");
     m = reader_next(reader, 10000);
     ck_assert_ptr_nonnull(m);
-    ck_assert_uint_eq(m->len, 64 * 1024);
+    ck_assert_uint_eq(m->len, (size_t)64 * 1024);
     ck_assert_int_eq(memcmp(m->payload, big, m->len), 0);
     ck_assert(header_is(m, "dlq-truncated", "true"));
     ck_assert(header_is(m, "dlq-original-size", size));

@@ -71,8 +71,7 @@ static int read_conf(const char *path, struct svc_topic_spec *specs, size_t *n)
             return -1;
         }
         dlq = svc_malloc(strlen(name) + sizeof(".dlq"));
-        memcpy(dlq, name, strlen(name));
-        memcpy(dlq + strlen(name), ".dlq", sizeof(".dlq"));
+        snprintf(dlq, strlen(name) + sizeof(".dlq"), "%s.dlq", name);
         specs[*n] = (struct svc_topic_spec){svc_strdup(name), (int)parts};
         specs[*n + 1] = (struct svc_topic_spec){dlq, 1};
         *n += 2;
