@@ -30,6 +30,8 @@
 #define STOP_COMMIT_MS 5000
 /* Consumer lag is refreshed this often. */
 #define LAG_INTERVAL_MS 1000
+/* How long the lag refresh waits for a paused partition's end from the broker. */
+#define LAG_QUERY_MS 200
 
 static const char *const produced_labels[] = {"topic", "result", NULL};
 static const char *const consumed_labels[] = {"topic", "result", NULL};
@@ -1239,6 +1241,13 @@ static void swap_lags(struct svc_consumer *c, struct topic_lag **lags, size_t *n
     *n = tn;
 }
 
+/* Whether PT is paused by this consumer: a record held, or every partition while a batch
+ * cannot be written. */
+static bool paused_now(const struct svc_consumer *c, const struct part *pt)
+{
+    return c->flush_failing || (pt != NULL && pt->held != NULL);
+}
+
 static void update_lag(struct svc_consumer *c)
 {
     rd_kafka_topic_partition_list_t *l;
@@ -1263,8 +1272,19 @@ static void update_lag(struct svc_consumer *c)
         else if (pos < 0 && pt != NULL)
             pos = pt->start; /* nothing consumed since the assignment */
         if (rd_kafka_get_watermark_offsets(c->rk, e->topic, e->partition, &lo, &hi) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR ||
-            hi < 0 || pos < 0)
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            hi = -1;
+        /* A paused partition (a record held for a retry, a batch that cannot be written) is
+         * not fetched, so the end librdkafka cached from the last fetch goes stale exactly
+         * while records pile up: ask the broker, briefly, unless it was just found down. */
+        if (paused_now(c, pt) && svc_now_ms() - c->brokers_down_at >= LAG_INTERVAL_MS) {
+            int64_t qlo, qhi;
+
+            if (rd_kafka_query_watermark_offsets(c->rk, e->topic, e->partition, &qlo, &qhi,
+                                                 LAG_QUERY_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                hi = qhi;
+        }
+        if (hi < 0 || pos < 0)
             continue;
         snprintf(pnum, sizeof(pnum), "%" PRId32, e->partition);
         values[0] = e->topic;

@@ -655,6 +655,14 @@ START_TEST(lag_is_exposed)
     while (svc_metric_value(lag, tp) != 5.0 && svc_now_ms() < deadline)
         svc_sleep_ms(50);
     ck_assert(svc_metric_value(lag, tp) == 5.0);
+    /* Records that arrive while the partition is paused count at once: its end is asked from
+     * the broker, not taken from the last fetch (which read 56 with 234 pending). */
+    produce_texts(&kcfg, values);
+    deadline = svc_now_ms() + 5000;
+    while (svc_metric_value(lag, tp) != 10.0 && svc_now_ms() < deadline)
+        svc_sleep_ms(50);
+    ck_assert_msg(svc_metric_value(lag, tp) == 10.0, "lag %g, 10 pending",
+                  svc_metric_value(lag, tp));
     svc_consumer_free(c);
 }
 END_TEST
@@ -1034,6 +1042,7 @@ START_TEST(consumer_dep_reports_a_record_stuck_on_its_dlq_copy)
     struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .poison_first = true};
     struct svc_consumer_config cfg = {0};
     struct svc_consumer *c;
+    rd_kafka_resp_err_t refusals[40];
     char why[256] = "";
     int64_t deadline;
     bool up = true;
@@ -1041,8 +1050,10 @@ START_TEST(consumer_dep_reports_a_record_stuck_on_its_dlq_copy)
     svc_log_set_level(SVC_LOG_FATAL);
     produce_texts(&kcfg, values);
     /* Copies are refused for a while. */
-    rd_kafka_mock_push_request_errors(mock, API_PRODUCE, 1000,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+        refusals[i] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    rd_kafka_mock_push_request_errors_array(mock, API_PRODUCE,
+                                            sizeof(refusals) / sizeof(refusals[0]), refusals);
     cfg.kafka = &kcfg;
     cfg.group_id = "g-stuck";
     cfg.topics = topics;

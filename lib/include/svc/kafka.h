@@ -10,7 +10,8 @@
  * reports and "refused" for a message not even queued; kafka_producer_connected (0 or 1);
  * kafka_consumed_total{topic,result} with the handler's answers "done", "retry", "poison";
  * kafka_consumer_lag{topic,partition}, records between the consumer's position (the group's
- * committed offset until it consumes a record) and the end of each assigned partition,
+ * committed offset until it consumes a record) and the end of each assigned partition (asked
+ * from the broker for a partition this consumer has paused, whose cached end would be stale),
  * refreshed every second (a partition's series is removed when a
  * rebalance revokes or loses it and when the consumer stops, and is back within a second of a
  * new assignment); kafka_consumer_commits_total{result}.
