@@ -1038,16 +1038,17 @@ void svc_server_drain(struct svc_server *s)
 
 int svc_server_stop(struct svc_server *s)
 {
-    MHD_socket fd;
     uint64_t deadline;
     int left;
 
     svc_server_drain(s);
-    /* Stop accepting; connections already open may finish their requests. The listening
-     * socket is closed only after the daemon has stopped: with a thread pool each worker takes
-     * it out of its own epoll set when it notices the quiesce, and closing it earlier makes
-     * that fail, which libmicrohttpd treats as fatal (seen in CI). */
-    fd = MHD_quiesce_daemon(s->mhd);
+    /* The requests in flight get the grace period; the daemon keeps accepting meanwhile
+     * (/readyz has said 503 since the drain began, so an orchestrator sends nothing new), and
+     * closes the listening socket when it stops. Not MHD_quiesce_daemon(): with a thread pool
+     * on epoll, libmicrohttpd 0.9.75 races its own workers there (a worker that sees the
+     * quiesce removes the listening socket from its epoll set, the quiescing thread's removal
+     * then fails, and libmicrohttpd aborts: "Failed to remove listen FD from epoll set",
+     * seen twice in CI). */
     deadline = svc__now_ns() + (uint64_t)s->opts.shutdown_grace_ms * 1000000u;
     while (atomic_load(&s->inflight) > 0 && svc__now_ns() < deadline) {
         struct timespec ts = {0, 10L * 1000 * 1000};
@@ -1059,8 +1060,6 @@ int svc_server_stop(struct svc_server *s)
         svc_log_warn("shutdown grace of %d ms over with %d requests in flight",
                      s->opts.shutdown_grace_ms, left);
     MHD_stop_daemon(s->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_cond_signal(&s->wake);

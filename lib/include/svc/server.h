@@ -115,8 +115,9 @@ struct svc_server *svc_server_start(const struct svc_def *def, const struct svc_
 int svc_server_port(const struct svc_server *s);
 
 /*
- * Graceful stop: /readyz turns 503 at once, the listening socket closes, in-flight requests
- * get up to the grace period to finish, then the server stops and is freed. Returns the number
+ * Graceful stop: /readyz turns 503 at once, in-flight requests get up to the grace period to
+ * finish (requests that still arrive meanwhile are served too), then the server stops, closing
+ * the listening socket, and is freed. Returns the number
  * of requests still in flight when the grace period ran out (0 when all finished).
  */
 int svc_server_stop(struct svc_server *s);
