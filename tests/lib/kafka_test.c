@@ -451,7 +451,7 @@ START_TEST(commit_only_after_done)
 
     /* While the first record is being retried nothing is committed, and the second record
      * waits behind it. */
-    wait_seen(&s, 1, 15000);
+    wait_seen(&s, 1, 45000);
     ck_assert_int_lt(committed(probe), 0);
     wait_seen(&s, 2, 5000);
     ck_assert_int_lt(committed(probe), 0);
@@ -488,7 +488,7 @@ START_TEST(poison_goes_to_dlq_then_commits)
 
     produce_texts(&kcfg, values);
     c = consumer_for(&kcfg, &s, "g-poison");
-    wait_seen(&s, 2, 15000);
+    wait_seen(&s, 2, 45000);
     wait_committed(probe, 2, 5000);
     svc_consumer_free(c);
     ck_assert_int_eq(s.n, 2); /* the poison record was handled once */
@@ -547,7 +547,7 @@ START_TEST(poison_too_big_for_the_dlq_goes_there_cut)
     svc_producer_free(p);
 
     c = consumer_for(&kcfg, &s, "g-poison-big");
-    wait_seen(&s, 2, 15000);
+    wait_seen(&s, 2, 45000);
     wait_committed(probe, 2, 10000);
     svc_consumer_free(c);
     ck_assert_str_eq(s.values[1], "good");
@@ -586,7 +586,7 @@ START_TEST(failed_dlq_copy_is_retried)
     rd_kafka_mock_push_request_errors(mock, API_PRODUCE, 1,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     c = consumer_for(&kcfg, &s, "g-dlqretry");
-    wait_seen(&s, 2, 20000);
+    wait_seen(&s, 2, 45000);
     wait_committed(probe, 2, 5000);
     svc_consumer_free(c);
     ck_assert_int_eq(s.n, 2);
@@ -624,7 +624,7 @@ START_TEST(broker_errors_are_retried)
         mock, API_OFFSET_COMMIT, 3, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
         RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     c = consumer_for(&kcfg, &s, "g-errors");
-    wait_seen(&s, 3, 20000);
+    wait_seen(&s, 3, 45000);
     wait_committed(probe, 3, 10000);
     ck_assert(svc_metric_value(svc_counter_new("kafka_consumer_commits_total", "", labels),
                                error) >= 1.0);
@@ -650,7 +650,7 @@ START_TEST(lag_is_exposed)
     produce_texts(&kcfg, values);
     c = consumer_for(&kcfg, &s, "g-lag");
     /* The first record keeps failing: all five are still to be processed. */
-    wait_seen(&s, 1, 15000);
+    wait_seen(&s, 1, 45000);
     deadline = svc_now_ms() + 5000;
     while (svc_metric_value(lag, tp) != 5.0 && svc_now_ms() < deadline)
         svc_sleep_ms(50);
@@ -1016,7 +1016,7 @@ START_TEST(restarted_consumer_reports_lag_before_a_record)
     kcfg.extra = quick_group; /* the second member joins in seconds, not a session timeout */
     produce_texts(&kcfg, values);
     c = consumer_for(&kcfg, &s, "g-restart");
-    wait_seen(&s, 3, 15000);
+    wait_seen(&s, 3, 45000);
     wait_committed(probe, 3, 10000);
     svc_consumer_free(c);
     ck_assert_uint_eq(lag_listed("t", &total), 0);
@@ -1163,7 +1163,7 @@ int main(void)
     suite_add_tcase(s, prod);
 
     tcase_add_checked_fixture(cons, mock_start, mock_stop);
-    tcase_set_timeout(cons, 30);
+    tcase_set_timeout(cons, 120);
     tcase_add_test(cons, commit_only_after_done);
     tcase_add_test(cons, poison_goes_to_dlq_then_commits);
     tcase_add_test(cons, failed_dlq_copy_is_retried);
