@@ -10,13 +10,16 @@
 #   cluster.sh exec [STATE] -- CMD...    run CMD in the cluster's network namespace (curl a
 #                                        Service: every address is inside the namespace)
 #   cluster.sh kubeconfig [STATE]        print the kubeconfig's path
+#   cluster.sh env [STATE]               print `export KUBECONFIG=... PATH=...` (eval it: kubectl
+#                                        and deploy/k8s/secrets.sh then talk to this cluster)
+#   cluster.sh kubectl [STATE] ARGS...   the matching kubectl, pointed at the cluster
 #
 # STATE defaults to /var/lib/polyglot/k8s-node (machine-wide: one cluster per machine, whose
 # image store survives `down` so that the next `up` loads only what changed). Needs root.
 #
 # The network namespace `polyglot-k8s` has the node's address 10.201.0.2 on a veth whose host
 # end is 10.201.0.1 (kubectl on the host reaches the API server there); pods get 10.244.0.0/24
-# on a bridge, Services 10.96.0.0/12 (DNS 10.96.0.10). There is no default route: nothing in
+# on a bridge, Services 10.96.0.0/16 (DNS 10.96.0.10). There is no default route: nothing in
 # the cluster can send a packet anywhere but the namespace's own addresses.
 set -euo pipefail
 
@@ -27,8 +30,9 @@ HOST_IF=pk8s-host
 NODE_IF=pk8s-node
 HOST_IP=10.201.0.1
 NODE_IP=10.201.0.2
+NODE_NAME=polyglot-k8s
 NET=10.201.0.0/24
-SERVICE_CIDR=10.96.0.0/12
+SERVICE_CIDR=10.96.0.0/16
 POINTER=/run/polyglot-k8s.state
 CACHE=/var/cache/polyglot/k8s
 COREDNS_VERSION=v1.12.4
@@ -210,7 +214,7 @@ load_images() {
     done
     ((${#files[@]})) || die "no *.tar archive in $*"
     say "loading ${#files[@]} image archive(s) into the node's containerd"
-    for f in "${files[@]}"; do import_archive "$f"; done
+    for f in "${files[@]}"; do import_archive "$(realpath "$f")"; done
 }
 
 # The cluster's own images: the pause image (unless k8s-images' archive brought one) and
@@ -255,17 +259,27 @@ kubectl_() { "$K8S_BIN/kubectl" --kubeconfig="$KUBECONFIG_PATH" "$@"; }
 # The control plane (tools/k8s/control-plane.sh: etcd, API server, controller-manager, scheduler)
 # on the node's address, its state in STATE/cp.
 control_plane_up() {
+    if in_node "$K8S_DIR/control-plane.sh" status "$STATE/cp" >/dev/null 2>&1; then
+        cp_paths
+        return 0
+    fi
+    # Some component stopped: restart them all (etcd's data and the PKI are kept).
+    in_node "$K8S_DIR/control-plane.sh" down "$STATE/cp" >>"$STATE/logs/control-plane.log" 2>&1 ||
+        true
     in_node env K8S_BIN="$K8S_BIN" "$K8S_DIR/control-plane.sh" up "$STATE/cp" \
-        --address "$NODE_IP" --components all >>"$STATE/logs/control-plane.log" 2>&1 ||
+        --address "$NODE_IP" --components all --node-name "$NODE_NAME" \
+        >>"$STATE/logs/control-plane.log" 2>&1 ||
         { tail -n 30 "$STATE/logs/control-plane.log" >&2; die "the control plane did not start" \
             "(log: $STATE/logs/control-plane.log)"; }
     cp_paths
 }
 
+# The control plane's PKI (tools/k8s/pki.sh): a kubeconfig per component.
 cp_paths() {
-    KUBECONFIG_PATH=$STATE/cp/admin.kubeconfig
-    CA_PATH=$STATE/cp/pki/ca.crt
-    [[ -s $KUBECONFIG_PATH && -s $CA_PATH ]] || die "the control plane left no kubeconfig in $STATE/cp"
+    PKI=$STATE/cp/pki
+    KUBECONFIG_PATH=$PKI/admin.kubeconfig
+    [[ -s $KUBECONFIG_PATH && -s $PKI/kubelet.kubeconfig ]] ||
+        die "the control plane left no kubeconfig in $PKI"
 }
 
 addons() {
@@ -285,7 +299,7 @@ EOF2
 
 wait_node_ready() {
     local deadline=$((SECONDS + 90))
-    until kubectl_ get node polyglot-k8s \
+    until kubectl_ get node "$NODE_NAME" \
         -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True; do
         ((SECONDS < deadline)) || die "the node is not Ready after 90 s (logs: $STATE/logs)"
         sleep 0.5
@@ -334,8 +348,8 @@ cmd_up() {
     say "control plane (etcd, kube-apiserver, controller-manager, scheduler) on $NODE_IP"
     control_plane_up
     say "kubelet, kube-proxy"
-    in_node "$K8S_DIR/node.sh" kubelet "$STATE" "$KUBECONFIG_PATH" "$CA_PATH"
-    in_node "$K8S_DIR/node.sh" kube-proxy "$STATE" "$KUBECONFIG_PATH"
+    in_node "$K8S_DIR/node.sh" kubelet "$STATE" "$PKI"
+    in_node "$K8S_DIR/node.sh" kube-proxy "$STATE" "$PKI/kube-proxy.kubeconfig"
     wait_node_ready
     say "NetworkPolicy controller (kube-router, firewall only), volume provisioner"
     in_node "$K8S_DIR/node.sh" netpol "$STATE" "$KUBECONFIG_PATH"
@@ -422,6 +436,14 @@ cmd_down() {
         while read -r d; do rmdir "$d" 2>/dev/null || true; done <"$STATE/run/created-dirs"
     fi
     restore_sysctls
+    # runc removes a container's cgroups with the container; the parents containerd made for
+    # its k8s.io namespace stay, empty (rmdir refuses a cgroup that still has processes).
+    local cg
+    for cg in /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/unified/k8s.io; do
+        [[ -d $cg ]] || continue
+        find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+        rmdir "$cg" 2>/dev/null || true
+    done
     # The next up starts a new cluster; only the image store and the logs are kept.
     rm -rf "$STATE/cp" "$STATE/kubelet" "$STATE/kube-proxy" "$STATE/node" "$STATE/cni" \
         "$STATE/volumes" "$STATE/run" "$STATE/containerd/state"
@@ -438,6 +460,7 @@ leftovers() {
     ! ip netns list | grep -qw "$NS" || bad+=("network namespace $NS")
     ! grep -q " $STATE" /proc/self/mountinfo || bad+=("mounts under $STATE")
     ! ip link show "$HOST_IF" >/dev/null 2>&1 || bad+=("link $HOST_IF")
+    ! compgen -G '/sys/fs/cgroup/*/k8s.io' >/dev/null || bad+=("cgroups /sys/fs/cgroup/*/k8s.io")
     ! iptables-save 2>/dev/null | grep -qE 'KUBE-|KUBE-ROUTER|CNI-|10\.244\.' ||
         bad+=("iptables rules on the host")
     ((${#bad[@]} == 0)) || die "left behind: ${bad[*]}"
@@ -487,5 +510,15 @@ down) cmd_down "$STATE" ;;
 status) cmd_status ;;
 exec) cmd_exec "$@" ;;
 kubeconfig) cp_paths && echo "$KUBECONFIG_PATH" ;;
+env)
+    cp_paths
+    K8S_BIN=$("$K8S_DIR/build.sh")
+    printf 'export KUBECONFIG=%q PATH=%q\n' "$KUBECONFIG_PATH" "$K8S_BIN:$PATH"
+    ;;
+kubectl)
+    cp_paths
+    K8S_BIN=$("$K8S_DIR/build.sh")
+    exec "$K8S_BIN/kubectl" --kubeconfig="$KUBECONFIG_PATH" "$@"
+    ;;
 *) die "unknown command '$cmd'" ;;
 esac

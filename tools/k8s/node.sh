@@ -6,7 +6,7 @@
 #   node.sh hold STATE              (in a fresh mount namespace) make the mounts private to the
 #                                   node, then stay as the namespaces' holder process
 #   node.sh containerd STATE        write containerd's config and start it; wait for its socket
-#   node.sh kubelet STATE KUBECONFIG CA   start the kubelet
+#   node.sh kubelet STATE PKI             start the kubelet (PKI: tools/k8s/pki.sh's folder)
 #   node.sh kube-proxy STATE KUBECONFIG   start kube-proxy (iptables mode)
 #   node.sh netpol STATE KUBECONFIG       start kube-router's NetworkPolicy controller only
 #   node.sh provisioner STATE KUBECONFIG  start the hostPath volume provisioner loop
@@ -22,7 +22,7 @@ set -euo pipefail
 NODE_NAME=polyglot-k8s
 NODE_IP=10.201.0.2
 POD_CIDR=10.244.0.0/24
-SERVICE_CIDR=10.96.0.0/12
+SERVICE_CIDR=10.96.0.0/16
 DNS_IP=10.96.0.10
 
 die() {
@@ -46,9 +46,13 @@ daemon() {
     echo $! >"$STATE/run/$name.pid"
 }
 
+# live PID: the process exists and is not a zombie. A daemon's parent (this script) is gone by
+# the time it stops, and this machine's pid 1 reaps orphans only every second or two.
+live() { [[ -r /proc/$1/stat && $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
 alive() {
     local pid
-    pid=$(cat "$STATE/run/$1.pid" 2>/dev/null) && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+    pid=$(cat "$STATE/run/$1.pid" 2>/dev/null) && [[ -n $pid ]] && live "$pid"
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD every 0.2 s; dies with the log's tail after SECONDS.
@@ -170,7 +174,7 @@ EOF
 }
 
 cmd_kubelet() {
-    local kubeconfig=$1 ca=$2
+    local pki=$1
     alive kubelet && return 0
     mkdir -p "$STATE/kubelet"
     # The pods' resolv.conf is made from this file plus clusterDNS: the cluster is offline, so
@@ -193,8 +197,10 @@ healthzPort: 10248
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: true}
-  x509: {clientCAFile: $ca}
+  x509: {clientCAFile: $pki/ca.crt}
 authorization: {mode: Webhook}
+tlsCertFile: $pki/kubelet-serving.crt
+tlsPrivateKeyFile: $pki/kubelet-serving.key
 containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
 cgroupDriver: cgroupfs
 cgroupsPerQOS: false
@@ -215,7 +221,7 @@ nodeStatusUpdateFrequency: 5s
 shutdownGracePeriod: 0s
 EOF
     daemon kubelet "$K8S_BIN/kubelet" --config="$STATE/kubelet/config.yaml" \
-        --kubeconfig="$kubeconfig" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
+        --kubeconfig="$pki/kubelet.kubeconfig" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
         --root-dir=/var/lib/kubelet --v=1
     wait_for kubelet 60 kubelet curl -fsS http://127.0.0.1:10248/healthz
 }
@@ -305,42 +311,40 @@ cmd_provision_loop() {
     done
 }
 
-# kill_daemon NAME SECONDS: TERM, then KILL after SECONDS.
-kill_daemon() {
-    local name=$1 secs=$2 pid i
-    pid=$(cat "$STATE/run/$name.pid" 2>/dev/null) || return 0
-    rm -f "$STATE/run/$name.pid"
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < secs * 5; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
+# stop_daemons SECONDS NAME...: TERM to each one's process group at once, KILL to what still
+# runs after SECONDS.
+stop_daemons() {
+    local secs=$1 name pid pids=() i
+    shift
+    for name in "$@"; do
+        pid=$(cat "$STATE/run/$name.pid" 2>/dev/null) || continue
+        rm -f "$STATE/run/$name.pid"
+        { [[ -n $pid ]] && live "$pid"; } || continue
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        pids+=("$pid")
     done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < secs * 10; i++)); do
+        for pid in "${pids[@]}"; do live "$pid" && break; done || return 0
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # Every container is killed and removed through containerd, so that its shim, its cgroups and
-# its mounts go with it; then the daemons stop.
+# its mounts go with it; then the daemons stop. (containerd's CRI deletes a task itself once it
+# has exited: a failed `tasks delete` is that, not an error.)
 cmd_stop() {
-    kill_daemon provisioner 2
-    kill_daemon kube-router 5
-    kill_daemon kubelet 10
-    kill_daemon kube-proxy 5
+    stop_daemons 10 provisioner kube-router kubelet kube-proxy
     if alive containerd; then
         local ids id
         ids=$(ctr -n k8s.io tasks ls -q 2>/dev/null || true)
         for id in $ids; do ctr -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-        for id in $ids; do
-            for _ in 1 2 3 4 5 6 7 8 9 10; do
-                ctr -n k8s.io tasks delete "$id" >/dev/null 2>&1 && break
-                sleep 0.3
-            done
-        done
+        for id in $ids; do ctr -n k8s.io tasks delete "$id" >/dev/null 2>&1 || true; done
         for id in $(ctr -n k8s.io containers ls -q 2>/dev/null || true); do
             ctr -n k8s.io containers delete "$id" >/dev/null 2>&1 || true
         done
     fi
-    kill_daemon containerd 10
+    stop_daemons 10 containerd
 }
 
 [[ $# -ge 2 ]] || die "usage: node.sh hold|containerd|kubelet|kube-proxy|netpol|provisioner|stop STATE ..."
