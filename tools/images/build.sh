@@ -318,7 +318,8 @@ build_clickhouse() {
 # The JRE both Kafka and OpenSearch run on (one shared layer), as deploy/local uses it.
 jre_image() {
     local tar
-    tar=$(rootfs engine-jre17 essential openjdk-17-jre-headless "${TRIM_OPTS[@]}" \
+    # curl: the manifests' probes and Jobs ask OpenSearch for its health with it.
+    tar=$(rootfs engine-jre17 essential openjdk-17-jre-headless,curl "${TRIM_OPTS[@]}" \
         --essential-hook="$(user_hook appuser 1000 /home/appuser)" \
         --customize-hook='install -d -o 1000 -g 1000 -m 750 "$1/home/appuser"')
     import_rootfs engine-jre17 "$tar"
