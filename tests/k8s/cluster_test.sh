@@ -79,15 +79,18 @@ IMAGES=${K8S_IMAGES_DIR:-}
 if [[ -z $IMAGES ]]; then
     IMAGES=$STATE/images
     say "building the images (tools/images/build.sh --save $IMAGES)"
-    "$ROOT/tools/images/build.sh" --save "$IMAGES" >/dev/null || fail "tools/images/build.sh failed"
+    mkdir -p "$STATE/logs"
+    "$ROOT/tools/images/build.sh" --save "$IMAGES" 2>&1 | tee "$STATE/logs/images.log" |
+        grep --line-buffered '^==>' | sed 's/^/    /' ||
+        { tail -n 30 "$STATE/logs/images.log" >&2; fail "tools/images/build.sh failed"; }
     lap images
 fi
 
 # ---- the cluster --------------------------------------------------------------------------------
 
 say "starting the cluster ($CLUSTER up $STATE)"
-"$CLUSTER" up "$STATE" --images "$IMAGES" | sed 's/^/    /'
-((PIPESTATUS[0] == 0)) || fail "the cluster did not come up"
+"$CLUSTER" up "$STATE" --images "$IMAGES" 2>&1 | sed 's/^/    /' ||
+    fail "the cluster did not come up (logs: $STATE/logs)"
 KUBECONFIG=$("$CLUSTER" kubeconfig "$STATE")
 export KUBECONFIG
 K8S_BIN=$("$ROOT/tools/k8s/build.sh")
@@ -96,12 +99,7 @@ lap cluster-up
 
 in_ns() { "$CLUSTER" exec "$STATE" -- "$@"; }
 
-say "creating the namespace's Secrets (deploy/k8s/secrets.sh local)"
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Namespace
-metadata: {name: $NSP}
-EOF
+say "creating the namespace and its Secrets (deploy/k8s/secrets.sh local)"
 "$ROOT/deploy/k8s/secrets.sh" local >/dev/null || fail "deploy/k8s/secrets.sh local failed"
 say "applying deploy/k8s/overlays/local"
 kubectl apply -k "$ROOT/deploy/k8s/overlays/local" >/dev/null || fail "kubectl apply -k failed"
@@ -149,6 +147,7 @@ while :; do
 done
 say "all $total workloads ready"
 kubectl -n "$NSP" get pods -o wide | sed 's/^/    /'
+"$CLUSTER" status "$STATE" | sed -n "s/^cluster: /    cluster: /p"
 lap rollouts
 
 # ---- register -> welcome, through the Services, from inside the cluster's network ---------------

@@ -343,8 +343,8 @@ cmd_up() {
     fi
     say "containerd"
     in_node "$K8S_DIR/node.sh" containerd "$STATE"
-    own_images
     ((${#images[@]} == 0)) || load_images "${images[@]}"
+    own_images
     say "control plane (etcd, kube-apiserver, controller-manager, scheduler) on $NODE_IP"
     control_plane_up
     say "kubelet, kube-proxy"
