@@ -15,7 +15,8 @@
 #   cluster.sh kubectl [STATE] ARGS...   the matching kubectl, pointed at the cluster
 #
 # STATE defaults to /var/lib/polyglot/k8s-node (machine-wide: one cluster per machine, whose
-# image store survives `down` so that the next `up` loads only what changed). Needs root.
+# image store survives `down` so that the next `up` loads only what changed); the commands
+# other than `up` default to the running cluster's. Needs root.
 #
 # The network namespace `polyglot-k8s` has the node's address 10.201.0.2 on a veth whose host
 # end is 10.201.0.1 (kubectl on the host reaches the API server there); pods get 10.244.0.0/24
@@ -330,11 +331,10 @@ cmd_up() {
     if HOLDER=$(holder_pid); then
         say "the node's namespaces are up already (holder $HOLDER)"
     else
-        if ip netns list | grep -qw "$NS"; then
-            say "cleaning up a node that did not stop"
-            cmd_down "$STATE" >/dev/null
-            mkdir -p "$STATE/run" "$STATE/logs"
-        fi
+        # Whatever a node that did not stop left (its netns, orphaned containers, the kernel
+        # settings to restore) goes first.
+        cmd_down "$STATE" >/dev/null
+        mkdir -p "$STATE/run" "$STATE/logs"
         say "creating network namespace $NS ($NODE_IP, host side $HOST_IP)"
         echo "$STATE" >"$POINTER"
         save_sysctls
@@ -425,7 +425,11 @@ cmd_down() {
     done
     pids=$(all_pids)
     for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    [[ -z $pids ]] || sleep 0.5
+    # A container whose shim was killed (a node that did not stop) lives on, orphaned, in the
+    # cgroups containerd made for it: those under k8s.io are the node's.
+    pids+=" $(cat /sys/fs/cgroup/*/k8s.io/*/cgroup.procs 2>/dev/null | sort -u | paste -sd' ' || true)"
+    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+    [[ -z ${pids// /} ]] || sleep 0.5
     if ip netns list | grep -qw "$NS"; then
         say "deleting network namespace $NS"
         ip netns del "$NS" || true
@@ -460,7 +464,8 @@ leftovers() {
     ! ip netns list | grep -qw "$NS" || bad+=("network namespace $NS")
     ! grep -q " $STATE" /proc/self/mountinfo || bad+=("mounts under $STATE")
     ! ip link show "$HOST_IF" >/dev/null 2>&1 || bad+=("link $HOST_IF")
-    ! compgen -G '/sys/fs/cgroup/*/k8s.io' >/dev/null || bad+=("cgroups /sys/fs/cgroup/*/k8s.io")
+    ! compgen -G '/sys/fs/cgroup/*/k8s.io' >/dev/null || bad+=("cgroups /sys/fs/cgroup/*/k8s.io" \
+        "($(cat /sys/fs/cgroup/*/k8s.io/*/cgroup.procs 2>/dev/null | sort -u | paste -sd' ' || true))")
     ! iptables-save 2>/dev/null | grep -qE 'KUBE-|KUBE-ROUTER|CNI-|10\.244\.' ||
         bad+=("iptables rules on the host")
     ((${#bad[@]} == 0)) || die "left behind: ${bad[*]}"
@@ -498,11 +503,14 @@ cmd_exec() {
 (($#)) || die "usage: cluster.sh up|load|down|status|exec|kubeconfig [STATE] ..."
 cmd=$1
 shift
-STATE=${POLYGLOT_K8S_STATE:-/var/lib/polyglot/k8s-node}
+# Without a STATE argument: the running cluster's (see POINTER), else the default.
+STATE=${POLYGLOT_K8S_STATE:-}
 if [[ ${1:-} == /* ]]; then
     STATE=${1%/}
     shift
 fi
+[[ -n $STATE || $cmd == up ]] || STATE=$(cat "$POINTER" 2>/dev/null || true)
+STATE=${STATE:-/var/lib/polyglot/k8s-node}
 case $cmd in
 up) cmd_up "$@" ;;
 load) cmd_load "$@" ;;
