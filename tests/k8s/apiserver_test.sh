@@ -217,6 +217,12 @@ for dir in "${overlays[@]}"; do
     diff_settled "$work/$name.diff" -k "$dir" || rc=$?
     if [[ $rc != 0 ]]; then
         cat "$work/$name.diff" >&2
+        # An apply that leaves every field as it was but still bumps the generation: the stored
+        # form differs from the manifest's (a NetworkPolicy's `egress: []` is stored as absent).
+        if ! grep -E '^[-+] ' "$work/$name.diff" | grep -vqE '^[-+]  generation: [0-9]+$'; then
+            say "hint: only metadata.generation differs, so every apply rewrites these objects:" >&2
+            say "an empty list such as 'ingress: []' or 'egress: []' (stored as absent) does that" >&2
+        fi
         fail "$name: kubectl diff exited $rc after apply (want 0: no difference)"
     fi
     printf '    kubectl diff: no difference (%s s)\n' "$((SECONDS - t))"
