@@ -2,16 +2,17 @@
 #   make demo   install what is missing, build, start the engines and services, show status
 #   make test   the same set-up, then every test (and unit+http again under ASan+UBSan)
 # The rest: make up | down | status | reset | logs | build | seed | asan | tsan | test-unit |
-#           test-tsan | fuzz | bench | lint | format | check-format | help   (README.md: each)
+#           test-tsan | fuzz | bench | lint | format | check-format | images |
+#           help   (README.md: each)
 
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
 .PHONY: fuzz help demo test up down status reset logs deps build stack-build asan tsan test-unit test-tsan lint \
-	format check-format seed bench bench-http bench-user bench-message bench-product bench-cart bench-analytics
+	format check-format images seed bench bench-http bench-user bench-message bench-product bench-cart bench-analytics
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@deploy/local/deps.sh
@@ -24,6 +25,11 @@ build: deps
 stack-build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release --target stack
+
+# A container image per service and per local engine (tools/images/build.sh: podman, buildah or
+# docker, roots from Debian's mirror, no registry); prints their sizes.
+images: stack-build
+	@tools/images/build.sh all
 
 asan: deps
 	@cmake --preset asan >/dev/null

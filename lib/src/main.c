@@ -11,6 +11,7 @@
 #include "svc/config.h"
 #include "svc/error.h"
 #include "svc/log.h"
+#include "svc/time.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct lib_config {
     char *bind;
@@ -31,6 +33,7 @@ struct lib_config {
     int min_body_rate;
     int max_conn_per_ip;
     int64_t grace_ms;
+    int64_t start_timeout_ms;
     int log_level;
     bool access_log;
     char *log_file;
@@ -73,6 +76,12 @@ static const struct svc_config_var lib_vars[] = {
     {"SHUTDOWN_GRACE", SVC_CONFIG_DURATION, "10s", 0,
      "how long in-flight requests may take to finish at shutdown",
      offsetof(struct lib_config, grace_ms), 0, 600000, NULL},
+    /* In Kubernetes a service's pod starts before its engine is up, or before the engine's
+     * setup Job created its user: waiting here beats a crash loop's growing back-off. */
+    {"START_TIMEOUT", SVC_CONFIG_DURATION, "0", 0,
+     "how long start-up retries, once a second, a step that failed because an engine is not "
+     "reachable yet (503); 0 exits at once",
+     offsetof(struct lib_config, start_timeout_ms), 0, 3600000, NULL},
     {"LOG_LEVEL", SVC_CONFIG_ENUM, "info", 0, "lowest level logged",
      offsetof(struct lib_config, log_level), 0, 0, log_levels},
     {"ACCESS_LOG", SVC_CONFIG_BOOL, "true", 0, "one JSON log line per request",
@@ -89,6 +98,36 @@ static const struct svc_config_var lib_vars[] = {
      offsetof(struct lib_config, log_buffer), 0, 0, NULL},
     {0},
 };
+
+#define START_STOPPED 1
+
+/*
+ * Runs H's init. A failure because an engine cannot be reached yet (503) is retried once a
+ * second until TIMEOUT_MS have passed; SIGTERM or SIGINT (blocked, so taken from SIGS) ends
+ * the wait. Returns 0, START_STOPPED when a signal ended it, or the step's error (logged).
+ */
+static int init_hook(const struct svc_hook *h, void *app, const sigset_t *sigs, int64_t timeout_ms)
+{
+    int64_t deadline = svc_now_ms() + timeout_ms;
+    const struct timespec second = {1, 0};
+    int rc, tries = 0;
+
+    if (h->init == NULL)
+        return 0;
+    while ((rc = h->init(app)) == SVC_EUNAVAILABLE && svc_now_ms() < deadline) {
+        if (tries++ % 10 == 0)
+            svc_log_warn("'%s' is not reachable yet: retrying every second for up to %lld s "
+                         "more (START_TIMEOUT)",
+                         h->name, (long long)((deadline - svc_now_ms() + 999) / 1000));
+        if (sigtimedwait(sigs, NULL, &second) > 0) {
+            svc_log_info("stopped by a signal while starting");
+            return START_STOPPED;
+        }
+    }
+    if (rc != 0)
+        svc_log_error("cannot start: '%s' failed: %s", h->name, svc_err_title(rc));
+    return rc;
+}
 
 static void usage(const struct svc_def *def, FILE *out)
 {
@@ -174,11 +213,8 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
         goto out_hooks;
     }
     for (; def->hooks != NULL && def->hooks[nhooks].name != NULL; nhooks++) {
-        const struct svc_hook *h = &def->hooks[nhooks];
-
-        if (h->init != NULL && (rc = h->init(def->app)) != 0) {
-            svc_log_error("cannot start: '%s' failed: %s", h->name, svc_err_title(rc));
-            rc = 1;
+        if ((rc = init_hook(&def->hooks[nhooks], def->app, &sigs, cfg.start_timeout_ms)) != 0) {
+            rc = rc == START_STOPPED ? 0 : 1;
             goto out_hooks;
         }
     }

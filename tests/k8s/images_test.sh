@@ -179,6 +179,7 @@ stop user-svc 30
 report user-svc "/healthz 200 as uid 65532; SIGTERM: exit $(podman inspect -f '{{.State.ExitCode}}' "user-svc-$$")"
 podman rm "user-svc-$$" >/dev/null
 
+READY_S=$pg_ready
 stop postgres 30
 report postgres "psql with POSTGRES_PASSWORD over TCP; wrong password refused"
 
@@ -273,7 +274,8 @@ report pause "exit $(podman inspect -f '{{.State.ExitCode}}' "pause-$$") on SIGT
 
 check_dev_null || fail "/dev/null was replaced"
 
-printf '\n%s\n' "${REPORT[@]}"
+printf '\n'
+printf '%s\n' "${REPORT[@]}"
 printf '\n%-40s %10s\n' IMAGE 'SIZE (MB)'
 for image in "${IMAGES[@]}"; do
     printf '%-40s %10.1f\n' "$PREFIX/$image" "$(podman image inspect -f '{{.Size}}' "$PREFIX/$image" | awk '{ print $1 / 1e6 }')"

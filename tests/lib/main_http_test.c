@@ -1,7 +1,9 @@
 /*
  * svc_main() as an operator sees it, through the echo-svc binary: --help and --version, every
  * configuration problem reported at once with exit status 2, the effective configuration
- * logged with secrets masked, and SIGTERM draining a request in flight before exit 0.
+ * logged with secrets masked, SIGTERM draining a request in flight before exit 0, and start-up
+ * waiting START_TIMEOUT for an engine that is not reachable yet (echo-svc's ECHO_WAIT_FOR
+ * stands in for the engine).
  */
 #include "svc/time.h"
 #include "testenv.h"
@@ -179,6 +181,82 @@ START_TEST(sigterm_drains_the_request_in_flight_then_exits_0)
 }
 END_TEST
 
+/* Polls URL until it answers 200 or MS pass; returns the last status (0: no answer). */
+static long wait_status(const char *url, int ms)
+{
+    struct testhttp_resp r = {0};
+    long status = 0;
+
+    for (int i = 0; i < ms / 20 && status != 200; i++) {
+        svc_sleep_ms(20);
+        r = testhttp_call("GET", url, NULL, NULL, NULL);
+        status = r.status;
+        testhttp_resp_release(&r);
+    }
+    return status;
+}
+
+START_TEST(start_waits_for_an_engine_that_is_not_reachable_yet)
+{
+    char port_env[32], wait_env[96], url[128], out[16384];
+    char path[] = "/tmp/echo-engine-XXXXXX";
+    const char *env[] = {port_env, wait_env, "START_TIMEOUT=30s", NULL};
+    struct proc p;
+    int status, fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    unlink(path); /* the engine is down */
+    snprintf(port_env, sizeof(port_env), "HTTP_PORT=%d", free_port());
+    snprintf(wait_env, sizeof(wait_env), "ECHO_WAIT_FOR=%s", path);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%s/readyz", port_env + 10);
+    p = spawn(env, NULL);
+
+    /* Still waiting after 1.5 s: alive, not listening yet. */
+    ck_assert_int_eq(wait_status(url, 1500), 0);
+    ck_assert_int_eq(waitpid(p.pid, &status, WNOHANG), 0);
+
+    /* The engine comes up: the service starts within the next retries. */
+    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(wait_status(url, 3000), 200);
+    kill(p.pid, SIGTERM);
+    ck_assert_int_eq(reap(&p, out, sizeof(out)), 0);
+    unlink(path);
+    ck_assert_msg(strstr(out, "'engine' is not reachable yet") != NULL, "%s", out);
+    ck_assert(strstr(out, "cannot start") == NULL);
+}
+END_TEST
+
+START_TEST(start_gives_up_at_once_without_start_timeout_and_a_signal_ends_the_wait)
+{
+    char port_env[32], out[16384];
+    const char *env[] = {port_env, "ECHO_WAIT_FOR=/nonexistent/engine", NULL};
+    const char *env_wait[] = {port_env, "ECHO_WAIT_FOR=/nonexistent/engine", "START_TIMEOUT=60s",
+                              NULL};
+    struct proc p;
+    int64_t t0;
+
+    snprintf(port_env, sizeof(port_env), "HTTP_PORT=%d", free_port());
+    t0 = svc_now_ms();
+    p = spawn(env, NULL);
+    ck_assert_int_eq(reap(&p, out, sizeof(out)), 1);
+    ck_assert_int_lt(svc_now_ms() - t0, 2000);
+    ck_assert_msg(strstr(out, "cannot start: 'engine' failed: Service unavailable") != NULL, "%s",
+                  out);
+
+    /* Waiting for up to a minute, but SIGTERM ends it at once with status 0. */
+    p = spawn(env_wait, NULL);
+    svc_sleep_ms(1500);
+    t0 = svc_now_ms();
+    kill(p.pid, SIGTERM);
+    ck_assert_int_eq(reap(&p, out, sizeof(out)), 0);
+    ck_assert_int_lt(svc_now_ms() - t0, 2000);
+    ck_assert_msg(strstr(out, "stopped by a signal while starting") != NULL, "%s", out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("main");
@@ -189,6 +267,8 @@ int main(void)
     tcase_add_test(tc, version_and_bad_arguments);
     tcase_add_test(tc, every_config_problem_at_once_exit_2);
     tcase_add_test(tc, sigterm_drains_the_request_in_flight_then_exits_0);
+    tcase_add_test(tc, start_waits_for_an_engine_that_is_not_reachable_yet);
+    tcase_add_test(tc, start_gives_up_at_once_without_start_timeout_and_a_signal_ends_the_wait);
     suite_add_tcase(s, tc);
     return testenv_run(s);
 }

@@ -22,6 +22,8 @@
 # Maven jars and FerretDB binary that deploy/local uses (reused from a checkout's .local/cache
 # when there, resolved otherwise). Prints a table of image sizes at the end.
 set -euo pipefail
+# A failure inside $(...) stops the build too.
+shopt -s inherit_errexit
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/tools/images
@@ -98,11 +100,13 @@ img_import() {
 }
 
 # img_build DIR NAME: build DIR/Containerfile. The Containerfiles have no RUN step, so nothing
-# runs during a build and the network is never needed.
+# runs during a build and the network is never needed. No layer cache with podman and buildah:
+# buildah 1.28's cache once handed back an image built on the previous root filesystem after
+# FROM had changed (seen with clickhouse), and without RUN steps a full build takes seconds.
 img_build() {
     case $TOOL in
-    podman) podman build -q --pull=never --network=none -t "$2" -f "$1/Containerfile" "$1" >/dev/null ;;
-    buildah) buildah bud -q --layers --pull-never -t "$2" -f "$1/Containerfile" "$1" >/dev/null ;;
+    podman) podman build -q --layers=false --pull=never --network=none -t "$2" -f "$1/Containerfile" "$1" >/dev/null ;;
+    buildah) buildah bud -q --layers=false --pull-never -t "$2" -f "$1/Containerfile" "$1" >/dev/null ;;
     docker) docker build -q -t "$2" -f "$1/Containerfile" "$1" >/dev/null ;;
     esac
 }
@@ -161,7 +165,7 @@ rootfs() {
         # Its own mount namespace: whatever mmdebstrap mounts in the new root (/proc, /dev in root
         # mode) can never leak into, or outlive on, the host.
         if ! unshare --mount --propagation private \
-            mmdebstrap --quiet --variant="$variant" --include="$packages" "$@" \
+            mmdebstrap --variant="$variant" --include="$packages" "$@" \
             "$SUITE" "${tar%.tar}.tmp.tar" "$MIRROR" >"$CACHE/rootfs/$name.log" 2>&1; then
             tail -n 20 "$CACHE/rootfs/$name.log" >&2
             rm -f "${tar%.tar}.tmp.tar"
@@ -218,19 +222,25 @@ build_release() {
 # svc_packages BINARY: the Debian packages that own the shared libraries BINARY loads, comma
 # separated (libc6 included; mmdebstrap adds their dependencies).
 svc_packages() {
-    local lib pkg pkgs="" path
+    local lib libs pkgs path found
+    local -A owner=()
     # ldd: "libpq.so.5 => /lib/x86_64-linux-gnu/libpq.so.5 (0x...)"; the loader has no "=>".
-    while read -r lib; do
-        pkg=""
-        # dpkg knows each file by the path its package ships: /lib/... or /usr/lib/... (merged /usr).
-        for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr${lib}"; do
-            pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1) && [ -n "$pkg" ] && break
+    mapfile -t libs < <(ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+    # dpkg knows each file by the path its package ships, /lib/... or /usr/lib/... (merged
+    # /usr): ask for every spelling at once (one dpkg -S is a tenth of a second).
+    while IFS= read -r found; do
+        owner[${found#*: }]=${found%%:*}
+    done < <(for lib in "${libs[@]}"; do
+        printf '%s\n' "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib"
+    done | sort -u | xargs dpkg -S 2>/dev/null | grep -v '^diversion')
+    pkgs=()
+    for lib in "${libs[@]}"; do
+        for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib" ""; do
+            [ -n "$path" ] || die "$1: no Debian package ships $lib (a library from outside Debian cannot go into the image)"
+            [ -n "${owner[$path]:-}" ] && { pkgs+=("${owner[$path]}"); break; }
         done
-        [ -n "$pkg" ] || die "$1: no Debian package ships $lib (a library from outside Debian cannot go into the image)"
-        pkgs="$pkgs $pkg"
-    done < <(ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
-    # shellcheck disable=SC2086 # one package name per word
-    printf '%s\n' $pkgs | sort -u | paste -sd, -
+    done
+    printf '%s\n' "${pkgs[@]}" | sort -u | paste -sd, -
 }
 
 build_service() {
@@ -286,41 +296,47 @@ build_engine_from_rootfs() {
 }
 
 build_postgres() {
-    local tar ctx
+    local tar ctx base
     tar=$(rootfs engine-postgres essential postgresql-15,postgresql-client-15 "${TRIM_OPTS[@]}" \
         --essential-hook="$(user_hook postgres 999 /var/lib/postgresql)" \
         --customize-hook='rm -rf "$1"/var/lib/postgresql/15 "$1"/etc/postgresql/15' \
         --customize-hook='rm -rf "$1"/usr/lib/postgresql/15/lib/bitcode "$1"/usr/lib/postgresql/15/lib/llvmjit* "$1"/usr/lib/x86_64-linux-gnu/libLLVM-14.so* "$1"/usr/lib/x86_64-linux-gnu/libz3.so*' \
         --customize-hook='install -d -o 999 -g 999 -m 3777 "$1/run/postgresql" && install -d -o 999 -g 999 -m 1777 "$1/var/lib/postgresql/data"')
+    base=$(import_rootfs engine-postgres "$tar")
     ctx=$(engine_context postgres)
-    build_engine_from_rootfs postgres 15 "$ctx" "$(import_rootfs engine-postgres "$tar")"
+    build_engine_from_rootfs postgres 15 "$ctx" "$base"
 }
 
 build_redis() {
-    local tar ctx
+    local tar ctx base
     tar=$(rootfs engine-redis essential redis-server,redis-tools "${TRIM_OPTS[@]}" \
         --essential-hook="$(user_hook redis 999 /var/lib/redis)" \
         --customize-hook='install -d -o 999 -g 999 -m 750 "$1/data"')
+    base=$(import_rootfs engine-redis "$tar")
     ctx=$(engine_context redis)
-    build_engine_from_rootfs redis 7.0 "$ctx" "$(import_rootfs engine-redis "$tar")"
+    build_engine_from_rootfs redis 7.0 "$ctx" "$base"
 }
 
 build_clickhouse() {
-    local tar ctx
-    tar=$(rootfs engine-clickhouse essential clickhouse-server,clickhouse-client "${TRIM_OPTS[@]}" \
+    local tar ctx base
+    # tzdata: the server resolves its <timezone> (UTC) in /usr/share/zoneinfo at start.
+    tar=$(rootfs engine-clickhouse essential clickhouse-server,clickhouse-client,tzdata "${TRIM_OPTS[@]}" \
         --essential-hook="$(user_hook clickhouse 101 /var/lib/clickhouse)" \
         --customize-hook='rm -rf "$1"/etc/clickhouse-server/config.xml "$1"/etc/clickhouse-server/users.xml' \
         --customize-hook='install -d -o 101 -g 101 -m 750 "$1/var/lib/clickhouse" "$1/var/log/clickhouse-server" && install -d -m 755 "$1/etc/clickhouse-server/users.d" "$1/etc/clickhouse-server/config.d"')
+    base=$(import_rootfs engine-clickhouse "$tar")
     ctx=$(engine_context clickhouse)
-    build_engine_from_rootfs clickhouse 18.16 "$ctx" "$(import_rootfs engine-clickhouse "$tar")"
+    build_engine_from_rootfs clickhouse 18.16 "$ctx" "$base"
 }
 
 # The JRE both Kafka and OpenSearch run on (one shared layer), as deploy/local uses it.
 jre_image() {
     local tar
+    # man1: update-alternatives links java.1.gz there, even with the manual pages left out.
     # curl: the manifests' probes and Jobs ask OpenSearch for its health with it.
     tar=$(rootfs engine-jre17 essential openjdk-17-jre-headless,curl "${TRIM_OPTS[@]}" \
         --essential-hook="$(user_hook appuser 1000 /home/appuser)" \
+        --essential-hook='mkdir -p "$1/usr/share/man/man1"' \
         --customize-hook='install -d -o 1000 -g 1000 -m 750 "$1/home/appuser"')
     import_rootfs engine-jre17 "$tar"
 }
@@ -372,7 +388,7 @@ mvn_copy() {
 }
 
 build_kafka() {
-    local ctx libs tools jar
+    local ctx libs tools jar base
     libs=$(kafka_libs)
     tools=$(kafka_tools_libs)
     ctx=$(engine_context kafka)
@@ -385,7 +401,8 @@ build_kafka() {
         compgen -G "$ctx/libs/${jar%-[0-9]*.jar}-[0-9]*.jar" >/dev/null || cp "$tools/$jar" "$ctx/libs/"
     done
     cp "$ROOT/deploy/local/kafka/log4j2.xml" "$ctx/config/log4j2.xml"
-    build_engine_from_rootfs kafka "$KAFKA_VERSION" "$ctx" "$(jre_image)"
+    base=$(jre_image)
+    build_engine_from_rootfs kafka "$KAFKA_VERSION" "$ctx" "$base"
 }
 
 # opensearch_home: the jars and compiled launcher of deploy/local/opensearch, reused from a
@@ -416,13 +433,14 @@ opensearch_home() {
 }
 
 build_opensearch() {
-    local ctx home
+    local ctx home base
     home=$(opensearch_home)
     ctx=$(engine_context opensearch)
     mkdir -p "$ctx/lib"
     cp "$home"/lib/*.jar "$ctx/lib/"
     cp "$home/launcher.jar" "$ctx/"
-    build_engine_from_rootfs opensearch "$OPENSEARCH_VERSION" "$ctx" "$(jre_image)"
+    base=$(jre_image)
+    build_engine_from_rootfs opensearch "$OPENSEARCH_VERSION" "$ctx" "$base"
 }
 
 # ferretdb_bin: the binary deploy/local builds from deploy/local/ferretdb (static, CGO off).
@@ -451,8 +469,10 @@ ferretdb_bin() {
 
 build_ferretdb() {
     local ctx
+    local bin
+    bin=$(ferretdb_bin)
     ctx=$(engine_context ferretdb)
-    strip --strip-unneeded -o "$ctx/ferretdb" "$(ferretdb_bin)"
+    strip --strip-unneeded -o "$ctx/ferretdb" "$bin"
     build_engine_from_rootfs ferretdb 1.24.2 "$ctx" "$BASE_IMAGE"
 }
 
