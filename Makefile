@@ -2,14 +2,14 @@
 #   make demo   install what is missing, build, start the engines and services, show status
 #   make test   the same set-up, then every test (and unit+http again under ASan+UBSan)
 # The rest: make up | down | status | reset | logs | build | seed | asan | tsan | test-unit |
-#           test-tsan | fuzz | bench | lint | format | check-format | images |
+#           test-tsan | fuzz | bench | lint | format | check-format | images | k8s-up | k8s-down |
 #           help   (README.md: each)
 
 STACK := deploy/local/stack.sh
 SHELL := /bin/bash
 
 .PHONY: fuzz help demo test up down status reset logs deps build stack-build asan tsan test-unit test-tsan lint \
-	format check-format images seed bench bench-http bench-user bench-message bench-product bench-cart bench-analytics
+	format check-format images k8s-up k8s-down seed bench bench-http bench-user bench-message bench-product bench-cart bench-analytics
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
@@ -30,6 +30,25 @@ stack-build: deps
 # docker, roots from Debian's mirror, no registry); prints their sizes.
 images: stack-build
 	@tools/images/build.sh all
+
+# The platform on a single-node Kubernetes cluster in a network namespace of its own (workshops;
+# tools/k8s/cluster.sh, deploy/k8s/overlays/local): images, cluster, Secrets, apply, rollouts.
+K8S_STATE ?= /var/lib/polyglot/k8s-node
+K8S_ENV = eval "$$(tools/k8s/cluster.sh env $(K8S_STATE))"
+
+k8s-up: stack-build
+	@tools/images/build.sh all --save $(K8S_STATE)/images
+	@tools/k8s/cluster.sh up $(K8S_STATE) --images $(K8S_STATE)/images
+	@$(K8S_ENV) && deploy/k8s/secrets.sh local && kubectl apply -k deploy/k8s/overlays/local
+	@echo "==> waiting for every engine and service (a few minutes the first time)"
+	@$(K8S_ENV) && kubectl -n polyglot wait --for=condition=complete job --all --timeout=10m && \
+		kubectl -n polyglot wait --for=condition=ready pod -l 'app.kubernetes.io/component in (engine,service)' --timeout=10m && \
+		kubectl -n polyglot get pods,services
+	@echo 'kubectl for this cluster: eval "$$(tools/k8s/cluster.sh env)"'
+	@echo 'a Service, by its CLUSTER-IP above: tools/k8s/cluster.sh exec -- curl -s http://CLUSTER-IP:8080/readyz'
+
+k8s-down:
+	@tools/k8s/cluster.sh down
 
 asan: deps
 	@cmake --preset asan >/dev/null

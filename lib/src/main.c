@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +81,7 @@ static const struct svc_config_var lib_vars[] = {
      * setup Job created its user: waiting here beats a crash loop's growing back-off. */
     {"START_TIMEOUT", SVC_CONFIG_DURATION, "0", 0,
      "how long start-up retries, once a second, a step that failed because an engine is not "
-     "reachable yet (503); 0 exits at once",
+     "reachable yet or refused the credentials (its user not created yet); 0 exits at once",
      offsetof(struct lib_config, start_timeout_ms), 0, 3600000, NULL},
     {"LOG_LEVEL", SVC_CONFIG_ENUM, "info", 0, "lowest level logged",
      offsetof(struct lib_config, log_level), 0, 0, log_levels},
@@ -102,10 +103,18 @@ static const struct svc_config_var lib_vars[] = {
 #define START_STOPPED 1
 
 /*
- * Runs H's init. A failure because an engine cannot be reached yet (503) is retried once a
- * second until TIMEOUT_MS have passed; SIGTERM or SIGINT (blocked, so taken from SIGS) ends
- * the wait. Returns 0, START_STOPPED when a signal ended it, or the step's error (logged).
+ * Runs H's init. A failure that the engine's side may still fix is retried once a second until
+ * TIMEOUT_MS have passed: not reachable yet (503, 504), or not accepting the service's
+ * credentials yet (401, 403: in Kubernetes the engine's setup Job creates the user and its
+ * database after both pods started). SIGTERM or SIGINT (blocked, so taken from SIGS) ends the
+ * wait. Returns 0, START_STOPPED when a signal ended it, or the step's error (logged).
  */
+static bool start_retryable(int rc)
+{
+    return rc == SVC_EUNAVAILABLE || rc == SVC_ETIMEDOUT || rc == SVC_EUNAUTH ||
+           rc == SVC_EFORBIDDEN;
+}
+
 static int init_hook(const struct svc_hook *h, void *app, const sigset_t *sigs, int64_t timeout_ms)
 {
     int64_t deadline = svc_now_ms() + timeout_ms;
@@ -114,11 +123,12 @@ static int init_hook(const struct svc_hook *h, void *app, const sigset_t *sigs, 
 
     if (h->init == NULL)
         return 0;
-    while ((rc = h->init(app)) == SVC_EUNAVAILABLE && svc_now_ms() < deadline) {
+    while (start_retryable(rc = h->init(app)) && svc_now_ms() < deadline) {
         if (tries++ % 10 == 0)
-            svc_log_warn("'%s' is not reachable yet: retrying every second for up to %lld s "
-                         "more (START_TIMEOUT)",
-                         h->name, (long long)((deadline - svc_now_ms() + 999) / 1000));
+            svc_log_warn("'%s' failed: %s; retrying every second for up to %lld s more "
+                         "(START_TIMEOUT)",
+                         h->name, svc_err_title(rc),
+                         (long long)((deadline - svc_now_ms() + 999) / 1000));
         if (sigtimedwait(sigs, NULL, &second) > 0) {
             svc_log_info("stopped by a signal while starting");
             return START_STOPPED;

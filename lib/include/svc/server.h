@@ -26,9 +26,10 @@ struct svc_server;
 /* One start-up step with its matching shutdown step (either may be NULL). */
 struct svc_hook {
     const char *name;
-    /* 0 or a negative SVC_E*; a failure stops the start-up, except SVC_EUNAVAILABLE (an engine
-     * not reachable yet), retried every second for START_TIMEOUT. It must undo its own work
-     * when it fails, since it can be called again. */
+    /* 0 or a negative SVC_E*; a failure stops the start-up, except an engine not reachable
+     * yet or refusing the credentials yet (SVC_EUNAVAILABLE, _ETIMEDOUT, _EUNAUTH,
+     * _EFORBIDDEN), retried every second for START_TIMEOUT. It must undo its own work when it
+     * fails, since it can be called again. */
     int (*init)(void *app);
     void (*fini)(void *app); /* run in reverse order, only for hooks whose init succeeded */
 };
