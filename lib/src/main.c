@@ -205,17 +205,17 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
         rc = 2;
         goto out_config;
     }
-    if (cfg.log_buffer)
-        svc_log_set_buffered(true);
-    svc_config_log(tables, dsts);
-
     /* Signals are taken synchronously by this thread only: block them before any other thread
-     * exists, so every thread inherits the mask. */
+     * exists (the log's flusher is the first), so every thread inherits the mask. A thread
+     * without it would take a SIGTERM sent while this one is not in sigwait, and die of it. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (cfg.log_buffer)
+        svc_log_set_buffered(true);
+    svc_config_log(tables, dsts);
 
     /* Before the hooks, so that their failures are logged with the service's words too. */
     if (def->errors != NULL && svc_err_register(def->errors) != 0) {
