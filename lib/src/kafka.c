@@ -444,8 +444,14 @@ int svc_producer_send(struct svc_producer *p, const struct svc_kafka_msg *msg)
 int svc_producer_send_wait(struct svc_producer *p, struct svc_kafka_msg *msgs, size_t n,
                            int timeout_ms)
 {
+    return svc_producer_send_wait_tick(p, msgs, n, timeout_ms, 0, NULL, NULL);
+}
+
+int svc_producer_send_wait_tick(struct svc_producer *p, struct svc_kafka_msg *msgs, size_t n,
+                                int timeout_ms, int tick_ms, void (*tick)(void *arg), void *arg)
+{
     struct waiter *w = svc_calloc(1, sizeof(*w) + n * sizeof(w->slots[0]));
-    int64_t deadline;
+    int64_t deadline, next_tick;
     int refused = 0, first = 0;
 
     pthread_mutex_init(&w->mu, NULL);
@@ -476,12 +482,22 @@ int svc_producer_send_wait(struct svc_producer *p, struct svc_kafka_msg *msgs, s
             s->done = true;
         }
     }
-    deadline = svc_now_ms() + timeout_ms;
+    deadline = timeout_ms < 0 ? INT64_MAX : svc_now_ms() + timeout_ms;
+    next_tick = tick != NULL && tick_ms > 0 ? svc_now_ms() + tick_ms : INT64_MAX;
     while (w->pending > 0) {
-        if (timeout_ms < 0)
+        int64_t until = next_tick < deadline ? next_tick : deadline;
+
+        if (until == INT64_MAX) {
             pthread_cond_wait(&w->cv, &w->mu);
-        else if (!svc_cond_wait_until(&w->cv, &w->mu, deadline))
-            break;
+        } else if (!svc_cond_wait_until(&w->cv, &w->mu, until)) {
+            if (until == deadline)
+                break;
+            /* The reports wait under W's lock, not for the tick. */
+            pthread_mutex_unlock(&w->mu);
+            tick(arg);
+            pthread_mutex_lock(&w->mu);
+            next_tick = svc_now_ms() + tick_ms;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         msgs[i].result = w->slots[i].result;

@@ -62,6 +62,14 @@ static void update_gauges(struct svc_outbox_relay *r)
     svc_gauge_set(r->age, values, age);
 }
 
+/* While a batch is in flight: the gauges keep being refreshed every poll interval, since the
+ * wait may last message_timeout_ms (seen: the backlog read 0 for 9 s while 1,000 events piled
+ * up behind a batch sent as the broker went away). */
+static void gauges_tick(void *arg)
+{
+    update_gauges(arg);
+}
+
 static bool same_key(const struct svc_outbox_event *a, const struct svc_outbox_event *b)
 {
     return a->key_len == b->key_len && strcmp(a->topic, b->topic) == 0 &&
@@ -126,8 +134,9 @@ static int relay_round(struct svc_outbox_relay *r, bool *full)
         msgs[i].nheaders = 1;
     }
     if (n > 0)
-        svc_producer_send_wait(r->producer, msgs, n,
-                               r->publish_timeout_ms > 0 ? r->publish_timeout_ms : -1);
+        svc_producer_send_wait_tick(r->producer, msgs, n,
+                                    r->publish_timeout_ms > 0 ? r->publish_timeout_ms : -1,
+                                    r->poll_ms, gauges_tick, r);
     for (size_t i = 0; i < n; i++) {
         if (msgs[i].result == 0)
             acked++;
@@ -156,6 +165,16 @@ static int relay_round(struct svc_outbox_relay *r, bool *full)
     return first_err != 0 ? first_err : rc;
 }
 
+/* WAIT_MS, or less when the gauges are due sooner. */
+static int64_t until_gauges(const struct svc_outbox_relay *r, int64_t wait_ms)
+{
+    int64_t due = r->last_gauges + r->poll_ms - svc_now_ms();
+
+    if (due < 1)
+        due = 1;
+    return wait_ms < due ? wait_ms : due;
+}
+
 /*
  * One step of the relay's worker: a round when one is due, or a slice of the wait for new
  * events. Returns how long the worker waits before the next step (a wake cuts that short).
@@ -167,10 +186,12 @@ static int64_t relay_step(void *arg)
     int64_t now = svc_now_ms(), left;
     int rc;
 
-    if (r->last_gauges == 0)
+    /* The gauges are at most a poll interval old, whatever the relay is doing: backing off
+     * (up to backoff_max_ms), waiting for events, or publishing (gauges_tick). */
+    if (r->last_gauges == 0 || now - r->last_gauges >= r->poll_ms)
         update_gauges(r);
     if (now < r->retry_at)
-        return r->retry_at - now;
+        return until_gauges(r, r->retry_at - now);
     if (now < r->idle_until && !woken) {
         /* Idle, with a source that can say when events arrive: wait for it in slices of at
          * most WAIT_SLICE_MS, so that the worker sees a stop or a wake-up in between. */
@@ -187,9 +208,7 @@ static int64_t relay_step(void *arg)
         if (!r->unavailable_logged)
             svc_log_warn("outbox '%s': kafka unavailable, relay backing off", r->name);
         r->unavailable_logged = true;
-        if (now - r->last_gauges >= r->poll_ms)
-            update_gauges(r);
-        return back_off(r);
+        return until_gauges(r, back_off(r));
     }
     if (r->unavailable_logged)
         svc_log_info("outbox '%s': kafka available again, relay resumed", r->name);
@@ -197,7 +216,7 @@ static int64_t relay_step(void *arg)
     rc = relay_round(r, &full);
     update_gauges(r);
     if (rc != 0)
-        return back_off(r);
+        return until_gauges(r, back_off(r));
     r->delay = 0;
     if (full)
         return 0;

@@ -448,6 +448,51 @@ START_TEST(unacknowledged_events_are_not_marked)
 }
 END_TEST
 
+/* Issue 15: outbox_backlog read 0 for 9 s while 1,000 events piled up behind a batch that
+ * waited for a broker that had gone away. */
+START_TEST(backlog_is_fresh_while_a_batch_waits_for_the_broker)
+{
+    /* The producer keeps accepting while the broker is down: the batch waits 10 s. */
+    struct svc_producer *p = producer_new(10000, 60000);
+    struct svc_outbox_relay *r;
+    struct mem_source s;
+    int64_t deadline;
+
+    mem_init(&s);
+    mem_add(&s, 2, 2);
+    r = relay_new(&s, p, 200, false);
+    wait_drained(&s, 15000);
+    deadline = svc_now_ms() + 3000;
+    while (gauge("outbox_backlog") != 0.0 && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
+    ck_assert(gauge("outbox_backlog") == 0.0);
+
+    rd_kafka_mock_broker_set_down(mock, 1);
+    svc_sleep_ms(200);
+    mem_add(&s, 6, 3);
+    svc_outbox_relay_wake(r);
+    svc_sleep_ms(300); /* the relay has taken the 6 and waits for their acknowledgements */
+    mem_add(&s, 100, 4);
+
+    /* Within a few poll intervals, not when the batch is over. */
+    deadline = svc_now_ms() + 1500;
+    while (gauge("outbox_backlog") != 106.0 && svc_now_ms() < deadline)
+        svc_sleep_ms(20);
+    ck_assert_msg(gauge("outbox_backlog") == 106.0, "outbox_backlog %g with 106 pending",
+                  gauge("outbox_backlog"));
+    ck_assert(gauge("outbox_oldest_age_seconds") > 0.0);
+    ck_assert_uint_eq(s.marked, 2);
+
+    rd_kafka_mock_broker_set_up(mock, 1);
+    wait_drained(&s, 25000);
+    svc_outbox_relay_free(r);
+    ck_assert_uint_eq(s.double_marks, 0);
+    check_topic(&s, false);
+    svc_producer_free(p);
+    mem_destroy(&s);
+}
+END_TEST
+
 START_TEST(wake_ups_beat_the_poll_interval)
 {
     struct svc_producer *p = producer_new(10000, 2000);
@@ -520,10 +565,11 @@ int main(void)
     TCase *tc = tcase_create("relay");
 
     tcase_add_checked_fixture(tc, mock_start, mock_stop);
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 45);
     tcase_add_test(tc, publishes_everything_once_in_key_order);
     tcase_add_test(tc, broker_down_holds_events_back);
     tcase_add_test(tc, unacknowledged_events_are_not_marked);
+    tcase_add_test(tc, backlog_is_fresh_while_a_batch_waits_for_the_broker);
     tcase_add_test(tc, wake_ups_beat_the_poll_interval);
     tcase_add_test(tc, source_errors_back_off_and_recover);
     tcase_add_test(tc, relay_refuses_incomplete_config);

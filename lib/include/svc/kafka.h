@@ -133,6 +133,15 @@ int svc_producer_send_wait(struct svc_producer *p, struct svc_kafka_msg *msgs, s
                            int timeout_ms);
 
 /*
+ * svc_producer_send_wait() that also calls TICK(ARG) on the calling thread every TICK_MS while
+ * it waits (TICK NULL or TICK_MS <= 0: never), for a caller that must keep something fresh
+ * meanwhile: the outbox relay refreshes its backlog gauges while a batch is in flight, which
+ * may take up to message_timeout_ms while the broker is away.
+ */
+int svc_producer_send_wait_tick(struct svc_producer *p, struct svc_kafka_msg *msgs, size_t n,
+                                int timeout_ms, int tick_ms, void (*tick)(void *arg), void *arg);
+
+/*
  * Publishes EV to TOPIC: the rendered envelope as value, the subject as key, and the header
  * content-type: application/cloudevents+json. svc_producer_publish() only queues it (errors as
  * svc_producer_send()); svc_producer_publish_wait() waits as svc_producer_send_wait().

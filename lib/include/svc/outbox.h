@@ -22,8 +22,10 @@
  *
  * Gauges, labelled {outbox="<name>"}: outbox_backlog (pending events) and
  * outbox_oldest_age_seconds (age of the oldest pending one, 0 when none), from the source's
- * backlog hook after every round and at least every poll interval; counters
- * outbox_published_total and outbox_publish_failures_total.
+ * backlog hook after every round and at least every poll interval whatever the relay is doing:
+ * waiting for events, backing off, or waiting for a batch's acknowledgements (which may take
+ * message_timeout_ms while the broker is away); counters outbox_published_total and
+ * outbox_publish_failures_total.
  */
 #ifndef SVC_OUTBOX_H
 #define SVC_OUTBOX_H
@@ -64,7 +66,9 @@ struct svc_outbox_source {
      * round failed, to free the batch or end what fetch() began (a transaction). */
     void (*release)(void *ctx, struct svc_outbox_event *events, size_t n);
 
-    /* Stores the number of pending events and the age in seconds of the oldest (0 when none). */
+    /* Stores the number of pending events and the age in seconds of the oldest (0 when none).
+     * Also called while a batch is out (between fetch() and mark_published()), every poll
+     * interval while the relay waits for the broker: the batch's events count as pending. */
     int (*backlog)(void *ctx, size_t *count, double *oldest_age_s);
 
     /* Optional (NULL): blocks until new events may be pending (a notification: returns 1)
