@@ -5,8 +5,8 @@
 #   deploy/k8s/secrets.sh OVERLAY --print    write them all as YAML to stdout (fresh passwords;
 #                                            no cluster needed: for tests and reviews)
 #
-# OVERLAY is upstream or local (the folder under deploy/k8s/overlays/): message-svc's URL
-# differs (locally its engine is FerretDB, which has no authentication).
+# OVERLAY is upstream, upstream-opensearch or local (the folder under deploy/k8s/overlays/):
+# message-svc's URL differs (locally its engine is FerretDB, which has no authentication).
 # Idempotent: a Secret that exists is never changed (passwords are not rotated). Run it before
 # `kubectl apply -k deploy/k8s/overlays/OVERLAY`, with kubectl pointed at the cluster.
 #
@@ -40,8 +40,8 @@ case ${1:-} in
 *) usage ;;
 esac
 case $OVERLAY in
-upstream | local) ;;
-*) die "unknown overlay '$OVERLAY' (known: upstream, local)" ;;
+upstream | upstream-opensearch | local) ;;
+*) die "unknown overlay '$OVERLAY' (known: upstream, upstream-opensearch, local)" ;;
 esac
 command -v kubectl >/dev/null || die "kubectl is needed"
 command -v openssl >/dev/null || die "openssl is needed"

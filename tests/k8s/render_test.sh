@@ -30,7 +30,7 @@ KC_VERSION=v0.8.0
 KC=$CACHE/bin/kubeconform-$KC_VERSION
 SCHEMAS=$CACHE/k8s-schemas/kubernetes-validate-$KV_VERSION
 K8S_VERSIONS=(1.33.0 1.34.0)
-OVERLAYS=(upstream local)
+OVERLAYS=(upstream upstream-opensearch local)
 
 say() { printf '==> %s\n' "$*"; }
 fail() {
