@@ -349,23 +349,23 @@ kafka_libs() {
     while read -r c; do
         [ -f "$c/kafka/libs-$sum/.complete" ] && { printf '%s\n' "$c/kafka/libs-$sum"; return 0; }
     done < <(local_caches)
-    dir=$CACHE/kafka-libs-$sum
-    if [ ! -f "$dir/.complete" ]; then
-        log "kafka: resolving deploy/local/kafka/pom.xml with Maven"
-        mvn_copy "$ROOT/deploy/local/kafka/pom.xml" "$dir" -DincludeScope=runtime
-    fi
-    printf '%s\n' "$dir"
+    pom_libs "$ROOT/deploy/local/kafka/pom.xml" kafka-libs "deploy/local/kafka/pom.xml"
 }
 
 # kafka_tools_libs: kafka-tools (TopicCommand, AclCommand...) and its runtime dependencies: the
 # broker's classpath has no admin tools (deploy/local creates topics with tools/topics).
 kafka_tools_libs() {
-    local sum dir
-    sum=$(md5sum "$HERE/kafka/tools-pom.xml" | cut -c1-10)
-    dir=$CACHE/kafka-tools-$sum
+    pom_libs "$HERE/kafka/tools-pom.xml" kafka-tools "kafka-tools $KAFKA_VERSION"
+}
+
+# pom_libs POM NAME WHAT: the runtime dependencies of POM in $CACHE/NAME-<hash of POM>,
+# resolved with Maven the first time (saying WHAT), and that folder's path.
+pom_libs() {
+    local pom=$1 dir
+    dir=$CACHE/$2-$(md5sum "$pom" | cut -c1-10)
     if [ ! -f "$dir/.complete" ]; then
-        log "kafka: resolving kafka-tools $KAFKA_VERSION with Maven"
-        mvn_copy "$HERE/kafka/tools-pom.xml" "$dir" -DincludeScope=runtime
+        log "kafka: resolving $3 with Maven"
+        mvn_copy "$pom" "$dir" -DincludeScope=runtime
     fi
     printf '%s\n' "$dir"
 }

@@ -373,16 +373,16 @@ cmd_load() {
 # daemons, control plane, shims) and their descendants (the containers, in their pods'
 # namespaces).
 all_pids() {
-    local todo seen=" " p c
-    todo=$(ip netns pids "$NS" 2>/dev/null || true)
-    while [[ -n $todo ]]; do
+    local pending seen=" " p c
+    pending=$(ip netns pids "$NS" 2>/dev/null || true)
+    while [[ -n $pending ]]; do
         local next=""
-        for p in $todo; do
+        for p in $pending; do
             [[ $seen == *" $p "* ]] && continue
             seen+="$p "
             for c in $(pgrep -P "$p" 2>/dev/null || true); do next+="$c "; done
         done
-        todo=$next
+        pending=$next
     done
     tr ' ' '\n' <<<"$seen" | grep . || true
 }
